@@ -1,0 +1,146 @@
+// Package redistest starts a private redis-server for a test.
+//
+// Every server listens on a free loopback port with its data in the test's
+// temporary directory and is shut down when the test ends. It never touches
+// a Redis the developer already runs. When redis-server is not installed the
+// test fails, saying how to install it: tests that need Redis never skip.
+package redistest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Server is a running redis-server owned by one test.
+type Server struct {
+	Addr string // host:port on loopback
+	Dir  string // working directory holding dump.rdb and the log
+}
+
+// URL returns a redis:// URL for database 0 of the server.
+func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
+
+// Client returns a new client connected to the server; it is closed when the
+// test ends.
+func (s *Server) Client(tb testing.TB) *redis.Client {
+	tb.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Start starts a fresh redis-server for tb. Extra lines are appended to its
+// configuration (for example "rdbcompression no").
+func Start(tb testing.TB, extraConfig ...string) *Server {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		tb.Fatalf("redis-server is not installed; the tests need a real Redis. " +
+			"Install it with `sudo apt-get install redis-server` (Debian/Ubuntu) or `brew install redis` (macOS).")
+	}
+	dir := tb.TempDir()
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			tb.Fatalf("redistest: find a free port: %v", err)
+		}
+		s, err := launch(tb, bin, dir, port, extraConfig)
+		if err == nil {
+			return s
+		}
+		lastErr = err
+	}
+	tb.Fatalf("redistest: start redis-server: %v", lastErr)
+	return nil
+}
+
+func launch(tb testing.TB, bin, dir string, port int, extra []string) (*Server, error) {
+	conf := []string{
+		"bind 127.0.0.1",
+		"port " + strconv.Itoa(port),
+		"dir " + dir,
+		"save \"\"",
+		"appendonly no",
+		"daemonize no",
+		"logfile " + filepath.Join(dir, "redis.log"),
+		"protected-mode yes",
+	}
+	conf = append(conf, extra...)
+	confPath := filepath.Join(dir, "redis-"+strconv.Itoa(port)+".conf")
+	if err := os.WriteFile(confPath, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, confPath)
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return nil, fmt.Errorf("redis-server exited early: %v: %s", err, tail(filepath.Join(dir, "redis.log")))
+		default:
+		}
+		if ping(addr) {
+			tb.Cleanup(func() {
+				_ = cmd.Process.Kill()
+				<-exited
+			})
+			return &Server{Addr: addr, Dir: dir}, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	<-exited
+	return nil, fmt.Errorf("redis-server on %s did not answer within 10s", addr)
+}
+
+func ping(addr string) bool {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	return c.Ping(ctx).Err() == nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func tail(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var last []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		last = append(last, sc.Text())
+		if len(last) > 5 {
+			last = last[1:]
+		}
+	}
+	return strings.Join(last, " | ")
+}
