@@ -1,0 +1,696 @@
+package flows
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxButtonData is Telegram's limit on callback data, in bytes.
+const MaxButtonData = 64
+
+// Translator renders the text a defender reads. locales.Catalog implements it.
+type Translator interface {
+	// T returns the text of key in lang with {{.Name}} placeholders filled
+	// from data. A missing key falls back to the default language.
+	T(lang, key string, data map[string]any) string
+	// N is T for a text whose form depends on count (CLDR plural rules).
+	N(lang, key string, count int, data map[string]any) string
+	// Languages lists the languages offered, each named in itself.
+	Languages() []Language
+	// Match returns the best offered language for a BCP 47 hint such as
+	// Telegram's language_code ("pt-BR"), or the default language.
+	Match(hint string) string
+	// Region names a country (ISO 3166-1 alpha-2 code) in lang.
+	Region(lang, code string) string
+}
+
+// Language is one language a defender can choose.
+type Language struct {
+	Code string // BCP 47, e.g. "ar"
+	Name string // the language's name in itself, e.g. "العربية"
+}
+
+// Config is what the engine needs from the deployment.
+type Config struct {
+	// Countries offered at the country question, as ISO 3166-1 alpha-2 codes.
+	Countries []string
+	// Emergency holds emergency contacts shown to a defender in immediate
+	// danger: by country code, and under "" for contacts that apply anywhere.
+	Emergency map[string]string
+	// NewID returns a fresh random draft id; it must not repeat.
+	NewID func() string
+	// Now returns the current time.
+	Now func() time.Time
+}
+
+// State is what the engine remembers of one chat between events.
+type State struct {
+	Lang  string `json:"lang,omitempty"` // chosen language; "" until chosen
+	Draft *Draft `json:"draft,omitempty"`
+}
+
+// Draft is a report being written.
+type Draft struct {
+	ID      string            `json:"id"`
+	Rev     int               `json:"rev"` // bumped on every change; buttons carry it
+	Step    string            `json:"step"`
+	History []string          `json:"hist,omitempty"` // steps to go Back to
+	Editing string            `json:"edit,omitempty"` // review group being edited
+	Answers map[string]Answer `json:"ans,omitempty"`
+	Started time.Time         `json:"started"`
+}
+
+// Answer is the answer to one question.
+type Answer struct {
+	Values  []string `json:"v,omitempty"` // chosen option keys
+	Text    string   `json:"t,omitempty"` // free text
+	Parts   []string `json:"p,omitempty"` // free-text messages, in order
+	Skipped bool     `json:"s,omitempty"`
+}
+
+// Chose reports whether opt is among the options chosen for question id.
+func (d *Draft) Chose(id, opt string) bool {
+	return slices.Contains(d.Answers[id].Values, opt)
+}
+
+// Urgent reports whether the defender said someone is in immediate danger.
+func (d *Draft) Urgent() bool { return d.Chose(QDanger, "yes") }
+
+func (d *Draft) clone() *Draft {
+	c := *d
+	c.History = slices.Clone(d.History)
+	c.Answers = make(map[string]Answer, len(d.Answers))
+	for k, a := range d.Answers {
+		a.Values = slices.Clone(a.Values)
+		a.Parts = slices.Clone(a.Parts)
+		c.Answers[k] = a
+	}
+	return &c
+}
+
+// EventKind tells what the defender did.
+type EventKind int
+
+const (
+	// EventCommand is a command such as /start; Event.Command holds "start".
+	EventCommand EventKind = iota
+	// EventText is a text message; Event.Text holds it.
+	EventText
+	// EventButton is a button press; Event.Data holds the button's data.
+	EventButton
+	// EventOther is anything the flow cannot take (a sticker, a location, a
+	// file where text is expected); Event.Text is empty.
+	EventOther
+	// EventEdited is an edit of a message sent earlier; edits are not taken.
+	EventEdited
+)
+
+// Event is one thing the defender did.
+type Event struct {
+	Kind    EventKind
+	Command string
+	Text    string
+	Data    string
+	// LanguageHint is the language of the defender's app (Telegram's
+	// language_code), used until they choose one.
+	LanguageHint string
+}
+
+// Effect is work the caller does after Handle.
+type Effect int
+
+const (
+	EffectNone Effect = iota
+	// EffectSubmit: store Engine.Report, then send Engine.Receipt.
+	EffectSubmit
+	// EffectStatus: look up this chat's cases and send Engine.Status.
+	EffectStatus
+)
+
+// Message is one message to the defender.
+type Message struct {
+	Text    string
+	Buttons [][]Button
+	// Replace asks for the message whose button was pressed to be edited
+	// into this one instead of a new message being sent.
+	Replace bool
+}
+
+// Button is an inline button; Data comes back in an EventButton.
+type Button struct {
+	Label string
+	Data  string
+}
+
+// Result is what Handle asks the caller to do.
+type Result struct {
+	Messages []Message
+	// Toast is a short acknowledgement of a button press, shown briefly
+	// (Telegram's answerCallbackQuery text); often empty.
+	Toast  string
+	Effect Effect
+}
+
+// Engine runs the report flow. It is safe for concurrent use.
+type Engine struct {
+	tr        Translator
+	cfg       Config
+	questions []Question
+	index     map[string]int
+}
+
+// New returns an engine for the deployment's configuration.
+func New(tr Translator, cfg Config) *Engine {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	e := &Engine{tr: tr, cfg: cfg, questions: questions(cfg.Countries), index: map[string]int{}}
+	for i, q := range e.questions {
+		e.index[q.ID] = i
+	}
+	return e
+}
+
+// Questions returns the report's questions in the order they are asked.
+func (e *Engine) Questions() []Question { return slices.Clone(e.questions) }
+
+func (e *Engine) question(id string) *Question {
+	i, ok := e.index[id]
+	if !ok {
+		return nil
+	}
+	return &e.questions[i]
+}
+
+// Lang returns the language to speak in: the chosen one, else the best match
+// for the hint.
+func (e *Engine) Lang(s State, hint string) string {
+	if s.Lang != "" {
+		return s.Lang
+	}
+	return e.tr.Match(hint)
+}
+
+// Handle runs one event against a state. See the package documentation for
+// its contract.
+func (e *Engine) Handle(s State, ev Event) (State, Result) {
+	lang := e.Lang(s, ev.LanguageHint)
+	switch ev.Kind {
+	case EventCommand:
+		return e.command(s, lang, ev)
+	case EventText:
+		return e.text(s, lang, ev.Text)
+	case EventButton:
+		return e.button(s, lang, ev.Data)
+	default:
+		key := "msg.unsupported"
+		if ev.Kind == EventEdited {
+			key = "msg.edited"
+		}
+		msgs := []Message{{Text: e.tr.T(lang, key, nil)}}
+		if s.Draft != nil {
+			msgs = append(msgs, e.render(s.Draft, lang))
+		}
+		return s, Result{Messages: msgs}
+	}
+}
+
+func (e *Engine) command(s State, lang string, ev Event) (State, Result) {
+	switch ev.Command {
+	case "start":
+		if s.Draft != nil {
+			return s, e.say(lang, "msg.resume", e.render(s.Draft, lang))
+		}
+		s.Draft = &Draft{ID: e.cfg.NewID(), Step: QLanguage, Started: e.cfg.Now().UTC(), Answers: map[string]Answer{}}
+		return s, Result{Messages: []Message{e.render(s.Draft, lang)}}
+	case "cancel":
+		if s.Draft == nil {
+			return s, e.say(lang, "msg.nothing_to_cancel")
+		}
+		s.Draft = nil
+		return s, e.say(lang, "msg.cancelled")
+	case "language":
+		return s, Result{Messages: []Message{e.languageMenu(s, lang)}}
+	case "status":
+		return s, Result{Effect: EffectStatus}
+	default:
+		return s, e.say(lang, "msg.help")
+	}
+}
+
+func (e *Engine) text(s State, lang, text string) (State, Result) {
+	if s.Draft == nil {
+		return s, e.say(lang, "msg.no_draft")
+	}
+	q := e.question(s.Draft.Step)
+	switch q.Kind {
+	case KindText:
+		if n := utf8.RuneCountInString(text); n > q.MaxLen {
+			return s, e.sayN(lang, "msg.too_long", q.MaxLen, e.render(s.Draft, lang))
+		}
+		d := s.Draft.clone()
+		d.Answers[q.ID] = Answer{Text: text}
+		s.Draft = d
+		e.advance(d)
+		return s, Result{Messages: []Message{e.render(d, lang)}}
+	case KindLongText:
+		a := s.Draft.Answers[q.ID]
+		total := utf8.RuneCountInString(text)
+		for _, p := range a.Parts {
+			total += utf8.RuneCountInString(p)
+		}
+		if total > q.MaxLen {
+			m := e.doneKeyboard(s.Draft, lang)
+			m.Text = e.tr.N(lang, "msg.description_full", q.MaxLen, nil)
+			return s, Result{Messages: []Message{m}}
+		}
+		d := s.Draft.clone()
+		a = d.Answers[q.ID]
+		a.Parts = append(a.Parts, text)
+		a.Skipped = false
+		d.Answers[q.ID] = a
+		d.Rev++
+		s.Draft = d
+		m := e.doneKeyboard(d, lang)
+		m.Text = e.tr.N(lang, "msg.description_added", len(a.Parts), nil)
+		return s, Result{Messages: []Message{m}}
+	default:
+		return s, e.say(lang, "msg.use_buttons", e.render(s.Draft, lang))
+	}
+}
+
+// button data is "<rev>|<action>|<argument>".
+const (
+	actOption   = "o"
+	actToggle   = "t"
+	actDone     = "d"
+	actSkip     = "s"
+	actBack     = "b"
+	actContinue = "c"
+	actEdit     = "e"
+	actSend     = "x"
+	actLanguage = "l"
+)
+
+func data(d *Draft, act, arg string) string {
+	rev := 0
+	if d != nil {
+		rev = d.Rev
+	}
+	return strconv.Itoa(rev) + "|" + act + "|" + arg
+}
+
+func parseData(s string) (rev int, act, arg string, ok bool) {
+	if len(s) > MaxButtonData {
+		return 0, "", "", false
+	}
+	parts := strings.SplitN(s, "|", 3)
+	if len(parts) != 3 {
+		return 0, "", "", false
+	}
+	rev, err := strconv.Atoi(parts[0])
+	if err != nil || rev < 0 {
+		return 0, "", "", false
+	}
+	return rev, parts[1], parts[2], true
+}
+
+func (e *Engine) stale(s State, lang string) (State, Result) {
+	return s, Result{Toast: e.tr.T(lang, "msg.stale", nil)}
+}
+
+func (e *Engine) button(s State, lang, raw string) (State, Result) {
+	rev, act, arg, ok := parseData(raw)
+	if !ok {
+		return e.stale(s, lang)
+	}
+	if act == actLanguage {
+		return e.chooseLanguage(s, rev, arg)
+	}
+	d := s.Draft
+	if d == nil || rev != d.Rev {
+		return e.stale(s, lang)
+	}
+	q := e.question(d.Step)
+	d = d.clone()
+	var msgs []Message
+	switch {
+	case act == actBack:
+		if len(d.History) == 0 {
+			return e.stale(s, lang)
+		}
+		d.Step = d.History[len(d.History)-1]
+		d.History = d.History[:len(d.History)-1]
+		if d.Step == QReview {
+			d.Editing = ""
+		}
+	case act == actContinue && q.Kind == KindNotice:
+		e.advance(d)
+	case act == actSkip && q.Optional:
+		d.Answers[q.ID] = Answer{Skipped: true}
+		e.advance(d)
+	case act == actOption && q.Kind == KindChoice && q.hasOption(arg):
+		d.Answers[q.ID] = Answer{Values: []string{arg}}
+		if q.ID == QDanger && arg == "yes" {
+			msgs = append(msgs, e.emergency(lang))
+		}
+		e.advance(d)
+	case act == actToggle && q.Kind == KindMulti && q.hasOption(arg):
+		a := d.Answers[q.ID]
+		if i := slices.Index(a.Values, arg); i >= 0 {
+			a.Values = slices.Delete(a.Values, i, i+1)
+		} else {
+			a.Values = append(a.Values, arg)
+		}
+		a.Skipped = false
+		d.Answers[q.ID] = a
+		d.Rev++
+		s.Draft = d
+		m := e.render(d, lang)
+		m.Replace = true
+		return s, Result{Messages: []Message{m}}
+	case act == actDone && (q.Kind == KindMulti || q.Kind == KindLongText):
+		a := d.Answers[q.ID]
+		if len(a.Values) == 0 && len(a.Parts) == 0 {
+			if !q.Optional {
+				return s, Result{Toast: e.tr.T(lang, "msg.need_answer", nil)}
+			}
+			d.Answers[q.ID] = Answer{Skipped: true}
+		}
+		e.advance(d)
+	case act == actEdit && q.Kind == KindReview:
+		first := e.firstOfGroup(d, arg)
+		if first == nil {
+			return e.stale(s, lang)
+		}
+		d.History = append(d.History, QReview)
+		d.Editing = arg
+		d.Step = first.ID
+	case act == actSend && q.Kind == KindReview:
+		if missing := e.missing(d); missing != nil {
+			d.History = append(d.History, QReview)
+			d.Editing = missing.group()
+			d.Step = missing.ID
+			d.Rev++
+			s.Draft = d
+			return s, e.say(lang, "msg.need_answer", e.render(d, lang))
+		}
+		return s, Result{Effect: EffectSubmit}
+	default:
+		return e.stale(s, lang)
+	}
+	d.Rev++
+	s.Draft = d
+	return s, Result{Messages: append(msgs, e.render(d, lang))}
+}
+
+func (e *Engine) chooseLanguage(s State, rev int, code string) (State, Result) {
+	lang := e.Lang(s, "")
+	if !slices.ContainsFunc(e.tr.Languages(), func(l Language) bool { return l.Code == code }) {
+		return e.stale(s, lang)
+	}
+	if s.Draft == nil {
+		if rev != 0 {
+			return e.stale(s, lang)
+		}
+		s.Lang = code
+		return s, e.say(code, "msg.language_set")
+	}
+	if rev != s.Draft.Rev {
+		return e.stale(s, lang)
+	}
+	s.Lang = code
+	d := s.Draft.clone()
+	if d.Step == QLanguage {
+		e.advance(d)
+	}
+	d.Rev++
+	s.Draft = d
+	return s, Result{Messages: []Message{e.render(d, code)}}
+}
+
+// advance moves the draft to the next question it should see. While a group
+// is edited from the review, leaving the group returns to the review.
+func (e *Engine) advance(d *Draft) {
+	next := e.nextVisible(d, e.index[d.Step]+1)
+	if d.Editing != "" && (next == nil || next.group() != d.Editing) {
+		if i := slices.Index(d.History, QReview); i >= 0 {
+			d.History = d.History[:i]
+		}
+		d.Editing = ""
+		d.Step = QReview
+		return
+	}
+	d.History = append(d.History, d.Step)
+	if next == nil {
+		d.Step = QReview
+		return
+	}
+	d.Step = next.ID
+}
+
+func (e *Engine) nextVisible(d *Draft, from int) *Question {
+	for i := from; i < len(e.questions); i++ {
+		q := &e.questions[i]
+		if q.Only == nil || q.Only(d) {
+			return q
+		}
+	}
+	return nil
+}
+
+func (e *Engine) firstOfGroup(d *Draft, group string) *Question {
+	for i := range e.questions {
+		q := &e.questions[i]
+		if q.asked() && q.group() == group && (q.Only == nil || q.Only(d)) {
+			return q
+		}
+	}
+	return nil
+}
+
+// missing returns the first required question without an answer.
+func (e *Engine) missing(d *Draft) *Question {
+	for i := range e.questions {
+		q := &e.questions[i]
+		if !q.asked() || q.Optional || (q.Only != nil && !q.Only(d)) {
+			continue
+		}
+		a := d.Answers[q.ID]
+		if len(a.Values) == 0 && len(a.Parts) == 0 && a.Text == "" {
+			return q
+		}
+	}
+	return nil
+}
+
+func (e *Engine) say(lang, key string, then ...Message) Result {
+	return Result{Messages: append([]Message{{Text: e.tr.T(lang, key, nil)}}, then...)}
+}
+
+func (e *Engine) sayN(lang, key string, n int, then ...Message) Result {
+	return Result{Messages: append([]Message{{Text: e.tr.N(lang, key, n, nil)}}, then...)}
+}
+
+func (e *Engine) emergency(lang string) Message {
+	var lines []string
+	if c := e.cfg.Emergency[""]; c != "" {
+		lines = append(lines, c)
+	}
+	for _, code := range e.cfg.Countries {
+		if c := e.cfg.Emergency[code]; c != "" {
+			lines = append(lines, e.tr.Region(lang, code)+": "+c)
+		}
+	}
+	if len(lines) == 0 {
+		return Message{Text: e.tr.T(lang, "msg.emergency_none", nil)}
+	}
+	return Message{Text: e.tr.T(lang, "msg.emergency", map[string]any{"Contacts": strings.Join(lines, "\n")})}
+}
+
+func (e *Engine) languageMenu(s State, lang string) Message {
+	langs := e.tr.Languages()
+	// The best match for the defender comes first.
+	slices.SortStableFunc(langs, func(a, b Language) int {
+		switch {
+		case a.Code == lang && b.Code != lang:
+			return -1
+		case b.Code == lang && a.Code != lang:
+			return 1
+		}
+		return 0
+	})
+	m := Message{Text: e.tr.T(lang, "step.language.prompt", nil)}
+	for _, l := range langs {
+		m.Buttons = append(m.Buttons, []Button{{Label: l.Name, Data: data(s.Draft, actLanguage, l.Code)}})
+	}
+	return m
+}
+
+// render shows the draft's current question.
+func (e *Engine) render(d *Draft, lang string) Message {
+	q := e.question(d.Step)
+	if q.Kind == KindLanguage {
+		return e.languageMenu(State{Lang: lang, Draft: d}, lang)
+	}
+	if q.Kind == KindReview {
+		return e.review(d, lang)
+	}
+	m := Message{Text: e.tr.T(lang, "step."+q.ID+".prompt", nil)}
+	a := d.Answers[q.ID]
+	switch q.Kind {
+	case KindNotice:
+		m.Buttons = append(m.Buttons, []Button{{Label: e.tr.T(lang, "btn.continue", nil), Data: data(d, actContinue, "")}})
+	case KindChoice:
+		for _, opt := range q.Options {
+			label := e.optionLabel(lang, q, opt)
+			if slices.Contains(a.Values, opt) {
+				label = "✓ " + label
+			}
+			m.Buttons = append(m.Buttons, []Button{{Label: label, Data: data(d, actOption, opt)}})
+		}
+	case KindMulti:
+		for _, opt := range q.Options {
+			label := e.optionLabel(lang, q, opt)
+			if slices.Contains(a.Values, opt) {
+				label = "✅ " + label
+			}
+			m.Buttons = append(m.Buttons, []Button{{Label: label, Data: data(d, actToggle, opt)}})
+		}
+		m.Buttons = append(m.Buttons, []Button{{Label: e.tr.T(lang, "btn.done", nil), Data: data(d, actDone, "")}})
+	case KindLongText:
+		if len(a.Parts) > 0 {
+			m.Text += "\n\n" + e.tr.N(lang, "msg.description_so_far", len(a.Parts), nil)
+			m.Buttons = append(m.Buttons, []Button{{Label: e.tr.T(lang, "btn.done", nil), Data: data(d, actDone, "")}})
+		}
+	}
+	return e.withNav(m, d, q, lang)
+}
+
+func (e *Engine) withNav(m Message, d *Draft, q *Question, lang string) Message {
+	var nav []Button
+	if len(d.History) > 0 {
+		nav = append(nav, Button{Label: e.tr.T(lang, "btn.back", nil), Data: data(d, actBack, "")})
+	}
+	if q.Optional {
+		nav = append(nav, Button{Label: e.tr.T(lang, "btn.skip", nil), Data: data(d, actSkip, "")})
+	}
+	if len(nav) > 0 {
+		m.Buttons = append(m.Buttons, nav)
+	}
+	return m
+}
+
+// doneKeyboard is the reply to a part of the description: Back and Done.
+func (e *Engine) doneKeyboard(d *Draft, lang string) Message {
+	m := Message{Buttons: [][]Button{{{Label: e.tr.T(lang, "btn.done", nil), Data: data(d, actDone, "")}}}}
+	return e.withNav(m, d, e.question(d.Step), lang)
+}
+
+func (e *Engine) optionLabel(lang string, q *Question, opt string) string {
+	if q.Regions && opt != "other" {
+		return e.tr.Region(lang, opt)
+	}
+	return e.tr.T(lang, "opt."+q.ID+"."+opt, nil)
+}
+
+// reviewExcerpt bounds how much of the description the review repeats, so
+// that the summary stays within one Telegram message.
+const reviewExcerpt = 600
+
+func (e *Engine) review(d *Draft, lang string) Message {
+	var b strings.Builder
+	b.WriteString(e.tr.T(lang, "step.review.prompt", nil))
+	var groups []string
+	for i := range e.questions {
+		q := &e.questions[i]
+		if !q.asked() || (q.Only != nil && !q.Only(d)) {
+			continue
+		}
+		if !slices.Contains(groups, q.group()) {
+			groups = append(groups, q.group())
+		}
+		fmt.Fprintf(&b, "\n\n%s: %s", e.tr.T(lang, "step."+q.ID+".label", nil), e.answerText(lang, q, d.Answers[q.ID]))
+	}
+	m := Message{Text: b.String()}
+	var row []Button
+	for _, g := range groups {
+		first := e.firstOfGroup(d, g)
+		label := e.tr.T(lang, "btn.edit", map[string]any{"Field": e.tr.T(lang, "step."+first.ID+".label", nil)})
+		row = append(row, Button{Label: label, Data: data(d, actEdit, g)})
+		if len(row) == 2 {
+			m.Buttons = append(m.Buttons, row)
+			row = nil
+		}
+	}
+	if row != nil {
+		m.Buttons = append(m.Buttons, row)
+	}
+	m.Buttons = append(m.Buttons, []Button{{Label: e.tr.T(lang, "btn.send", nil), Data: data(d, actSend, "")}})
+	return e.withNav(m, d, e.question(QReview), lang)
+}
+
+func (e *Engine) answerText(lang string, q *Question, a Answer) string {
+	switch {
+	case len(a.Values) > 0:
+		labels := make([]string, len(a.Values))
+		for i, v := range a.Values {
+			labels[i] = e.optionLabel(lang, q, v)
+		}
+		return strings.Join(labels, ", ")
+	case len(a.Parts) > 0:
+		text := strings.Join(a.Parts, "\n")
+		if utf8.RuneCountInString(text) > reviewExcerpt {
+			text = string([]rune(text)[:reviewExcerpt]) + "…"
+		}
+		return isolate(text)
+	case a.Text != "":
+		return isolate(a.Text)
+	default:
+		return e.tr.T(lang, "review.skipped", nil)
+	}
+}
+
+// isolate wraps a defender's own words in Unicode first-strong isolates so
+// that text in one direction keeps its order inside a sentence in the other.
+func isolate(s string) string { return "\u2068" + s + "\u2069" }
+
+// Receipt is the message sent once the report is stored under ref.
+func (e *Engine) Receipt(lang, ref string) []Message {
+	return []Message{{Text: e.tr.T(lang, "msg.receipt", map[string]any{"Ref": ref})}}
+}
+
+// Submitted returns the state after the draft was stored as a report.
+func (e *Engine) Submitted(s State) State {
+	s.Draft = nil
+	return s
+}
+
+// CaseStatus is what /status tells the defender about one report.
+type CaseStatus struct {
+	Ref        string
+	ReceivedAt time.Time
+	Status     string // a key under "status." in locales: new, triaged, …
+}
+
+// Status is the answer to /status.
+func (e *Engine) Status(lang string, cases []CaseStatus) []Message {
+	if len(cases) == 0 {
+		return []Message{{Text: e.tr.T(lang, "msg.status_none", nil)}}
+	}
+	var b strings.Builder
+	b.WriteString(e.tr.N(lang, "msg.status_header", len(cases), nil))
+	for _, c := range cases {
+		b.WriteString("\n")
+		b.WriteString(e.tr.T(lang, "msg.status_line", map[string]any{
+			"Ref":    c.Ref,
+			"Date":   c.ReceivedAt.UTC().Format("2006-01-02"),
+			"Status": e.tr.T(lang, "status."+c.Status, nil),
+		}))
+	}
+	return []Message{{Text: b.String()}}
+}

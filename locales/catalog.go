@@ -1,0 +1,311 @@
+// Package locales holds every text a defender reads, one file per language
+// (<code>.toml, embedded in the binary), and renders it.
+//
+// English (en.toml) is the source: every other file has the same keys with
+// the same {{.Placeholders}}, and plural texts have the forms that the
+// language's CLDR rules need. Check reports where a file falls short; the
+// test suite fails on any finding.
+//
+// File format: plain TOML tables whose leaves are strings; the key of a text
+// is its path ("step.when.prompt"). Texts that depend on a number live under
+// [plural.<key>] with one entry per CLDR category (zero, one, two, few, many,
+// other) and use {{.PluralCount}}. A [meta] table names the language in itself
+// and gives its direction (ltr or rtl).
+//
+// Catalog implements flows.Translator. Plural rules and templates come from
+// go-i18n; language matching and country names from golang.org/x/text.
+package locales
+
+import (
+	"embed"
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	"github.com/nicksnyder/go-i18n/v2/i18n"
+	"golang.org/x/text/language"
+	"golang.org/x/text/language/display"
+
+	"github.com/vigil-hrd/vigil/flows"
+)
+
+//go:embed *.toml
+var files embed.FS
+
+// Source is the language every other file is checked against.
+const Source = "en"
+
+// pluralForms are CLDR's plural categories, the keys of a [plural.*] table.
+var pluralForms = []string{"zero", "one", "two", "few", "many", "other"}
+
+// Catalog is the loaded set of languages. It is safe for concurrent use.
+type Catalog struct {
+	def      string
+	order    []string // language codes, the default first
+	files    map[string]*file
+	bundle   *i18n.Bundle
+	loc      map[string]*i18n.Localizer
+	matcher  language.Matcher
+	matchIdx []string // matcher index → code
+}
+
+type file struct {
+	code    string
+	name    string
+	rtl     bool
+	texts   map[string]string            // key → text
+	plurals map[string]map[string]string // key → form → text
+}
+
+// Load reads the embedded language files. defaultLang is the language used
+// when a defender's language is unknown or lacks a text; it must be one of
+// the files.
+func Load(defaultLang string) (*Catalog, error) {
+	names, err := files.ReadDir(".")
+	if err != nil {
+		return nil, fmt.Errorf("locales: list files: %w", err)
+	}
+	c := &Catalog{files: map[string]*file{}, loc: map[string]*i18n.Localizer{}}
+	for _, n := range names {
+		if !strings.HasSuffix(n.Name(), ".toml") {
+			continue
+		}
+		raw, err := files.ReadFile(n.Name())
+		if err != nil {
+			return nil, fmt.Errorf("locales: read %s: %w", n.Name(), err)
+		}
+		f, err := parse(strings.TrimSuffix(n.Name(), path.Ext(n.Name())), raw)
+		if err != nil {
+			return nil, err
+		}
+		c.files[f.code] = f
+	}
+	if defaultLang == "" {
+		defaultLang = Source
+	}
+	if _, ok := c.files[defaultLang]; !ok {
+		return nil, fmt.Errorf("locales: default language %q has no file (have %s)", defaultLang, strings.Join(slices.Sorted(maps.Keys(c.files)), ", "))
+	}
+	c.def = defaultLang
+	c.order = append([]string{defaultLang}, slices.DeleteFunc(slices.Sorted(maps.Keys(c.files)), func(s string) bool { return s == defaultLang })...)
+
+	c.bundle = i18n.NewBundle(language.MustParse(defaultLang))
+	var tags []language.Tag
+	for _, code := range c.order {
+		f := c.files[code]
+		tag, err := language.Parse(code)
+		if err != nil {
+			return nil, fmt.Errorf("locales: %s.toml: file name is not a BCP 47 tag: %w", code, err)
+		}
+		tags = append(tags, tag)
+		c.matchIdx = append(c.matchIdx, code)
+		var msgs []*i18n.Message
+		for k, v := range f.texts {
+			msgs = append(msgs, &i18n.Message{ID: k, Other: v})
+		}
+		for k, forms := range f.plurals {
+			msgs = append(msgs, &i18n.Message{ID: k, Zero: forms["zero"], One: forms["one"], Two: forms["two"],
+				Few: forms["few"], Many: forms["many"], Other: forms["other"]})
+		}
+		if err := c.bundle.AddMessages(tag, msgs...); err != nil {
+			return nil, fmt.Errorf("locales: %s.toml: %w", code, err)
+		}
+	}
+	for _, code := range c.order {
+		c.loc[code] = i18n.NewLocalizer(c.bundle, code, c.def)
+	}
+	c.matcher = language.NewMatcher(tags)
+	return c, nil
+}
+
+func parse(code string, raw []byte) (*file, error) {
+	var tree map[string]any
+	if err := toml.Unmarshal(raw, &tree); err != nil {
+		return nil, fmt.Errorf("locales: %s.toml: %w", code, err)
+	}
+	f := &file{code: code, texts: map[string]string{}, plurals: map[string]map[string]string{}}
+	if p, ok := tree["plural"].(map[string]any); ok {
+		delete(tree, "plural")
+		if err := flattenPlurals(f, "", p); err != nil {
+			return nil, fmt.Errorf("locales: %s.toml: %w", code, err)
+		}
+	}
+	if err := flatten(f.texts, "", tree); err != nil {
+		return nil, fmt.Errorf("locales: %s.toml: %w", code, err)
+	}
+	f.name = f.texts["meta.name"]
+	switch f.texts["meta.direction"] {
+	case "ltr":
+	case "rtl":
+		f.rtl = true
+	default:
+		return nil, fmt.Errorf("locales: %s.toml: meta.direction must be ltr or rtl", code)
+	}
+	if f.name == "" {
+		return nil, fmt.Errorf("locales: %s.toml: meta.name is missing", code)
+	}
+	return f, nil
+}
+
+func flatten(out map[string]string, prefix string, tree map[string]any) error {
+	for k, v := range tree {
+		key := join(prefix, k)
+		switch v := v.(type) {
+		case string:
+			out[key] = v
+		case map[string]any:
+			if err := flatten(out, key, v); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%s: want text or a table, got %T", key, v)
+		}
+	}
+	return nil
+}
+
+// flattenPlurals reads [plural.*]: a table whose keys are all CLDR
+// categories is one text; any other table nests further.
+func flattenPlurals(f *file, prefix string, tree map[string]any) error {
+	for k, v := range tree {
+		key := join(prefix, k)
+		t, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("plural.%s: want a table of plural forms, got %T", key, v)
+		}
+		if isPluralTable(t) {
+			forms := map[string]string{}
+			for form, text := range t {
+				s, ok := text.(string)
+				if !ok {
+					return fmt.Errorf("plural.%s.%s: want text, got %T", key, form, text)
+				}
+				forms[form] = s
+			}
+			f.plurals[key] = forms
+			continue
+		}
+		if err := flattenPlurals(f, key, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func isPluralTable(t map[string]any) bool {
+	for k := range t {
+		if !slices.Contains(pluralForms, k) {
+			return false
+		}
+	}
+	return len(t) > 0
+}
+
+func join(prefix, k string) string {
+	if prefix == "" {
+		return k
+	}
+	return prefix + "." + k
+}
+
+// Default returns the default language.
+func (c *Catalog) Default() string { return c.def }
+
+// Has reports whether lang is one of the catalog's languages.
+func (c *Catalog) Has(lang string) bool { _, ok := c.files[lang]; return ok }
+
+// RTL reports whether lang is written right to left.
+func (c *Catalog) RTL(lang string) bool {
+	f, ok := c.files[lang]
+	return ok && f.rtl
+}
+
+// Languages lists the languages, the default first, each named in itself.
+func (c *Catalog) Languages() []flows.Language {
+	out := make([]flows.Language, 0, len(c.order))
+	for _, code := range c.order {
+		out = append(out, flows.Language{Code: code, Name: c.files[code].name})
+	}
+	return out
+}
+
+// Match returns the catalog language that best serves a BCP 47 tag such as
+// Telegram's language_code ("pt-BR", "ar", "zh-hans"), or the default.
+func (c *Catalog) Match(hint string) string {
+	if hint == "" {
+		return c.def
+	}
+	tag, err := language.Parse(hint)
+	if err != nil {
+		return c.def
+	}
+	_, i, conf := c.matcher.Match(tag)
+	if conf == language.No {
+		return c.def
+	}
+	return c.matchIdx[i]
+}
+
+// T returns the text of key in lang. A text missing in lang falls back to the
+// default language, and a key missing everywhere is returned as itself, so
+// that a gap shows instead of breaking the conversation (Check finds gaps).
+func (c *Catalog) T(lang, key string, data map[string]any) string {
+	return c.localize(lang, key, nil, data)
+}
+
+// N is T for a [plural.*] text: count picks the form and is {{.PluralCount}}.
+func (c *Catalog) N(lang, key string, count int, data map[string]any) string {
+	d := make(map[string]any, len(data)+1)
+	maps.Copy(d, data)
+	return c.localize(lang, key, count, d)
+}
+
+func (c *Catalog) localize(lang, key string, count any, data map[string]any) string {
+	l, ok := c.loc[lang]
+	if !ok {
+		l = c.loc[c.def]
+	}
+	if c.RTL(lang) && len(data) > 0 {
+		// References, dates and numbers keep their order inside right-to-left
+		// sentences when each is isolated.
+		iso := make(map[string]any, len(data))
+		for k, v := range data {
+			if s, ok := v.(string); ok && !strings.HasPrefix(s, "\u2068") {
+				v = "\u2068" + s + "\u2069"
+			}
+			iso[k] = v
+		}
+		data = iso
+	}
+	if count != nil {
+		if data == nil {
+			data = map[string]any{}
+		}
+		data["PluralCount"] = count
+	}
+	s, err := l.Localize(&i18n.LocalizeConfig{MessageID: key, TemplateData: data, PluralCount: count})
+	if err != nil || s == "" {
+		return key
+	}
+	return s
+}
+
+// Region names a country in lang, for example Region("fr", "DE") is
+// "Allemagne". An unknown code is returned as it is.
+func (c *Catalog) Region(lang, code string) string {
+	r, err := language.ParseRegion(code)
+	if err != nil || !r.IsCountry() {
+		return code
+	}
+	tag, err := language.Parse(lang)
+	if err != nil {
+		tag = language.English
+	}
+	if n := display.Regions(tag).Name(r); n != "" {
+		return n
+	}
+	return code
+}
