@@ -1,0 +1,210 @@
+package seal_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vigil-hrd/vigil/seal"
+)
+
+type staff struct {
+	file, recipient, path string
+}
+
+func newStaff(t *testing.T) staff {
+	t.Helper()
+	file, pub, err := seal.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "staff.key")
+	if err := seal.WriteNewFile(path, []byte(file)); err != nil {
+		t.Fatal(err)
+	}
+	return staff{file: file, recipient: pub, path: path}
+}
+
+func recipients(t *testing.T, ss ...staff) *seal.Recipients {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("# mission staff\n\n")
+	for _, s := range ss {
+		b.WriteString(s.recipient + "\n")
+	}
+	rs, err := seal.ParseRecipients(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+func identities(t *testing.T, s staff) []seal.Identity {
+	t.Helper()
+	ids, err := seal.LoadIdentities(s.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func TestSealOpensOnlyForRecipients(t *testing.T) {
+	alice, bob, eve := newStaff(t), newStaff(t), newStaff(t)
+	rs := recipients(t, alice, bob)
+	msg := []byte(`{"description":"they came at night"}`)
+	sealed, err := rs.Seal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte("came at night")) {
+		t.Fatal("plaintext visible in sealed output")
+	}
+	for _, s := range []staff{alice, bob} {
+		got, err := seal.Open(sealed, identities(t, s)...)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("recipient cannot open: %v", err)
+		}
+	}
+	if _, err := seal.Open(sealed, identities(t, eve)...); !errors.Is(err, seal.ErrWrongIdentity) {
+		t.Fatalf("outsider: got %v, want ErrWrongIdentity", err)
+	}
+	tampered := bytes.Clone(sealed)
+	tampered[len(tampered)-5] ^= 1
+	if _, err := seal.Open(tampered, identities(t, alice)...); !errors.Is(err, seal.ErrTampered) {
+		t.Fatalf("tampered: got %v, want ErrTampered", err)
+	}
+}
+
+// TestStockAgeDecrypts proves the stored format is plain age: the age command
+// line tool, as packaged by Debian, opens it with the staff key file.
+func TestStockAgeDecrypts(t *testing.T) {
+	bin, err := exec.LookPath("age")
+	if err != nil {
+		t.Fatal("the age command is not installed; install it with `sudo apt-get install age` (Debian/Ubuntu) or `brew install age`")
+	}
+	alice := newStaff(t)
+	msg := []byte("report body ✓ تقرير")
+	sealed, err := recipients(t, alice).Seal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(t.TempDir(), "report.age")
+	if err := os.WriteFile(in, sealed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-d", "-i", alice.path, in).Output()
+	if err != nil {
+		t.Fatalf("age -d: %v", err)
+	}
+	if !bytes.Equal(out, msg) {
+		t.Fatalf("age -d gave %q", out)
+	}
+}
+
+func TestParseRecipientsRefusesEmptyAndGarbage(t *testing.T) {
+	for name, text := range map[string]string{
+		"empty":         "",
+		"only comments": "# nobody\n\n",
+		"garbage":       "not-a-key\n",
+	} {
+		if _, err := seal.ParseRecipients(strings.NewReader(text)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestKeysBindValuesToTheirName(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "var", "bot.secret")
+	k, created, err := seal.LoadOrCreateKeys(path)
+	if err != nil || !created {
+		t.Fatalf("create: %v %v", created, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file mode %v, %v", fi.Mode().Perm(), err)
+	}
+	sealed := k.Seal("draft:a", []byte("secret words"))
+	if bytes.Contains(sealed, []byte("secret words")) {
+		t.Fatal("plaintext visible")
+	}
+	again, created, err := seal.LoadOrCreateKeys(path)
+	if err != nil || created {
+		t.Fatalf("reload: %v %v", created, err)
+	}
+	if got, err := again.Open("draft:a", sealed); err != nil || string(got) != "secret words" {
+		t.Fatalf("reopen after reload: %q %v", got, err)
+	}
+	if _, err := again.Open("draft:b", sealed); !errors.Is(err, seal.ErrTampered) {
+		t.Fatalf("moved value opened: %v", err)
+	}
+	if _, err := again.Open("draft:a", sealed[:10]); !errors.Is(err, seal.ErrTampered) {
+		t.Fatalf("short value: %v", err)
+	}
+	if k.Hash("chat", 42) != again.Hash("chat", 42) || k.Hash("chat", 42) == k.Hash("chat", 43) || k.Hash("chat", 42) == k.Hash("user", 42) {
+		t.Fatal("hash is not a stable, separated handle")
+	}
+	if strings.Contains(k.Hash("chat", 123456789), "123456789") {
+		t.Fatal("hash leaks the id")
+	}
+
+	other, _, err := seal.LoadOrCreateKeys(filepath.Join(t.TempDir(), "other.secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Open("draft:a", sealed); err == nil {
+		t.Fatal("another bot's key opened the value")
+	}
+	if other.Hash("chat", 42) == k.Hash("chat", 42) {
+		t.Fatal("hash does not depend on the secret")
+	}
+}
+
+func TestSecretFileChecks(t *testing.T) {
+	dir := t.TempDir()
+	open := filepath.Join(dir, "open.secret")
+	if _, _, err := seal.LoadOrCreateKeys(open); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(open, 0o644)
+	if _, _, err := seal.LoadOrCreateKeys(open); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("world-readable secret accepted: %v", err)
+	}
+	wrong := filepath.Join(dir, "wrong.secret")
+	os.WriteFile(wrong, []byte("AGE-SECRET-KEY-1XYZ\n"), 0o600)
+	if _, _, err := seal.LoadOrCreateKeys(wrong); err == nil {
+		t.Fatal("foreign file accepted as secret")
+	}
+	if err := seal.WriteNewFile(wrong, []byte("x")); err == nil {
+		t.Fatal("WriteNewFile overwrote a file")
+	}
+}
+
+func BenchmarkSealReport(b *testing.B) {
+	file, pub, _ := seal.NewIdentity()
+	_ = file
+	rs, _ := seal.ParseRecipients(strings.NewReader(pub + "\n"))
+	msg := bytes.Repeat([]byte("a"), 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := rs.Seal(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkKeysSealOpenDraft(b *testing.B) {
+	secret := bytes.Repeat([]byte{7}, 32)
+	k, _ := seal.NewKeys(secret)
+	msg := bytes.Repeat([]byte("a"), 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		s := k.Seal("draft:x", msg)
+		if _, err := k.Open("draft:x", s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
