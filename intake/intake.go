@@ -1,0 +1,232 @@
+// Package intake runs a defender's conversation against stored state: it
+// loads a chat's sealed draft and settings, runs one event through the flow
+// engine, seals and stores what changed, and carries out the engine's
+// effects (submitting a report, looking up its status).
+//
+// It is shared by every front end, so the Telegram bot and the terminal
+// console seal and queue reports in exactly the same way.
+//
+// Contract:
+//   - Calls for one chat must not run concurrently; the caller serialises
+//     them (bot.Dispatcher does). Different chats may run in parallel.
+//   - A receipt is returned only after the report is stored in the queue.
+//     Submitting the same draft again (a double tap, a retried update)
+//     queues nothing new and returns the same reference.
+//   - Nothing a defender writes reaches Redis unsealed, nor an error message:
+//     errors name the operation, never the content.
+package intake
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/seal"
+	"github.com/vigil-hrd/vigil/store"
+)
+
+// Service handles defenders' events.
+type Service struct {
+	engine     *flows.Engine
+	store      *store.Store
+	keys       *seal.Keys
+	recipients *seal.Recipients
+	log        *slog.Logger
+	now        func() time.Time
+}
+
+// Config wires a Service.
+type Config struct {
+	Engine     *flows.Engine
+	Store      *store.Store
+	Keys       *seal.Keys       // the bot's own key: drafts, settings
+	Recipients *seal.Recipients // the staff: reports
+	Log        *slog.Logger
+	Now        func() time.Time
+}
+
+// New returns a Service.
+func New(c Config) *Service {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{engine: c.Engine, store: c.Store, keys: c.Keys, recipients: c.Recipients, log: c.Log, now: c.Now}
+}
+
+// NewDraftID returns a random draft id, for flows.Config.NewID.
+func NewDraftID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// profile is what is remembered of a chat between reports.
+type profile struct {
+	Lang string   `json:"lang,omitempty"`
+	Refs []string `json:"refs,omitempty"` // reports sent from this chat, oldest first
+}
+
+// Reply is what to send back for one event.
+type Reply struct {
+	Messages []flows.Message
+	Toast    string
+	// Lang is the language the chat speaks now, for any message the front
+	// end adds itself.
+	Lang string
+}
+
+// Handle runs one event from chat (a transport's chat id; only its keyed
+// hash is stored).
+func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply, error) {
+	handle := s.keys.Hash("chat", chat)
+	stored, err := s.store.LoadChat(ctx, handle)
+	if err != nil {
+		return Reply{}, fmt.Errorf("intake: %w", err)
+	}
+	prof, draft := s.open(handle, stored)
+	before := flows.State{Lang: prof.Lang, Draft: draft}
+
+	after, res := s.engine.Handle(before, ev)
+	lang := s.engine.Lang(after, ev.LanguageHint)
+	reply := Reply{Messages: res.Messages, Toast: res.Toast, Lang: lang}
+
+	switch res.Effect {
+	case flows.EffectSubmit:
+		ref, err := s.submit(ctx, after)
+		if err != nil {
+			return Reply{}, err
+		}
+		if !slices.Contains(prof.Refs, ref) {
+			prof.Refs = append(prof.Refs, ref)
+		}
+		prof.Lang = after.Lang
+		after = s.engine.Submitted(after)
+		if err := s.save(ctx, handle, prof, after, true, true); err != nil {
+			// The report is queued; only the draft lingers. Sending the
+			// draft again returns the same reference.
+			return Reply{}, err
+		}
+		reply.Messages = append(reply.Messages, s.engine.Receipt(lang, ref)...)
+		return reply, nil
+	case flows.EffectStatus:
+		cases, err := s.store.Statuses(ctx, prof.Refs)
+		if err != nil {
+			return Reply{}, fmt.Errorf("intake: %w", err)
+		}
+		statuses := make([]flows.CaseStatus, len(cases))
+		for i, c := range cases {
+			statuses[i] = flows.CaseStatus{Ref: c.Ref, ReceivedAt: c.ReceivedAt, Status: c.Status}
+		}
+		reply.Messages = append(reply.Messages, s.engine.Status(lang, statuses)...)
+	}
+
+	langChanged := after.Lang != before.Lang
+	prof.Lang = after.Lang
+	if err := s.save(ctx, handle, prof, after, langChanged, after.Draft != before.Draft); err != nil {
+		return Reply{}, err
+	}
+	return reply, nil
+}
+
+func draftName(handle string) string   { return "draft:" + handle }
+func profileName(handle string) string { return "profile:" + handle }
+
+// open unseals a chat's state. A value that does not open (the bot's secret
+// changed, or it was tampered with) is treated as absent, and said so in the
+// log without content.
+func (s *Service) open(handle string, c store.Chat) (profile, *flows.Draft) {
+	var p profile
+	var d *flows.Draft
+	if c.Profile != nil {
+		if raw, err := s.keys.Open(profileName(handle), c.Profile); err != nil {
+			s.log.Warn("chat settings could not be unsealed; starting afresh", "err", err)
+		} else if err := json.Unmarshal(raw, &p); err != nil {
+			s.log.Warn("chat settings are malformed; starting afresh")
+		}
+	}
+	if c.Draft != nil {
+		var draft flows.Draft
+		if raw, err := s.keys.Open(draftName(handle), c.Draft); err != nil {
+			s.log.Warn("draft could not be unsealed; starting afresh", "err", err)
+		} else if err := json.Unmarshal(raw, &draft); err != nil {
+			s.log.Warn("draft is malformed; starting afresh")
+		} else {
+			d = &draft
+		}
+	}
+	return p, d
+}
+
+func (s *Service) save(ctx context.Context, handle string, p profile, st flows.State, profileChanged, draftChanged bool) error {
+	var u store.ChatUpdate
+	if profileChanged {
+		raw, err := json.Marshal(p)
+		if err != nil {
+			return fmt.Errorf("intake: encode settings: %w", err)
+		}
+		u.Profile = s.keys.Seal(profileName(handle), raw)
+	}
+	if draftChanged {
+		if st.Draft == nil {
+			u.DeleteDraft = true
+		} else {
+			raw, err := json.Marshal(st.Draft)
+			if err != nil {
+				return fmt.Errorf("intake: encode draft: %w", err)
+			}
+			u.Draft = s.keys.Seal(draftName(handle), raw)
+		}
+	}
+	if err := s.store.SaveChat(ctx, handle, u); err != nil {
+		return fmt.Errorf("intake: %w", err)
+	}
+	return nil
+}
+
+// submit seals the draft in st to the staff and queues it, returning its
+// reference (the earlier one if this draft was already queued).
+func (s *Service) submit(ctx context.Context, st flows.State) (string, error) {
+	for attempt := 0; attempt < 5; attempt++ {
+		ref, err := flows.NewRef(rand.Reader)
+		if err != nil {
+			return "", fmt.Errorf("intake: %w", err)
+		}
+		now := s.now()
+		report := s.engine.Report(st, ref, now)
+		raw, err := json.Marshal(report)
+		if err != nil {
+			return "", fmt.Errorf("intake: encode report: %w", err)
+		}
+		sealed, err := s.recipients.Seal(raw)
+		clear(raw)
+		if err != nil {
+			return "", fmt.Errorf("intake: %w", err)
+		}
+		got, fresh, err := s.store.Enqueue(ctx, store.Submission{
+			DraftID: st.Draft.ID, Ref: ref, Sealed: sealed, ReceivedAt: report.ReceivedAt, Urgent: report.Urgent,
+		})
+		if errors.Is(err, store.ErrRefTaken) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("intake: %w", err)
+		}
+		if fresh {
+			s.log.Info("report queued", "urgent", report.Urgent)
+		} else {
+			s.log.Info("report already queued; not queued again")
+		}
+		return got, nil
+	}
+	return "", errors.New("intake: could not find a free case reference after 5 tries")
+}

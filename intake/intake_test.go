@@ -1,0 +1,227 @@
+package intake_test
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/intake"
+	"github.com/vigil-hrd/vigil/internal/testenv"
+)
+
+type chat struct {
+	t    *testing.T
+	svc  *intake.Service
+	id   int64
+	hint string
+	kb   []flows.Button
+	last intake.Reply
+}
+
+func (c *chat) send(ev flows.Event) intake.Reply {
+	c.t.Helper()
+	ev.LanguageHint = c.hint
+	r, err := c.svc.Handle(context.Background(), c.id, ev)
+	if err != nil {
+		c.t.Fatalf("handle: %v", err)
+	}
+	for _, m := range r.Messages {
+		if len(m.Buttons) > 0 {
+			c.kb = slices.Concat(m.Buttons...)
+		}
+	}
+	c.last = r
+	return r
+}
+
+func (c *chat) cmd(name string) intake.Reply {
+	return c.send(flows.Event{Kind: flows.EventCommand, Command: name})
+}
+func (c *chat) text(s string) intake.Reply {
+	return c.send(flows.Event{Kind: flows.EventText, Text: s})
+}
+
+func (c *chat) button(label string) flows.Button {
+	c.t.Helper()
+	for _, b := range c.kb {
+		if strings.Contains(b.Label, label) {
+			return b
+		}
+	}
+	c.t.Fatalf("no button %q", label)
+	return flows.Button{}
+}
+
+func (c *chat) press(label string) intake.Reply {
+	c.t.Helper()
+	return c.send(flows.Event{Kind: flows.EventButton, Data: c.button(label).Data})
+}
+
+// fill walks a report to the review, writing marker into every free text.
+func (c *chat) fill(marker string) {
+	c.t.Helper()
+	c.cmd("start")
+	c.press("English")
+	c.press("continue")
+	c.press("Yes, immediate")
+	c.press("Me")
+	c.press("Threats")
+	c.press("Done")
+	c.press("Earlier")
+	c.text("when " + marker)
+	c.press("Georgia")
+	c.text("place " + marker)
+	c.press("Military")
+	c.press("Done")
+	c.text("description " + marker)
+	c.text("second part " + marker)
+	c.press("Done")
+	c.press("None")
+	c.press("Done")
+	c.press("Act discreetly")
+	c.press("No, do not")
+	c.text("channel " + marker)
+}
+
+func receiptRef(t *testing.T, r intake.Reply) string {
+	t.Helper()
+	for _, m := range r.Messages {
+		if i := strings.Index(m.Text, "reference is "); i >= 0 {
+			if ref, ok := flows.ParseRef(m.Text[i+len("reference is ") : i+len("reference is ")+9]); ok {
+				return ref
+			}
+		}
+	}
+	t.Fatalf("no receipt in %+v", r.Messages)
+	return ""
+}
+
+func TestReportIsSealedQueuedOnceAndReadableByStaff(t *testing.T) {
+	env := testenv.New(t)
+	c := &chat{t: t, svc: env.Service, id: 4242}
+	c.fill("M1")
+	send := c.button("Send")
+	r := c.send(flows.Event{Kind: flows.EventButton, Data: send.Data})
+	ref := receiptRef(t, r)
+
+	// A double tap arrives after the draft is gone: a polite note, nothing queued.
+	again := c.send(flows.Event{Kind: flows.EventButton, Data: send.Data})
+	if again.Toast == "" || len(again.Messages) != 0 {
+		t.Fatalf("second tap: %+v", again)
+	}
+	if q := env.Queue(t); len(q) != 1 || q[0] != ref {
+		t.Fatalf("queue %v, want [%s]", q, ref)
+	}
+
+	rep := env.OpenReport(t, ref)
+	if rep.Ref != ref || !rep.Urgent || rep.Language != "en" || rep.Schema != "vigil.report.v1" {
+		t.Fatalf("report header: %+v", rep)
+	}
+	for id, want := range map[string]any{
+		"when_detail": "when M1", "country": "GE", "place": "place M1",
+		"description": "description M1\n\nsecond part M1", "contact": "no", "contact_detail": "channel M1",
+		"consent": "discreet", "danger": "yes",
+	} {
+		if rep.Answers[id] != want {
+			t.Errorf("%s = %v, want %v", id, rep.Answers[id], want)
+		}
+	}
+
+	st := c.cmd("status")
+	if !strings.Contains(st.Messages[0].Text, ref) {
+		t.Fatalf("status does not list %s: %q", ref, st.Messages[0].Text)
+	}
+}
+
+// TestRetriedSendQueuesOnce replays a Send whose draft is still stored, as
+// after a crash between queueing and deleting the draft.
+func TestRetriedSendQueuesOnce(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.New(t)
+	c := &chat{t: t, svc: env.Service, id: 7}
+	c.fill("M2")
+	handle := env.Keys.Hash("chat", 7)
+	draftKey := "vigil:{c:" + handle + "}:draft"
+	saved, err := env.RDB.Get(ctx, draftKey).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := c.button("Send")
+	first := receiptRef(t, c.send(flows.Event{Kind: flows.EventButton, Data: send.Data}))
+	if err := env.RDB.Set(ctx, draftKey, saved, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	second := receiptRef(t, c.send(flows.Event{Kind: flows.EventButton, Data: send.Data}))
+	if first != second {
+		t.Fatalf("retry gave %s, first send %s", second, first)
+	}
+	if q := env.Queue(t); len(q) != 1 {
+		t.Fatalf("queue %v after a retried send", q)
+	}
+	st := c.cmd("status")
+	if strings.Count(st.Messages[0].Text, first) != 1 {
+		t.Fatalf("status lists the report %d times", strings.Count(st.Messages[0].Text, first))
+	}
+}
+
+// TestNothingPlainAtRest writes reports and drafts carrying unique markers,
+// then reads every key in Redis (all types) and an uncompressed RDB snapshot,
+// and everything logged: no marker, no chat id may appear. The staff
+// identity must still find the markers, or the test proves nothing.
+func TestNothingPlainAtRest(t *testing.T) {
+	env := testenv.New(t, "rdbcompression no")
+	const sent, drafted = "ZQXJ-SENT-MARKER", "ZQXJ-DRAFT-MARKER"
+	const chatID, otherChat = int64(918273645), int64(564738291)
+
+	c := &chat{t: t, svc: env.Service, id: chatID, hint: "fr"}
+	c.fill(sent)
+	ref := receiptRef(t, c.press("Send"))
+	c.cmd("language")
+	c.press("English")
+
+	d := &chat{t: t, svc: env.Service, id: otherChat}
+	d.fill(drafted) // left in progress at the review
+
+	all := env.Everything(t)
+	logs := env.Logs.Bytes()
+	for _, secret := range []string{sent, drafted, strconv.FormatInt(chatID, 10), strconv.FormatInt(otherChat, 10), "Georgia"} {
+		if bytes.Contains(all, []byte(secret)) {
+			t.Errorf("%q is in Redis or its RDB file in plain text", secret)
+		}
+		if bytes.Contains(logs, []byte(secret)) {
+			t.Errorf("%q is in the logs", secret)
+		}
+	}
+	if len(all) < 1000 || len(logs) == 0 {
+		t.Fatalf("the check read too little: %d bytes of Redis, %d of logs", len(all), len(logs))
+	}
+	rep := env.OpenReport(t, ref)
+	if !strings.Contains(rep.Answers["description"].(string), sent) {
+		t.Fatal("the staff identity does not find the marker: the check is blind")
+	}
+}
+
+// TestTamperedDraftStartsAfresh: a draft that does not open (another bot
+// secret, or changed bytes) is dropped, not shown and not fatal.
+func TestTamperedDraftStartsAfresh(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.New(t)
+	c := &chat{t: t, svc: env.Service, id: 99}
+	c.cmd("start")
+	c.press("English")
+	key := "vigil:{c:" + env.Keys.Hash("chat", 99) + "}:draft"
+	raw, _ := env.RDB.Get(ctx, key).Bytes()
+	raw[len(raw)-1] ^= 0xff
+	env.RDB.Set(ctx, key, raw, 0)
+	r := c.cmd("start")
+	if len(r.Messages) != 1 || !strings.Contains(r.Messages[0].Text, "choose your language") {
+		t.Fatalf("after tampering: %+v", r.Messages)
+	}
+	if !bytes.Contains(env.Logs.Bytes(), []byte("draft could not be unsealed")) {
+		t.Fatal("tampering not logged")
+	}
+}

@@ -1,0 +1,202 @@
+// Package testenv builds a real Vigil core for tests: a private
+// redis-server, a staff identity, the bot's secret, the locales and the
+// intake service, all in the test's temporary directory.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/intake"
+	"github.com/vigil-hrd/vigil/internal/redistest"
+	"github.com/vigil-hrd/vigil/locales"
+	"github.com/vigil-hrd/vigil/seal"
+	"github.com/vigil-hrd/vigil/store"
+)
+
+// Env is a wired core over a private Redis.
+type Env struct {
+	Redis        *redistest.Server
+	RDB          *redis.Client
+	Store        *store.Store
+	Text         *locales.Catalog
+	Engine       *flows.Engine
+	Keys         *seal.Keys
+	Recipients   *seal.Recipients
+	IdentityFile string
+	Identities   []seal.Identity
+	Service      *intake.Service
+	Logs         *SafeBuffer // everything logged, at debug level
+	Log          *slog.Logger
+	Dir          string
+}
+
+// Countries is the deployment the tests play.
+var Countries = []string{"UA", "GE", "BY"}
+
+// New builds an Env. Extra lines go to redis-server's configuration.
+func New(tb testing.TB, redisConfig ...string) *Env {
+	tb.Helper()
+	e := &Env{Dir: tb.TempDir(), Logs: &SafeBuffer{}}
+	e.Redis = redistest.Start(tb, redisConfig...)
+	e.RDB = e.Redis.Client(tb)
+	e.Log = slog.New(slog.NewTextHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var err error
+	if e.Text, err = locales.Load("en"); err != nil {
+		tb.Fatal(err)
+	}
+	file, pub, err := seal.NewIdentity()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.IdentityFile = filepath.Join(e.Dir, "staff.key")
+	if err := seal.WriteNewFile(e.IdentityFile, []byte(file)); err != nil {
+		tb.Fatal(err)
+	}
+	if e.Identities, err = seal.LoadIdentities(e.IdentityFile); err != nil {
+		tb.Fatal(err)
+	}
+	if e.Recipients, err = seal.ParseRecipients(strings.NewReader(pub + "\n")); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.Dir, "recipients.txt"), []byte(pub+"\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	if e.Keys, _, err = seal.LoadOrCreateKeys(filepath.Join(e.Dir, "bot.secret")); err != nil {
+		tb.Fatal(err)
+	}
+	e.Store = store.New(e.RDB, store.Options{})
+	if err := e.Store.Init(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	e.Engine = flows.New(e.Text, flows.Config{
+		Countries: Countries,
+		Emergency: map[string]string{"": "Duty officer +00 000", "UA": "112"},
+		NewID:     intake.NewDraftID,
+	})
+	e.Service = intake.New(intake.Config{Engine: e.Engine, Store: e.Store, Keys: e.Keys, Recipients: e.Recipients, Log: e.Log})
+	return e
+}
+
+// OpenReport decrypts the queued report ref with the staff identity.
+func (e *Env) OpenReport(tb testing.TB, ref string) flows.Report {
+	tb.Helper()
+	r, err := e.Store.Report(context.Background(), ref)
+	if err != nil {
+		tb.Fatalf("report %s: %v", ref, err)
+	}
+	raw, err := seal.Open(r.Sealed, e.Identities...)
+	if err != nil {
+		tb.Fatalf("open report %s: %v", ref, err)
+	}
+	var rep flows.Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		tb.Fatalf("decode report %s: %v", ref, err)
+	}
+	return rep
+}
+
+// Queue returns the refs in the queue, oldest first.
+func (e *Env) Queue(tb testing.TB) []string {
+	tb.Helper()
+	q, err := e.Store.Queue(context.Background(), 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var refs []string
+	for _, r := range q {
+		refs = append(refs, r.Ref)
+	}
+	return refs
+}
+
+// Everything returns every key and value in Redis (all types) and the bytes
+// of an RDB snapshot, for tests that look for what must not be there. The
+// server should run with "rdbcompression no" so that the snapshot holds
+// values as they are.
+func (e *Env) Everything(tb testing.TB) []byte {
+	tb.Helper()
+	ctx := context.Background()
+	var all bytes.Buffer
+	keys, err := e.RDB.Keys(ctx, "*").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, k := range keys {
+		all.WriteString(k + "\n")
+		switch typ := e.RDB.Type(ctx, k).Val(); typ {
+		case "string":
+			all.WriteString(e.RDB.Get(ctx, k).Val())
+		case "hash":
+			for f, v := range e.RDB.HGetAll(ctx, k).Val() {
+				all.WriteString(f + "=" + v + "\n")
+			}
+		case "list":
+			all.WriteString(strings.Join(e.RDB.LRange(ctx, k, 0, -1).Val(), "\n"))
+		case "set":
+			all.WriteString(strings.Join(e.RDB.SMembers(ctx, k).Val(), "\n"))
+		case "zset":
+			all.WriteString(strings.Join(e.RDB.ZRange(ctx, k, 0, -1).Val(), "\n"))
+		case "stream":
+			for _, m := range e.RDB.XRange(ctx, k, "-", "+").Val() {
+				for f, v := range m.Values {
+					all.WriteString(f + "=" + v.(string) + "\n")
+				}
+			}
+		default:
+			tb.Fatalf("key %s has type %s, which this check does not read", k, typ)
+		}
+		all.WriteString("\n")
+	}
+	if err := e.RDB.Save(ctx).Err(); err != nil {
+		tb.Fatal(err)
+	}
+	rdb, err := os.ReadFile(filepath.Join(e.Redis.Dir, "dump.rdb"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	all.Write(rdb)
+	return all.Bytes()
+}
+
+// SafeBuffer is a bytes.Buffer safe for concurrent writers (loggers).
+type SafeBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SafeBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// Bytes returns a copy of what was written.
+func (b *SafeBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
+
+// Eventually polls cond until it holds or the timeout passes.
+func Eventually(tb testing.TB, timeout time.Duration, cond func() bool, what string) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
