@@ -1,0 +1,424 @@
+// Package bot is Vigil's Telegram front end, and the only package that
+// imports github.com/go-telegram/bot.
+//
+// It turns Telegram updates into flows.Events for package intake and sends
+// back what comes out. Its promises:
+//   - One chat's updates are handled strictly in order and never at the same
+//     time; different chats proceed in parallel (Dispatcher). The library's
+//     own habit of running each update in its own goroutine is switched off.
+//   - Nothing a defender sends reaches a log: the library's default handler
+//     and error handler, which print updates and response bodies, are
+//     replaced; logs carry the kind of event and of error only.
+//   - A panic while handling an update is recovered and logged without
+//     content; the defender gets an apology in their language and the process
+//     lives on.
+//   - Reports are taken in private chats only; in a group the bot says so and
+//     stores nothing.
+//
+// Limitation (see the README): with long polling, the library acknowledges
+// an update to Telegram when it is read, before it is handled, so a crash can
+// drop the updates in hand at that moment.
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	tg "github.com/go-telegram/bot"
+	"github.com/go-telegram/bot/models"
+
+	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/intake"
+)
+
+// Conversation is what the bot hands each event to; intake.Service is the
+// real one. Calls for one chat never overlap.
+type Conversation interface {
+	Handle(ctx context.Context, chat int64, ev flows.Event) (intake.Reply, error)
+}
+
+// Translator renders the few texts the front end says itself.
+type Translator interface {
+	T(lang, key string, data map[string]any) string
+	Match(hint string) string
+}
+
+// Config is what the bot needs.
+type Config struct {
+	Token   string
+	APIURL  string // Bot API server, e.g. https://api.telegram.org
+	Service Conversation
+	Text    Translator
+	Log     *slog.Logger
+	// Workers bounds how many chats are handled at once.
+	Workers int
+	// PollTimeout is the long-polling timeout (default 50s).
+	PollTimeout time.Duration
+	// HandleTimeout bounds the handling of one update (default 30s).
+	HandleTimeout time.Duration
+}
+
+// Bot is a running Telegram front end.
+type Bot struct {
+	cfg      Config
+	api      *tg.Bot
+	dispatch *Dispatcher
+	log      *slog.Logger
+}
+
+// New connects to the Bot API (getMe) and returns a bot ready to Run.
+func New(ctx context.Context, cfg Config) (*Bot, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 64
+	}
+	if cfg.PollTimeout <= 0 {
+		cfg.PollTimeout = 50 * time.Second
+	}
+	if cfg.HandleTimeout <= 0 {
+		cfg.HandleTimeout = 30 * time.Second
+	}
+	b := &Bot{cfg: cfg, dispatch: NewDispatcher(cfg.Workers), log: cfg.Log}
+	client := &http.Client{Timeout: cfg.PollTimeout + 10*time.Second}
+	api, err := tg.New(cfg.Token,
+		tg.WithServerURL(strings.TrimRight(cfg.APIURL, "/")),
+		tg.WithHTTPClient(cfg.PollTimeout, client),
+		tg.WithNotAsyncHandlers(),
+		tg.WithDefaultHandler(b.receive),
+		tg.WithErrorsHandler(func(err error) { b.log.Warn("telegram api error", "kind", errorKind(err)) }),
+		tg.WithDebugHandler(func(string, ...any) {}),
+		tg.WithAllowedUpdates(tg.AllowedUpdates{"message", "edited_message", "callback_query"}),
+		tg.WithCheckInitTimeout(15*time.Second),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("bot: connect to the Bot API: %s", errorKind(err))
+	}
+	b.api = api
+	return b, nil
+}
+
+// Run polls for updates until ctx ends, then waits for the updates in hand
+// to be handled.
+func (b *Bot) Run(ctx context.Context) {
+	b.log.Info("bot started", "mode", "long polling")
+	b.api.Start(ctx)
+	b.dispatch.Wait()
+	b.log.Info("bot stopped")
+}
+
+// receive is called by the library for each update, in order, on its
+// polling goroutine. It only queues the update on its chat.
+func (b *Bot) receive(ctx context.Context, _ *tg.Bot, u *models.Update) {
+	chat, ok := chatOf(u)
+	if !ok {
+		return // nothing from a person to answer (e.g. an update kind we did not ask for)
+	}
+	b.dispatch.Do(context.WithoutCancel(ctx), chat, func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, b.cfg.HandleTimeout)
+		defer cancel()
+		b.handle(ctx, chat, u)
+	})
+}
+
+func chatOf(u *models.Update) (int64, bool) {
+	switch {
+	case u.Message != nil:
+		return u.Message.Chat.ID, true
+	case u.EditedMessage != nil:
+		return u.EditedMessage.Chat.ID, true
+	case u.CallbackQuery != nil:
+		if m := u.CallbackQuery.Message.Message; m != nil {
+			return m.Chat.ID, true
+		}
+		if m := u.CallbackQuery.Message.InaccessibleMessage; m != nil {
+			return m.Chat.ID, true
+		}
+		return u.CallbackQuery.From.ID, true
+	}
+	return 0, false
+}
+
+// handle runs one update. It never panics.
+func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update) {
+	start := time.Now()
+	kind := updateKind(u)
+	hint := languageHint(u)
+	defer func() {
+		if r := recover(); r != nil {
+			// The panic value and stack can hold message text; log neither
+			// in full. The stack's frames name code, not content.
+			b.log.Error("panic while handling an update", "update", kind, "stack", stackFrames())
+			b.send(ctx, chat, []flows.Message{{Text: b.cfg.Text.T(b.cfg.Text.Match(hint), "msg.internal_error", nil)}}, 0)
+			b.answer(ctx, u, "")
+		}
+	}()
+
+	if private, ok := isPrivate(u); !ok || !private {
+		b.answer(ctx, u, "")
+		if u.Message != nil {
+			b.send(ctx, chat, []flows.Message{{Text: b.cfg.Text.T(b.cfg.Text.Match(hint), "msg.group_only", nil)}}, 0)
+		}
+		b.log.Info("update outside a private chat ignored", "update", kind)
+		return
+	}
+
+	ev := toEvent(u)
+	reply, err := b.cfg.Service.Handle(ctx, chat, ev)
+	if err != nil {
+		b.log.Error("update failed", "update", kind, "err", err)
+		b.answer(ctx, u, "")
+		b.send(ctx, chat, []flows.Message{{Text: b.cfg.Text.T(b.cfg.Text.Match(hint), "msg.internal_error", nil)}}, 0)
+		return
+	}
+	b.answer(ctx, u, reply.Toast)
+	editable := 0
+	if u.CallbackQuery != nil && u.CallbackQuery.Message.Message != nil {
+		editable = u.CallbackQuery.Message.Message.ID
+	}
+	b.send(ctx, chat, reply.Messages, editable)
+	b.log.Debug("update handled", "update", kind, "ms", time.Since(start).Milliseconds())
+}
+
+func isPrivate(u *models.Update) (private, known bool) {
+	var c *models.Chat
+	switch {
+	case u.Message != nil:
+		c = &u.Message.Chat
+	case u.EditedMessage != nil:
+		c = &u.EditedMessage.Chat
+	case u.CallbackQuery != nil && u.CallbackQuery.Message.Message != nil:
+		c = &u.CallbackQuery.Message.Message.Chat
+	case u.CallbackQuery != nil && u.CallbackQuery.Message.InaccessibleMessage != nil:
+		c = &u.CallbackQuery.Message.InaccessibleMessage.Chat
+	default:
+		return false, false
+	}
+	return c.Type == models.ChatTypePrivate, true
+}
+
+// toEvent reads what the defender did. Forwarded messages are taken as text;
+// where they came from is not read.
+func toEvent(u *models.Update) flows.Event {
+	ev := flows.Event{Kind: flows.EventOther, LanguageHint: languageHint(u)}
+	switch {
+	case u.CallbackQuery != nil:
+		ev.Kind, ev.Data = flows.EventButton, u.CallbackQuery.Data
+	case u.EditedMessage != nil:
+		ev.Kind = flows.EventEdited
+	case u.Message != nil && u.Message.Text != "" && !hasMedia(u.Message):
+		text := u.Message.Text
+		if cmd, ok := command(u.Message); ok {
+			ev.Kind, ev.Command = flows.EventCommand, cmd
+		} else {
+			ev.Kind, ev.Text = flows.EventText, text
+		}
+	}
+	return ev
+}
+
+// command returns the command a message starts with, without the slash and
+// any @botname, in lower case.
+func command(m *models.Message) (string, bool) {
+	for _, e := range m.Entities {
+		if e.Type == models.MessageEntityTypeBotCommand && e.Offset == 0 {
+			cmd := m.Text[1:min(e.Length, len(m.Text))]
+			if i := strings.IndexByte(cmd, '@'); i >= 0 {
+				cmd = cmd[:i]
+			}
+			return strings.ToLower(cmd), true
+		}
+	}
+	if strings.HasPrefix(m.Text, "/") && !strings.ContainsAny(m.Text, " \n") && len(m.Text) < 40 {
+		cmd := m.Text[1:]
+		if i := strings.IndexByte(cmd, '@'); i >= 0 {
+			cmd = cmd[:i]
+		}
+		return strings.ToLower(cmd), true
+	}
+	return "", false
+}
+
+func hasMedia(m *models.Message) bool {
+	return m.Photo != nil || m.Document != nil || m.Video != nil || m.Voice != nil || m.Audio != nil ||
+		m.Sticker != nil || m.Location != nil || m.Contact != nil || m.Animation != nil || m.VideoNote != nil
+}
+
+func languageHint(u *models.Update) string {
+	switch {
+	case u.Message != nil && u.Message.From != nil:
+		return u.Message.From.LanguageCode
+	case u.EditedMessage != nil && u.EditedMessage.From != nil:
+		return u.EditedMessage.From.LanguageCode
+	case u.CallbackQuery != nil:
+		return u.CallbackQuery.From.LanguageCode
+	}
+	return ""
+}
+
+// updateKind names an update for logs, without content.
+func updateKind(u *models.Update) string {
+	switch {
+	case u.CallbackQuery != nil:
+		return "button"
+	case u.EditedMessage != nil:
+		return "edit"
+	case u.Message != nil && u.Message.Text != "" && strings.HasPrefix(u.Message.Text, "/"):
+		return "command"
+	case u.Message != nil && u.Message.Text != "":
+		return "text"
+	case u.Message != nil:
+		return "other-message"
+	}
+	return "other"
+}
+
+// answer acknowledges a button press, so the phone stops its spinner.
+func (b *Bot) answer(ctx context.Context, u *models.Update, toast string) {
+	if u.CallbackQuery == nil {
+		return
+	}
+	err := b.retry(ctx, func() error {
+		_, err := b.api.AnswerCallbackQuery(ctx, &tg.AnswerCallbackQueryParams{CallbackQueryID: u.CallbackQuery.ID, Text: toast})
+		return err
+	})
+	if err != nil {
+		b.log.Warn("could not answer a button press", "kind", errorKind(err))
+	}
+}
+
+// send delivers messages in order. A message marked Replace edits the
+// message whose button was pressed (editable), when there is one.
+func (b *Bot) send(ctx context.Context, chat int64, msgs []flows.Message, editable int) {
+	for _, m := range msgs {
+		if m.Text == "" {
+			continue
+		}
+		var markup models.ReplyMarkup
+		if len(m.Buttons) > 0 {
+			markup = keyboard(m.Buttons)
+		}
+		var err error
+		if m.Replace && editable != 0 {
+			err = b.retry(ctx, func() error {
+				_, err := b.api.EditMessageText(ctx, &tg.EditMessageTextParams{ChatID: chat, MessageID: editable, Text: m.Text, ReplyMarkup: markup})
+				return err
+			})
+			if err != nil && isNotModified(err) {
+				continue
+			}
+			if err == nil {
+				continue
+			}
+		}
+		err = b.retry(ctx, func() error {
+			_, err := b.api.SendMessage(ctx, &tg.SendMessageParams{ChatID: chat, Text: m.Text, ReplyMarkup: markup})
+			return err
+		})
+		if err != nil {
+			b.log.Warn("could not send a message", "kind", errorKind(err))
+			if errors.Is(err, tg.ErrorForbidden) {
+				return // blocked by the user: the rest would fail too
+			}
+		}
+	}
+}
+
+func keyboard(rows [][]flows.Button) *models.InlineKeyboardMarkup {
+	kb := &models.InlineKeyboardMarkup{InlineKeyboard: make([][]models.InlineKeyboardButton, len(rows))}
+	for i, row := range rows {
+		for _, btn := range row {
+			kb.InlineKeyboard[i] = append(kb.InlineKeyboard[i], models.InlineKeyboardButton{Text: btn.Label, CallbackData: btn.Data})
+		}
+	}
+	return kb
+}
+
+// retry runs call, waiting out Telegram's 429 (as long as retry_after asks)
+// and retrying server and network errors with backoff, up to 5 tries or
+// until ctx ends. 4xx answers other than 429 are final.
+func (b *Bot) retry(ctx context.Context, call func() error) error {
+	backoff := 200 * time.Millisecond
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		err = call()
+		if err == nil {
+			return nil
+		}
+		wait := backoff
+		var tooMany *tg.TooManyRequestsError
+		switch {
+		case errors.As(err, &tooMany):
+			wait = time.Duration(max(tooMany.RetryAfter, 1)) * time.Second
+		case errors.Is(err, tg.ErrorBadRequest), errors.Is(err, tg.ErrorForbidden), errors.Is(err, tg.ErrorUnauthorized),
+			errors.Is(err, tg.ErrorNotFound), errors.Is(err, tg.ErrorConflict), errors.Is(err, context.Canceled),
+			errors.Is(err, context.DeadlineExceeded):
+			return err
+		default:
+			backoff *= 2
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+	return err
+}
+
+func isNotModified(err error) bool {
+	return errors.Is(err, tg.ErrorBadRequest) && strings.Contains(err.Error(), "message is not modified")
+}
+
+// errorKind classifies an error from the Bot API client for logs. The
+// client's own messages can quote response bodies, which hold message text,
+// so they are never logged.
+func errorKind(err error) string {
+	var tooMany *tg.TooManyRequestsError
+	var netErr net.Error
+	switch {
+	case err == nil:
+		return "none"
+	case errors.As(err, &tooMany):
+		return "too-many-requests"
+	case errors.Is(err, tg.ErrorForbidden):
+		return "forbidden"
+	case errors.Is(err, tg.ErrorBadRequest):
+		return "bad-request"
+	case errors.Is(err, tg.ErrorUnauthorized):
+		return "unauthorized"
+	case errors.Is(err, tg.ErrorNotFound):
+		return "not-found"
+	case errors.Is(err, tg.ErrorConflict):
+		return "conflict"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "cancelled"
+	case errors.As(err, &netErr):
+		return "network"
+	default:
+		return "other"
+	}
+}
+
+// stackFrames returns the function names on the stack, without arguments.
+func stackFrames() string {
+	var frames []string
+	for _, line := range strings.Split(string(debug.Stack()), "\n") {
+		if line == "" || strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "goroutine ") {
+			continue
+		}
+		if i := strings.LastIndexByte(line, '('); i > 0 {
+			line = line[:i]
+		}
+		frames = append(frames, line)
+	}
+	return strings.Join(frames, " < ")
+}

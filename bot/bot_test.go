@@ -1,0 +1,381 @@
+package bot_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-telegram/bot/models"
+
+	"github.com/vigil-hrd/vigil/bot"
+	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/intake"
+	"github.com/vigil-hrd/vigil/internal/fakeapi"
+	"github.com/vigil-hrd/vigil/internal/testenv"
+)
+
+const token = "123456789:AAFakeTokenForTestsOnly_abcdefghij"
+
+// harness runs the real bot against the fake Bot API and a real Redis.
+type harness struct {
+	t   *testing.T
+	env *testenv.Env
+	api *fakeapi.Server
+}
+
+// start runs the bot; wrap, when given, stands between the bot and the real
+// conversation.
+func start(t *testing.T, wrap func(bot.Conversation) bot.Conversation) *harness {
+	t.Helper()
+	h := &harness{t: t, env: testenv.New(t, "rdbcompression no"), api: fakeapi.New(t, token)}
+	var conv bot.Conversation = h.env.Service
+	if wrap != nil {
+		conv = wrap(conv)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := bot.New(ctx, bot.Config{
+		Token: token, APIURL: h.api.URL(), Service: conv, Text: h.env.Text, Log: h.env.Log,
+		PollTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return h
+}
+
+// defender is one person in a private chat with the bot.
+type defender struct {
+	h    *harness
+	chat models.Chat
+	user models.User
+	lang string
+}
+
+func (h *harness) defender(id int64, lang string) *defender {
+	return &defender{h: h, lang: lang,
+		chat: models.Chat{ID: id, Type: models.ChatTypePrivate, FirstName: "Defender"},
+		user: models.User{ID: id, FirstName: "Defender", LanguageCode: lang}}
+}
+
+// expect waits until the bot has done n more things in the chat.
+func (d *defender) expect(before, n int) []fakeapi.Action {
+	d.h.t.Helper()
+	acts, err := d.h.api.WaitSent(d.chat.ID, before+n, 10*time.Second)
+	if err != nil {
+		d.h.t.Fatal(err)
+	}
+	return acts[before:]
+}
+
+func (d *defender) send(text string, n int) []fakeapi.Action {
+	d.h.t.Helper()
+	before := len(d.h.api.Sent(d.chat.ID))
+	d.h.api.SendText(d.chat, d.user, text)
+	return d.expect(before, n)
+}
+
+// label is the text of a key in the defender's language.
+func (d *defender) label(key string) string { return d.h.env.Text.T(d.lang, key, nil) }
+
+// press presses the button labelled with the text of key on the newest bot
+// message that has it, and waits for n more actions.
+func (d *defender) press(key string, n int) []fakeapi.Action {
+	d.h.t.Helper()
+	want := d.label(key)
+	if strings.HasPrefix(key, "region:") {
+		want = d.h.env.Text.Region(d.lang, strings.TrimPrefix(key, "region:"))
+	}
+	if strings.HasPrefix(key, "lang:") {
+		want = strings.TrimPrefix(key, "lang:")
+	}
+	msgs := d.h.api.Messages(d.chat.ID)
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m := msgs[i]
+		if m.ReplyMarkup == nil {
+			continue
+		}
+		for _, row := range m.ReplyMarkup.InlineKeyboard {
+			for _, b := range row {
+				if strings.Contains(b.Text, want) {
+					before := len(d.h.api.Sent(d.chat.ID))
+					answers := len(d.h.api.CallbackAnswers())
+					d.h.api.PressButton(d.chat, d.user, m.ID, b.CallbackData)
+					if err := d.h.api.WaitFor(10*time.Second, func() bool { return len(d.h.api.CallbackAnswers()) > answers }); err != nil {
+						d.h.t.Fatal(err)
+					}
+					return d.expect(before, n)
+				}
+			}
+		}
+	}
+	d.h.t.Fatalf("no button %q (%s) on screen", want, key)
+	return nil
+}
+
+// report walks a whole report and returns the reference from the receipt.
+func (d *defender) report(marker string, menuLabel string) string {
+	t := d.h.t
+	t.Helper()
+	first := d.send("/start", 1)
+	if kb := first[0].Keyboard; len(kb) == 0 || !strings.Contains(kb[0][0].Text, menuLabel) {
+		t.Fatalf("language menu does not offer %q first: %+v", menuLabel, first[0])
+	}
+	d.press("lang:"+menuLabel, 1)
+	d.press("btn.continue", 1)
+	acts := d.press("opt.danger.yes", 2)
+	if !strings.Contains(acts[0].Text, "Duty officer +00 000") {
+		t.Fatalf("emergency contacts not shown: %q", acts[0].Text)
+	}
+	d.press("opt.affected.organisation", 1)
+	if acts := d.press("opt.what.detention", 1); acts[0].Method != "editMessageText" {
+		t.Fatalf("a toggle should edit the message, got %s", acts[0].Method)
+	}
+	d.press("opt.what.judicial", 1)
+	d.press("btn.done", 1)
+	d.press("opt.when.earlier", 1)
+	d.send("2026-10-01 "+marker, 1)
+	d.press("region:UA", 1)
+	d.send("Kyiv "+marker, 1)
+	d.press("opt.perpetrator.judiciary", 1)
+	d.press("btn.done", 1)
+	for i := 0; i < 3; i++ {
+		d.send(fmt.Sprintf("part %d %s", i, marker), 1)
+	}
+	d.press("btn.done", 1)
+	d.press("opt.help.legal", 1)
+	d.press("opt.help.monitoring", 1)
+	d.press("btn.done", 1)
+	d.press("opt.consent.public", 1)
+	d.press("opt.contact.yes", 1)
+	review := d.send("Signal after 18:00 "+marker, 1)
+	if !strings.Contains(review[0].Text, "Kyiv "+marker) {
+		t.Fatalf("review lacks the place: %q", review[0].Text)
+	}
+	receipt := d.press("btn.send", 1)
+	text := receipt[0].Text
+	for i := 0; i+9 <= len(text); i++ {
+		if ref, ok := flows.ParseRef(text[i : i+9]); ok && text[i+4] == '-' {
+			return ref
+		}
+	}
+	t.Fatalf("no reference in receipt %q", text)
+	return ""
+}
+
+func TestReportEndToEnd(t *testing.T) {
+	for _, tc := range []struct {
+		lang, menu string
+	}{
+		{"en", "English"},
+		{"ar", "العربية"},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			h := start(t, nil)
+			d := h.defender(5550001, tc.lang)
+			marker := "MARK-" + strings.ToUpper(tc.lang)
+			ref := d.report(marker, tc.menu)
+
+			rep := h.env.OpenReport(t, ref)
+			want := map[string]any{
+				"danger": "yes", "affected": "organisation", "what": []string{"detention", "judicial"},
+				"when": "earlier", "when_detail": "2026-10-01 " + marker, "country": "UA", "place": "Kyiv " + marker,
+				"perpetrator": []string{"judiciary"},
+				"description": "part 0 " + marker + "\n\npart 1 " + marker + "\n\npart 2 " + marker,
+				"help":        []string{"legal", "monitoring"}, "consent": "public", "contact": "yes",
+				"contact_detail": "Signal after 18:00 " + marker,
+			}
+			if fmt.Sprint(rep.Answers) != fmt.Sprint(want) {
+				t.Errorf("answers\n got %v\nwant %v", rep.Answers, want)
+			}
+			if rep.Language != tc.lang || !rep.Urgent || rep.Ref != ref {
+				t.Errorf("report: lang %s urgent %v ref %s", rep.Language, rep.Urgent, rep.Ref)
+			}
+			if tc.lang == "ar" {
+				last := h.api.Sent(d.chat.ID)
+				if r := last[len(last)-1].Text; !strings.Contains(r, "\u2068"+ref+"\u2069") {
+					t.Errorf("Arabic receipt does not isolate the reference: %q", r)
+				}
+			}
+			st := d.send("/status", 1)
+			if !strings.Contains(st[0].Text, ref) {
+				t.Errorf("/status: %q", st[0].Text)
+			}
+			for _, secret := range []string{marker, "5550001"} {
+				if bytes.Contains(h.env.Everything(t), []byte(secret)) {
+					t.Errorf("%q stored in plain text", secret)
+				}
+				if bytes.Contains(h.env.Logs.Bytes(), []byte(secret)) {
+					t.Errorf("%q logged", secret)
+				}
+			}
+		})
+	}
+}
+
+func TestGroupChatsAreRefusedAndStoreNothing(t *testing.T) {
+	h := start(t, nil)
+	group := models.Chat{ID: -100123, Type: models.ChatTypeSupergroup, Title: "Group"}
+	user := models.User{ID: 77, FirstName: "X", LanguageCode: "fr"}
+	h.api.SendText(group, user, "/start")
+	acts, err := h.api.WaitSent(group.ID, 1, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(acts[0].Text, h.env.Text.T("fr", "msg.group_only", nil)) {
+		t.Fatalf("group reply: %q", acts[0].Text)
+	}
+	keys := h.env.RDB.Keys(context.Background(), "vigil:{c:*").Val()
+	if len(keys) != 0 {
+		t.Fatalf("a group chat left keys: %v", keys)
+	}
+}
+
+func TestOddMessagesGetAKindReplyAndKeepTheDraft(t *testing.T) {
+	h := start(t, nil)
+	d := h.defender(42, "en")
+	d.send("/start", 1)
+	d.press("lang:English", 1)
+	d.press("btn.continue", 1)
+	for name, u := range map[string]models.Update{
+		"sticker":  {Message: &models.Message{Chat: d.chat, From: &d.user, Sticker: &models.Sticker{FileID: "s", Type: "regular"}}},
+		"location": {Message: &models.Message{Chat: d.chat, From: &d.user, Location: &models.Location{Latitude: 1, Longitude: 2}}},
+		"photo":    {Message: &models.Message{Chat: d.chat, From: &d.user, Photo: []models.PhotoSize{{FileID: "p", Width: 1, Height: 1}}, Caption: "look"}},
+		"edit":     {EditedMessage: &models.Message{Chat: d.chat, From: &d.user, Text: "changed"}},
+	} {
+		before := len(h.api.Sent(d.chat.ID))
+		h.api.SendUpdate(u)
+		acts := d.expect(before, 2)
+		want := d.label("msg.unsupported")
+		if name == "edit" {
+			want = d.label("msg.edited")
+		}
+		if !strings.Contains(acts[0].Text, want) || !strings.Contains(acts[1].Text, d.label("step.danger.prompt")) {
+			t.Errorf("%s: got %q / %q", name, acts[0].Text, acts[1].Text)
+		}
+	}
+	// The draft is intact: the question still answers.
+	d.press("opt.danger.no", 1)
+	acts := d.send("/frobnicate", 1)
+	if !strings.Contains(acts[0].Text, "/start") {
+		t.Errorf("unknown command: %q", acts[0].Text)
+	}
+}
+
+func TestOneChatsUpdatesStayInOrder(t *testing.T) {
+	h := start(t, nil)
+	const chats, parts = 8, 15
+	var ds []*defender
+	for i := 0; i < chats; i++ {
+		d := h.defender(int64(1000+i), "en")
+		ds = append(ds, d)
+		d.send("/start", 1)
+		d.press("lang:English", 1)
+		d.press("btn.continue", 1)
+		d.press("btn.skip", 1)
+		d.press("btn.skip", 1)
+		d.press("opt.what.other", 1)
+		d.press("btn.done", 1)
+		for j := 0; j < 4; j++ {
+			d.press("btn.skip", 1) // when, country, place, perpetrator → description
+		}
+	}
+	// Everyone types at once, as fast as the fake takes it.
+	var wg sync.WaitGroup
+	for _, d := range ds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < parts; j++ {
+				h.api.SendText(d.chat, d.user, fmt.Sprintf("p%02d", j))
+			}
+		}()
+	}
+	wg.Wait()
+	for _, d := range ds {
+		if _, err := h.api.WaitSent(d.chat.ID, len(h.api.Sent(d.chat.ID)), time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.api.WaitFor(20*time.Second, func() bool {
+			s := h.api.Sent(d.chat.ID)
+			return strings.Contains(s[len(s)-1].Text, fmt.Sprintf("%d messages so far", parts))
+		}); err != nil {
+			t.Fatalf("chat %d: %v", d.chat.ID, err)
+		}
+	}
+	for _, d := range ds {
+		d.press("btn.done", 1)
+		for j := 0; j < 4; j++ {
+			d.press("btn.skip", 1)
+		}
+		d.press("btn.send", 1)
+	}
+	q := h.env.Queue(t)
+	if len(q) != chats {
+		t.Fatalf("queue has %d reports, want %d", len(q), chats)
+	}
+	var want []string
+	for j := 0; j < parts; j++ {
+		want = append(want, fmt.Sprintf("p%02d", j))
+	}
+	for _, ref := range q {
+		got := strings.Split(h.env.OpenReport(t, ref).Answers["description"].(string), "\n\n")
+		if !slices.Equal(got, want) {
+			t.Fatalf("report %s description out of order: %v", ref, got)
+		}
+	}
+}
+
+func TestRateLimitIsWaitedOut(t *testing.T) {
+	h := start(t, nil)
+	d := h.defender(31337, "en")
+	h.api.FailNextInChat(d.chat.ID, "sendMessage", 1, fakeapi.TooManyRequests(1))
+	began := time.Now()
+	acts := d.send("/start", 1)
+	if !strings.Contains(acts[0].Text, d.label("step.language.prompt")) {
+		t.Fatalf("after 429: %q", acts[0].Text)
+	}
+	if waited := time.Since(began); waited < time.Second {
+		t.Fatalf("retried after %v; Telegram asked for 1s", waited)
+	}
+	// A user who blocked the bot: no retry storm, no crash.
+	h.api.FailNextInChat(d.chat.ID, "sendMessage", 1, fakeapi.Forbidden())
+	calls := h.api.Calls("sendMessage")
+	h.api.SendText(d.chat, d.user, "/help")
+	if err := h.api.WaitFor(5*time.Second, func() bool { return h.api.Calls("sendMessage") > calls }); err != nil {
+		t.Fatal(err)
+	}
+	d.send("/help", 1) // the next update is handled normally
+	if n := h.api.Calls("sendMessage") - calls; n != 2 {
+		t.Fatalf("%d sendMessage calls for two updates after a 403", n)
+	}
+}
+
+type panicky struct{ real bot.Conversation }
+
+func (p panicky) Handle(ctx context.Context, chat int64, ev flows.Event) (intake.Reply, error) {
+	if ev.Text == "boom SECRET-PANIC-TEXT" {
+		panic("handler failed on " + ev.Text)
+	}
+	return p.real.Handle(ctx, chat, ev)
+}
+
+func TestPanicIsRecoveredWithAnApology(t *testing.T) {
+	h2 := start(t, func(c bot.Conversation) bot.Conversation { return panicky{c} })
+	d := h2.defender(808, "fr")
+	acts := d.send("boom SECRET-PANIC-TEXT", 1)
+	if !strings.Contains(acts[0].Text, h2.env.Text.T("fr", "msg.internal_error", nil)) {
+		t.Fatalf("apology: %q", acts[0].Text)
+	}
+	if logs := h2.env.Logs.Bytes(); bytes.Contains(logs, []byte("SECRET-PANIC-TEXT")) || !bytes.Contains(logs, []byte("panic")) {
+		t.Fatalf("logs: %s", logs)
+	}
+	d.send("/help", 1) // still alive
+}

@@ -1,0 +1,60 @@
+package bot
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func TestDispatcherKeepsEachChatInOrderAndAlone(t *testing.T) {
+	d := NewDispatcher(8)
+	const chats, perChat = 50, 200
+	var mu sync.Mutex
+	seen := map[int64][]int{}
+	running := make([]atomic.Int32, chats)
+	var overlap atomic.Bool
+	var parallel atomic.Int32
+	var maxParallel atomic.Int32
+	for i := 0; i < perChat; i++ {
+		for c := int64(0); c < chats; c++ {
+			d.Do(context.Background(), c, func(context.Context) {
+				if running[c].Add(1) > 1 {
+					overlap.Store(true)
+				}
+				n := parallel.Add(1)
+				for {
+					m := maxParallel.Load()
+					if n <= m || maxParallel.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				mu.Lock()
+				seen[c] = append(seen[c], i)
+				mu.Unlock()
+				parallel.Add(-1)
+				running[c].Add(-1)
+			})
+		}
+	}
+	d.Wait()
+	if overlap.Load() {
+		t.Fatal("two jobs of one chat ran at the same time")
+	}
+	if maxParallel.Load() > 8 {
+		t.Fatalf("%d jobs ran at once, limit 8", maxParallel.Load())
+	}
+	for c := int64(0); c < chats; c++ {
+		if len(seen[c]) != perChat {
+			t.Fatalf("chat %d ran %d jobs, want %d", c, len(seen[c]), perChat)
+		}
+		for i, v := range seen[c] {
+			if v != i {
+				t.Fatalf("chat %d: job %d ran in place %d", c, v, i)
+			}
+		}
+	}
+	if d.Pending() != 0 {
+		t.Fatalf("%d chats still pending", d.Pending())
+	}
+}
