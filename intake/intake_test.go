@@ -14,7 +14,7 @@ import (
 )
 
 type chat struct {
-	t    *testing.T
+	t    testing.TB
 	svc  *intake.Service
 	id   int64
 	hint string
