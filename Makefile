@@ -1,0 +1,23 @@
+# Vigil — see README.md.
+GO ?= go
+
+.PHONY: build run test vet bench clean
+
+build:
+	$(GO) build -trimpath -o bin/vigil ./cmd/vigil
+
+# With TELEGRAM_BOT_TOKEN set: the bot. Without: the console. Either way keys
+# are created under ./var on first run, and a local redis-server with its data
+# in ./var/redis is started unless REDIS_URL is set.
+run: build
+	@scripts/run
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 2 ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/intake"
+	"github.com/vigil-hrd/vigil/locales"
+	"github.com/vigil-hrd/vigil/seal"
+	"github.com/vigil-hrd/vigil/store"
+)
+
+// app is the wired core shared by the bot and the console.
+type app struct {
+	cfg     *Config
+	log     *slog.Logger
+	text    *locales.Catalog
+	rdb     redis.UniversalClient
+	store   *store.Store
+	service *intake.Service
+}
+
+// newLogger writes structured lines to w. Callers log kinds and counts,
+// never content.
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func openApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
+	text, err := locales.Load(cfg.DefaultLanguage)
+	if err != nil {
+		return nil, settingError("VIGIL_CONFIG", "default_language: %v", err)
+	}
+	recipients, err := seal.LoadRecipients(cfg.RecipientsFile)
+	if err != nil {
+		return nil, settingError("VIGIL_RECIPIENTS_FILE", "%v (create one with `vigil keygen -o staff.key` and put the printed age1… key in it)", err)
+	}
+	keys, created, err := seal.LoadOrCreateKeys(cfg.SecretFile)
+	if err != nil {
+		return nil, settingError("VIGIL_SECRET_FILE", "%v", err)
+	}
+	if created {
+		log.Info("created the bot's secret key", "file", cfg.SecretFile)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rdb, err := store.Connect(cctx, cfg.RedisURL)
+	if err != nil {
+		return nil, settingError("REDIS_URL", "%v", err)
+	}
+	st := store.New(rdb, store.Options{DraftTTL: cfg.DraftTTL})
+	if err := st.Init(cctx); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("prepare the queue: %w", err)
+	}
+	engine := flows.New(text, flows.Config{
+		Countries: cfg.Countries,
+		Emergency: cfg.Emergency,
+		NewID:     intake.NewDraftID,
+	})
+	svc := intake.New(intake.Config{Engine: engine, Store: st, Keys: keys, Recipients: recipients, Log: log})
+	log.Info("ready", "recipients", len(recipients.Keys()), "languages", len(text.Languages()), "countries", len(cfg.Countries))
+	return &app{cfg: cfg, log: log, text: text, rdb: rdb, store: st, service: svc}, nil
+}
+
+func (a *app) Close() error { return a.rdb.Close() }

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"golang.org/x/text/language"
+)
+
+// Config is every setting, parsed and checked once at start-up and passed
+// down; nothing reads the environment after this.
+type Config struct {
+	Token          string // secret: never printed
+	APIURL         string
+	RedisURL       string
+	RecipientsFile string
+	SecretFile     string
+	ConfigFile     string
+	LogLevel       slog.Level
+
+	// From the optional TOML file (VIGIL_CONFIG).
+	DefaultLanguage string
+	Countries       []string
+	Emergency       map[string]string // by country code; "" for everywhere
+	DraftTTL        time.Duration
+}
+
+// fileConfig is the TOML file's shape.
+type fileConfig struct {
+	DefaultLanguage string            `toml:"default_language"`
+	Countries       []string          `toml:"countries"`
+	DraftTTL        string            `toml:"draft_ttl"`
+	Emergency       map[string]string `toml:"emergency"`
+}
+
+// settingError names the setting at fault, so that start-up fails with one
+// clear line.
+func settingError(name, format string, args ...any) error {
+	return fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...))
+}
+
+// loadConfig reads the environment and the optional TOML file. needToken is
+// true for the bot, which cannot run without one.
+func loadConfig(getenv func(string) string, needToken bool) (*Config, error) {
+	c := &Config{
+		APIURL:          or(getenv("TELEGRAM_API_URL"), "https://api.telegram.org"),
+		RedisURL:        or(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"),
+		RecipientsFile:  or(getenv("VIGIL_RECIPIENTS_FILE"), "var/recipients.txt"),
+		SecretFile:      or(getenv("VIGIL_SECRET_FILE"), "var/bot.secret"),
+		ConfigFile:      getenv("VIGIL_CONFIG"),
+		DefaultLanguage: "en",
+		DraftTTL:        24 * time.Hour,
+		Emergency:       map[string]string{},
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("VIGIL_LOG_LEVEL"), "info"))); err != nil {
+		return nil, settingError("VIGIL_LOG_LEVEL", "want debug, info, warn or error")
+	}
+	token, err := secretSetting(getenv, "TELEGRAM_BOT_TOKEN")
+	if err != nil {
+		return nil, err
+	}
+	c.Token = token
+	if needToken && c.Token == "" {
+		return nil, settingError("TELEGRAM_BOT_TOKEN", "not set: give the token from @BotFather, or its file in TELEGRAM_BOT_TOKEN_FILE")
+	}
+	if c.Token != "" && !validToken(c.Token) {
+		return nil, settingError("TELEGRAM_BOT_TOKEN", "does not look like a bot token (digits, a colon, then letters); value not shown")
+	}
+	if !strings.HasPrefix(c.APIURL, "http://") && !strings.HasPrefix(c.APIURL, "https://") {
+		return nil, settingError("TELEGRAM_API_URL", "want an http:// or https:// URL")
+	}
+	if c.ConfigFile != "" {
+		if err := c.readFile(); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *Config) readFile() error {
+	var f fileConfig
+	md, err := toml.DecodeFile(c.ConfigFile, &f)
+	if err != nil {
+		return settingError("VIGIL_CONFIG", "%v", err)
+	}
+	if extra := md.Undecoded(); len(extra) > 0 {
+		return settingError("VIGIL_CONFIG", "unknown setting %q", extra[0].String())
+	}
+	if f.DefaultLanguage != "" {
+		c.DefaultLanguage = f.DefaultLanguage
+	}
+	if f.DraftTTL != "" {
+		d, err := time.ParseDuration(f.DraftTTL)
+		if err != nil || d < time.Minute {
+			return settingError("VIGIL_CONFIG", "draft_ttl: want a duration of at least 1m, such as \"24h\"")
+		}
+		c.DraftTTL = d
+	}
+	for _, code := range f.Countries {
+		r, err := language.ParseRegion(code)
+		if err != nil || !r.IsCountry() || r.String() != strings.ToUpper(code) {
+			return settingError("VIGIL_CONFIG", "countries: %q is not an ISO 3166-1 alpha-2 country code", code)
+		}
+		c.Countries = append(c.Countries, r.String())
+	}
+	for k, v := range f.Emergency {
+		switch {
+		case k == "all":
+			c.Emergency[""] = strings.TrimSpace(v)
+		case slices.Contains(c.Countries, strings.ToUpper(k)):
+			c.Emergency[strings.ToUpper(k)] = strings.TrimSpace(v)
+		default:
+			return settingError("VIGIL_CONFIG", "emergency.%s: not one of the countries (or \"all\")", k)
+		}
+	}
+	return nil
+}
+
+// secretSetting reads NAME or the file named by NAME_FILE, not both.
+func secretSetting(getenv func(string) string, name string) (string, error) {
+	v, file := getenv(name), getenv(name+"_FILE")
+	if v != "" && file != "" {
+		return "", settingError(name, "set either %s or %s_FILE, not both", name, name)
+	}
+	if file == "" {
+		return strings.TrimSpace(v), nil
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return "", settingError(name+"_FILE", "%v", errors.Unwrap(err))
+	}
+	return strings.TrimSpace(string(raw)), nil
+}
+
+func validToken(t string) bool {
+	id, rest, ok := strings.Cut(t, ":")
+	if !ok || id == "" || len(rest) < 20 {
+		return false
+	}
+	for _, r := range id {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,82 @@
+// Command vigil is the one binary of Vigil: the Telegram bot, a console that
+// walks the same conversation in a terminal, key generation, and the staff's
+// triage tool.
+//
+// Usage:
+//
+//	vigil keygen [-o FILE]             new staff identity; prints its public key
+//	vigil bot                          run the Telegram bot
+//	vigil console [--lang XX]          the report flow in this terminal
+//	vigil triage list|show|raw …       read the queue (staff)
+//
+// Configuration comes from the environment (see config.go and the README);
+// bad configuration stops start-up with one line naming the setting.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `vigil — report threats against human rights defenders, safely.
+
+Usage:
+  vigil keygen [-o FILE]                 create a staff identity (age) and print its public key
+  vigil bot                              run the Telegram bot (needs TELEGRAM_BOT_TOKEN)
+  vigil console [--lang XX] [--chat N]   walk the report flow in this terminal, no Telegram needed
+  vigil triage list -i IDENTITY [--json] [-n N]
+  vigil triage show REF -i IDENTITY [--json]
+  vigil triage raw REF                   the stored age file, to stdout
+
+Environment: TELEGRAM_BOT_TOKEN (or TELEGRAM_BOT_TOKEN_FILE), TELEGRAM_API_URL,
+REDIS_URL, VIGIL_RECIPIENTS_FILE, VIGIL_SECRET_FILE, VIGIL_CONFIG, VIGIL_IDENTITY,
+VIGIL_LOG_LEVEL. See README.md.
+`
+
+// errUsage marks an error whose message is the whole story (no usage text).
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program, with its world passed in so tests can drive it.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "keygen":
+		err = keygen(args[1:], stdout, stderr)
+	case "bot":
+		err = runBot(ctx, args[1:], stderr, getenv)
+	case "console":
+		err = runConsole(ctx, args[1:], stdin, stdout, stderr, getenv)
+	case "triage":
+		err = triage(ctx, args[1:], stdout, stderr, getenv)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "vigil: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintf(stderr, "vigil: %v\n", err)
+		}
+		return 1
+	}
+	return 0
+}
