@@ -48,7 +48,11 @@ type Conversation interface {
 type Translator interface {
 	T(lang, key string, data map[string]any) string
 	Match(hint string) string
+	Languages() []flows.Language
 }
+
+// commands are offered in Telegram's command menu, described under "cmd.*".
+var commands = []string{"start", "status", "language", "cancel", "help"}
 
 // Config is what the bot needs.
 type Config struct {
@@ -103,7 +107,31 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 		return nil, fmt.Errorf("bot: connect to the Bot API: %s", errorKind(err))
 	}
 	b.api = api
+	b.publishCommands(ctx)
 	return b, nil
+}
+
+// publishCommands fills Telegram's command menu in every language, the
+// default language also for everyone else. Failing here is not fatal.
+func (b *Bot) publishCommands(ctx context.Context) {
+	langs := b.cfg.Text.Languages()
+	for i, l := range langs {
+		var list []models.BotCommand
+		for _, c := range commands {
+			list = append(list, models.BotCommand{Command: c, Description: b.cfg.Text.T(l.Code, "cmd."+c, nil)})
+		}
+		codes := []string{l.Code}
+		if i == 0 {
+			codes = append(codes, "") // the default language: for every other phone
+		}
+		for _, code := range codes {
+			_, err := b.api.SetMyCommands(ctx, &tg.SetMyCommandsParams{Commands: list, LanguageCode: code})
+			if err != nil {
+				b.log.Warn("could not publish the command menu", "kind", errorKind(err))
+				return
+			}
+		}
+	}
 }
 
 // Run polls for updates until ctx ends, then waits for the updates in hand
@@ -164,7 +192,9 @@ func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update) {
 
 	if private, ok := isPrivate(u); !ok || !private {
 		b.answer(ctx, u, "")
-		if u.Message != nil {
+		// Only a command gets an answer, so that the bot does not talk over
+		// a group's conversation.
+		if _, isCommand := command(orEmpty(u.Message)); isCommand {
 			b.send(ctx, chat, []flows.Message{{Text: b.cfg.Text.T(b.cfg.Text.Match(hint), "msg.group_only", nil)}}, 0)
 		}
 		b.log.Info("update outside a private chat ignored", "update", kind)
@@ -245,6 +275,13 @@ func command(m *models.Message) (string, bool) {
 		return strings.ToLower(cmd), true
 	}
 	return "", false
+}
+
+func orEmpty(m *models.Message) *models.Message {
+	if m == nil {
+		return &models.Message{}
+	}
+	return m
 }
 
 func hasMedia(m *models.Message) bool {

@@ -220,6 +220,17 @@ func TestReportEndToEnd(t *testing.T) {
 	}
 }
 
+func TestCommandMenuIsPublished(t *testing.T) {
+	h := start(t, nil)
+	if n := h.api.Calls("setMyCommands"); n != 4 {
+		t.Fatalf("setMyCommands called %d times, want 4 (default + en, fr, ar)", n)
+	}
+	got := h.api.Commands()
+	if len(got) != 5 || got[0].Command != "start" {
+		t.Fatalf("commands: %+v", got)
+	}
+}
+
 func TestGroupChatsAreRefusedAndStoreNothing(t *testing.T) {
 	h := start(t, nil)
 	group := models.Chat{ID: -100123, Type: models.ChatTypeSupergroup, Title: "Group"}
@@ -235,6 +246,18 @@ func TestGroupChatsAreRefusedAndStoreNothing(t *testing.T) {
 	keys := h.env.RDB.Keys(context.Background(), "vigil:{c:*").Val()
 	if len(keys) != 0 {
 		t.Fatalf("a group chat left keys: %v", keys)
+	}
+	// Ordinary group chatter gets no answer; the next command does.
+	h.api.SendText(group, user, "hello everyone")
+	h.api.SendText(group, user, "/status")
+	acts, err = h.api.WaitSent(group.ID, 2, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Updates of one chat are handled in order, so had the chatter been
+	// answered, a third action would follow the command's answer at once.
+	if _, err := h.api.WaitSent(group.ID, 3, 300*time.Millisecond); err == nil {
+		t.Fatalf("group chatter was answered: %+v", h.api.Sent(group.ID))
 	}
 }
 

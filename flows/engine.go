@@ -657,7 +657,16 @@ func (e *Engine) answerText(lang string, q *Question, a Answer) string {
 
 // isolate wraps a defender's own words in Unicode first-strong isolates so
 // that text in one direction keeps its order inside a sentence in the other.
-func isolate(s string) string { return "\u2068" + s + "\u2069" }
+// An isolate ends at a line break, so each line gets its own.
+func isolate(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = "\u2068" + l + "\u2069"
+		}
+	}
+	return strings.Join(lines, "\n")
+}
 
 // Receipt is the message sent once the report is stored under ref.
 func (e *Engine) Receipt(lang, ref string) []Message {

@@ -273,8 +273,8 @@ func (c *Catalog) localize(lang, key string, count any, data map[string]any) str
 		// sentences when each is isolated.
 		iso := make(map[string]any, len(data))
 		for k, v := range data {
-			if s, ok := v.(string); ok && !strings.HasPrefix(s, "\u2068") {
-				v = "\u2068" + s + "\u2069"
+			if s, ok := v.(string); ok {
+				v = isolateLines(s)
 			}
 			iso[k] = v
 		}
@@ -291,6 +291,19 @@ func (c *Catalog) localize(lang, key string, count any, data map[string]any) str
 		return key
 	}
 	return s
+}
+
+// isolateLines wraps each line of s in a first-strong isolate (U+2068 …
+// U+2069). Isolates end at a line break, so a multi-line value is isolated
+// line by line.
+func isolateLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if l != "" && !strings.HasPrefix(l, "\u2068") {
+			lines[i] = "\u2068" + l + "\u2069"
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // Region names a country in lang, for example Region("fr", "DE") is

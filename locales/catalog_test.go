@@ -108,6 +108,10 @@ func TestRightToLeftIsolatesPlaceholders(t *testing.T) {
 	if !strings.Contains(got, "\u2068ABCD-EFGH\u2069") {
 		t.Errorf("Arabic receipt does not isolate the reference: %q", got)
 	}
+	got = c.T("ar", "msg.emergency", map[string]any{"Contacts": "UA: 112\nGE: 112"})
+	if !strings.Contains(got, "\u2068UA: 112\u2069\n\u2068GE: 112\u2069") {
+		t.Errorf("multi-line value not isolated line by line: %q", got)
+	}
 	if got := c.T("en", "msg.receipt", map[string]any{"Ref": "ABCD-EFGH"}); strings.Contains(got, "\u2068") {
 		t.Errorf("English receipt has isolates: %q", got)
 	}
