@@ -541,34 +541,35 @@ func (e *Engine) render(d *Draft, lang string) Message {
 		return e.review(d, lang)
 	}
 	m := Message{Text: e.tr.T(lang, "step."+q.ID+".prompt", nil)}
-	a := d.Answers[q.ID]
 	switch q.Kind {
 	case KindNotice:
 		m.Buttons = append(m.Buttons, []Button{{Label: e.tr.T(lang, "btn.continue", nil), Data: data(d, actContinue, "")}})
 	case KindChoice:
-		for _, opt := range q.Options {
-			label := e.optionLabel(lang, q, opt)
-			if slices.Contains(a.Values, opt) {
-				label = "✓ " + label
-			}
-			m.Buttons = append(m.Buttons, []Button{{Label: label, Data: data(d, actOption, opt)}})
-		}
+		m.Buttons = e.optionButtons(d, q, lang, "✓ ", actOption)
 	case KindMulti:
-		for _, opt := range q.Options {
-			label := e.optionLabel(lang, q, opt)
-			if slices.Contains(a.Values, opt) {
-				label = "✅ " + label
-			}
-			m.Buttons = append(m.Buttons, []Button{{Label: label, Data: data(d, actToggle, opt)}})
-		}
+		m.Buttons = e.optionButtons(d, q, lang, "✅ ", actToggle)
 		m.Buttons = append(m.Buttons, []Button{{Label: e.tr.T(lang, "btn.done", nil), Data: data(d, actDone, "")}})
 	case KindLongText:
-		if len(a.Parts) > 0 {
-			m.Text += "\n\n" + e.tr.N(lang, "msg.description_so_far", len(a.Parts), nil)
+		if parts := len(d.Answers[q.ID].Parts); parts > 0 {
+			m.Text += "\n\n" + e.tr.N(lang, "msg.description_so_far", parts, nil)
 			m.Buttons = append(m.Buttons, []Button{{Label: e.tr.T(lang, "btn.done", nil), Data: data(d, actDone, "")}})
 		}
 	}
 	return e.withNav(m, d, q, lang)
+}
+
+// optionButtons lists a question's options one per row, marking those
+// already chosen.
+func (e *Engine) optionButtons(d *Draft, q *Question, lang, mark, act string) [][]Button {
+	rows := make([][]Button, 0, len(q.Options)+2)
+	for _, opt := range q.Options {
+		label := e.optionLabel(lang, q, opt)
+		if d.Chose(q.ID, opt) {
+			label = mark + label
+		}
+		rows = append(rows, []Button{{Label: label, Data: data(d, act, opt)}})
+	}
+	return rows
 }
 
 func (e *Engine) withNav(m Message, d *Draft, q *Question, lang string) Message {

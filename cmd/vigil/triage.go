@@ -179,15 +179,21 @@ func (t *triager) list(ctx context.Context, limit int64) error {
 	return w.Flush()
 }
 
-func (t *triager) show(ctx context.Context, ref string) error {
+// lookup finds a report by a reference as a person typed it.
+func (t *triager) lookup(ctx context.Context, ref string) (store.Report, error) {
 	norm, ok := flows.ParseRef(ref)
 	if !ok {
-		return fmt.Errorf("%q is not a case reference (8 characters, like ABCD-EF12)", ref)
+		return store.Report{}, fmt.Errorf("%q is not a case reference (8 characters, like ABCD-EF12)", ref)
 	}
 	r, err := t.store.Report(ctx, norm)
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no report %s in the queue", norm)
+		return store.Report{}, fmt.Errorf("no report %s in the queue", norm)
 	}
+	return r, err
+}
+
+func (t *triager) show(ctx context.Context, ref string) error {
+	r, err := t.lookup(ctx, ref)
 	if err != nil {
 		return err
 	}
@@ -257,14 +263,7 @@ func (t *triager) optionLabel(q flows.Question, v string) string {
 }
 
 func (t *triager) raw(ctx context.Context, ref string) error {
-	norm, ok := flows.ParseRef(ref)
-	if !ok {
-		return fmt.Errorf("%q is not a case reference", ref)
-	}
-	r, err := t.store.Report(ctx, norm)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no report %s in the queue", norm)
-	}
+	r, err := t.lookup(ctx, ref)
 	if err != nil {
 		return err
 	}
