@@ -209,6 +209,9 @@ func TestSkipBackAndEditFromReview(t *testing.T) {
 	if c.s.Draft.Answers["description"].Parts != nil {
 		t.Fatal("description answered")
 	}
+	if !slices.ContainsFunc(c.keyboard(), func(b flows.Button) bool { return strings.Contains(b.Label, "Skip") }) {
+		t.Fatal("the description cannot be skipped")
+	}
 	c.text("Words.")
 	c.press("Done")
 	for c.step() != flows.QReview {

@@ -28,7 +28,7 @@ type Question struct {
 	Kind    Kind
 	Options []string
 	// Optional questions have a Skip button. Every question after the
-	// language may be skipped except what happened.
+	// language may be skipped except what happened ("what").
 	Optional bool
 	// Group names the review line the question belongs to; Edit on that line
 	// walks the group's questions again. Empty means the question's own ID.
@@ -76,7 +76,7 @@ func questions(countries []string) []Question {
 		{ID: "place", Kind: KindText, Optional: true, Group: "where", MaxLen: 300},
 		{ID: "perpetrator", Kind: KindMulti, Optional: true, Options: []string{
 			"police", "military", "judiciary", "officials", "armed_group", "company", "unknown", "other"}},
-		{ID: QDescription, Kind: KindLongText, MaxLen: 20000},
+		{ID: QDescription, Kind: KindLongText, Optional: true, MaxLen: 20000},
 		{ID: "help", Kind: KindMulti, Optional: true, Options: []string{
 			"physical", "digital", "legal", "medical", "relocation", "monitoring", "statement", "none"}},
 		{ID: "consent", Kind: KindChoice, Optional: true,
