@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -44,6 +45,13 @@ type Conversation interface {
 	Handle(ctx context.Context, chat int64, ev flows.Event) (intake.Reply, error)
 }
 
+// Replier hands over staff replies for delivery; intake.Service is the real
+// one.
+type Replier interface {
+	PendingReplies(ctx context.Context, consumer string, block time.Duration) ([]intake.Delivery, error)
+	DeliverReply(ctx context.Context, d intake.Delivery, send func([]flows.Message) error) error
+}
+
 // Translator renders the few texts the front end says itself.
 type Translator interface {
 	T(lang, key string, data map[string]any) string
@@ -59,6 +67,8 @@ type Config struct {
 	Token   string
 	APIURL  string // Bot API server, e.g. https://api.telegram.org
 	Service Conversation
+	// Replies, when set, delivers staff replies to defenders.
+	Replies Replier
 	Text    Translator
 	Log     *slog.Logger
 	// Workers bounds how many chats are handled at once.
@@ -134,13 +144,52 @@ func (b *Bot) publishCommands(ctx context.Context) {
 	}
 }
 
-// Run polls for updates until ctx ends, then waits for the updates in hand
-// to be handled.
+// Run polls for updates (and delivers staff replies) until ctx ends, then
+// waits for the work in hand to finish.
 func (b *Bot) Run(ctx context.Context) {
 	b.log.Info("bot started", "mode", "long polling")
+	delivering := make(chan struct{})
+	go func() { defer close(delivering); b.deliverReplies(ctx) }()
 	b.api.Start(ctx)
+	<-delivering
 	b.dispatch.Wait()
 	b.log.Info("bot stopped")
+}
+
+// deliverReplies takes staff replies from the outbox and delivers each in
+// its chat's serial slot, so that it never races the defender's own updates.
+func (b *Bot) deliverReplies(ctx context.Context) {
+	if b.cfg.Replies == nil {
+		return
+	}
+	consumer := fmt.Sprintf("bot-%d-%d", os.Getpid(), time.Now().UnixNano())
+	for ctx.Err() == nil {
+		ds, err := b.cfg.Replies.PendingReplies(ctx, consumer, 2*time.Second)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.log.Warn("could not read staff replies", "err", err)
+				time.Sleep(time.Second)
+			}
+			continue
+		}
+		for _, d := range ds {
+			job := func(ctx context.Context) {
+				ctx, cancel := context.WithTimeout(ctx, b.cfg.HandleTimeout)
+				defer cancel()
+				err := b.cfg.Replies.DeliverReply(ctx, d, func(msgs []flows.Message) error {
+					return b.send(ctx, d.Chat, msgs, 0)
+				})
+				if err != nil {
+					b.log.Warn("staff reply not delivered yet; it will be retried", "err", err)
+				}
+			}
+			if d.Chat == 0 {
+				job(context.WithoutCancel(ctx))
+				continue
+			}
+			b.dispatch.Do(context.WithoutCancel(ctx), d.Chat, job)
+		}
+	}
 }
 
 // receive is called by the library for each update, in order, on its
@@ -333,8 +382,11 @@ func (b *Bot) answer(ctx context.Context, u *models.Update, toast string) {
 }
 
 // send delivers messages in order. A message marked Replace edits the
-// message whose button was pressed (editable), when there is one.
-func (b *Bot) send(ctx context.Context, chat int64, msgs []flows.Message, editable int) {
+// message whose button was pressed (editable), when there is one. It returns
+// the first failure; one Telegram refuses for good wraps
+// intake.ErrUndeliverable.
+func (b *Bot) send(ctx context.Context, chat int64, msgs []flows.Message, editable int) error {
+	var first error
 	for _, m := range msgs {
 		if m.Text == "" {
 			continue
@@ -362,11 +414,18 @@ func (b *Bot) send(ctx context.Context, chat int64, msgs []flows.Message, editab
 		})
 		if err != nil {
 			b.log.Warn("could not send a message", "kind", errorKind(err))
-			if errors.Is(err, tg.ErrorForbidden) {
-				return // blocked by the user: the rest would fail too
+			if errors.Is(err, tg.ErrorForbidden) || errors.Is(err, tg.ErrorBadRequest) {
+				err = fmt.Errorf("%w: %s", intake.ErrUndeliverable, errorKind(err))
+			}
+			if first == nil {
+				first = err
+			}
+			if errors.Is(err, tg.ErrorForbidden) || errors.Is(err, intake.ErrUndeliverable) {
+				return first // blocked by the user: the rest would fail too
 			}
 		}
 	}
+	return first
 }
 
 func keyboard(rows [][]flows.Button) *models.InlineKeyboardMarkup {

@@ -51,6 +51,9 @@ type Config struct {
 type State struct {
 	Lang  string `json:"lang,omitempty"` // chosen language; "" until chosen
 	Draft *Draft `json:"draft,omitempty"`
+	// Thread is the case whose mission last wrote to the defender: text
+	// sent outside a draft is their answer to it.
+	Thread string `json:"thread,omitempty"`
 }
 
 // Draft is a report being written.
@@ -129,6 +132,9 @@ const (
 	EffectSubmit
 	// EffectStatus: look up this chat's cases and send Engine.Status.
 	EffectStatus
+	// EffectAnswer: the event's text answers the mission about State.Thread;
+	// seal it to the staff, add it to the case, then send Engine.AnswerSent.
+	EffectAnswer
 )
 
 // Message is one message to the defender.
@@ -244,6 +250,9 @@ func (e *Engine) command(s State, lang string, ev Event) (State, Result) {
 
 func (e *Engine) text(s State, lang, text string) (State, Result) {
 	if s.Draft == nil {
+		if s.Thread != "" {
+			return s, Result{Effect: EffectAnswer}
+		}
 		return s, e.say(lang, "msg.no_draft")
 	}
 	q := e.question(s.Draft.Step)
@@ -674,10 +683,31 @@ func (e *Engine) Receipt(lang, ref string) []Message {
 	return []Message{{Text: e.tr.T(lang, "msg.receipt", map[string]any{"Ref": ref})}}
 }
 
-// Submitted returns the state after the draft was stored as a report.
+// Submitted returns the state after the draft was stored as a report. Text
+// sent afterwards no longer answers an earlier case.
 func (e *Engine) Submitted(s State) State {
 	s.Draft = nil
+	s.Thread = ""
 	return s
+}
+
+// StaffReply frames a message from the mission about case ref, and returns
+// the state in which the defender's next text answers it.
+func (e *Engine) StaffReply(s State, ref, text string) (State, []Message) {
+	s.Thread = ref
+	return s, []Message{{Text: e.tr.T(e.Lang(s, ""), "msg.staff_reply", map[string]any{"Ref": ref, "Text": text})}}
+}
+
+// AnswerSent confirms that the defender's answer reached the case.
+func (e *Engine) AnswerSent(lang, ref string) []Message {
+	return []Message{{Text: e.tr.T(lang, "msg.answer_sent", map[string]any{"Ref": ref})}}
+}
+
+// CaseGone says that the case a defender answered no longer exists, and
+// returns the state without the thread.
+func (e *Engine) CaseGone(s State, lang string) (State, []Message) {
+	s.Thread = ""
+	return s, []Message{{Text: e.tr.T(lang, "msg.case_gone", nil)}}
 }
 
 // CaseStatus is what /status tells the defender about one report.

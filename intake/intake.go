@@ -38,6 +38,7 @@ type Service struct {
 	store      *store.Store
 	keys       *seal.Keys
 	recipients *seal.Recipients
+	botID      seal.Identity
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -47,8 +48,11 @@ type Config struct {
 	Engine     *flows.Engine
 	Store      *store.Store
 	Keys       *seal.Keys       // the bot's own key: drafts, settings
-	Recipients *seal.Recipients // the staff: reports
-	Log        *slog.Logger
+	Recipients *seal.Recipients // the staff: reports, the defender's answers
+	// BotIdentity opens staff replies for delivery (see EnsureBotIdentity);
+	// nil disables delivery.
+	BotIdentity seal.Identity
+	Log         *slog.Logger
 	Now        func() time.Time
 }
 
@@ -60,7 +64,7 @@ func New(c Config) *Service {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{engine: c.Engine, store: c.Store, keys: c.Keys, recipients: c.Recipients, log: c.Log, now: c.Now}
+	return &Service{engine: c.Engine, store: c.Store, keys: c.Keys, recipients: c.Recipients, botID: c.BotIdentity, log: c.Log, now: c.Now}
 }
 
 // NewDraftID returns a random draft id, for flows.Config.NewID.
@@ -72,8 +76,22 @@ func NewDraftID() string {
 
 // profile is what is remembered of a chat between reports.
 type profile struct {
-	Lang string   `json:"lang,omitempty"`
-	Refs []string `json:"refs,omitempty"` // reports sent from this chat, oldest first
+	Lang   string   `json:"lang,omitempty"`
+	Refs   []string `json:"refs,omitempty"`   // reports sent from this chat, oldest first
+	Thread string   `json:"thread,omitempty"` // the case the mission last wrote about
+}
+
+func (p profile) equal(q profile) bool {
+	return p.Lang == q.Lang && p.Thread == q.Thread && slices.Equal(p.Refs, q.Refs)
+}
+
+func (p profile) state(d *flows.Draft) flows.State {
+	return flows.State{Lang: p.Lang, Draft: d, Thread: p.Thread}
+}
+
+func (p profile) with(s flows.State) profile {
+	p.Lang, p.Thread = s.Lang, s.Thread
+	return p
 }
 
 // Reply is what to send back for one event.
@@ -94,7 +112,7 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 		return Reply{}, fmt.Errorf("intake: %w", err)
 	}
 	prof, draft := s.open(handle, stored)
-	before := flows.State{Lang: prof.Lang, Draft: draft}
+	before := prof.state(draft)
 
 	after, res := s.engine.Handle(before, ev)
 	lang := s.engine.Lang(after, ev.LanguageHint)
@@ -102,16 +120,16 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 
 	switch res.Effect {
 	case flows.EffectSubmit:
-		ref, err := s.submit(ctx, after)
+		ref, err := s.submit(ctx, chat, after)
 		if err != nil {
 			return Reply{}, err
 		}
-		if !slices.Contains(prof.Refs, ref) {
-			prof.Refs = append(prof.Refs, ref)
-		}
-		prof.Lang = after.Lang
 		after = s.engine.Submitted(after)
-		if err := s.save(ctx, handle, prof, after, true, true); err != nil {
+		next := prof.with(after)
+		if !slices.Contains(next.Refs, ref) {
+			next.Refs = append(slices.Clip(next.Refs), ref)
+		}
+		if err := s.save(ctx, handle, next, after, true, true); err != nil {
 			// The report is queued; only the draft lingers. Sending the
 			// draft again returns the same reference.
 			return Reply{}, err
@@ -128,18 +146,48 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 			statuses[i] = flows.CaseStatus{Ref: c.Ref, ReceivedAt: c.ReceivedAt, Status: c.Status}
 		}
 		reply.Messages = append(reply.Messages, s.engine.Status(lang, statuses)...)
+	case flows.EffectAnswer:
+		var msgs []flows.Message
+		switch err := s.answer(ctx, after.Thread, ev.Text); {
+		case errors.Is(err, store.ErrNotFound):
+			after, msgs = s.engine.CaseGone(after, lang)
+		case err != nil:
+			return Reply{}, err
+		default:
+			msgs = s.engine.AnswerSent(lang, after.Thread)
+		}
+		reply.Messages = append(reply.Messages, msgs...)
 	}
 
-	langChanged := after.Lang != before.Lang
-	prof.Lang = after.Lang
-	if err := s.save(ctx, handle, prof, after, langChanged, after.Draft != before.Draft); err != nil {
+	next := prof.with(after)
+	if err := s.save(ctx, handle, next, after, !next.equal(prof), after.Draft != before.Draft); err != nil {
 		return Reply{}, err
 	}
 	return reply, nil
 }
 
+// answer seals a defender's answer to the staff and adds it to the case.
+func (s *Service) answer(ctx context.Context, ref, text string) error {
+	sealed, err := s.recipients.Seal([]byte(text))
+	if err != nil {
+		return fmt.Errorf("intake: %w", err)
+	}
+	if err := s.store.AddEntry(ctx, store.Entry{Ref: ref, Kind: "answer", At: s.now(), Sealed: sealed}); err != nil {
+		return fmt.Errorf("intake: %w", err)
+	}
+	s.log.Info("answer added to a case")
+	return nil
+}
+
 func draftName(handle string) string   { return "draft:" + handle }
 func profileName(handle string) string { return "profile:" + handle }
+func routeName(ref string) string      { return "route:" + ref }
+
+// route is how a staff reply finds its defender.
+type route struct {
+	Chat    int64 `json:"chat"`
+	Contact bool  `json:"contact"` // false when the defender said not to reply here
+}
 
 // open unseals a chat's state. A value that does not open (the bot's secret
 // changed, or it was tampered with) is treated as absent, and said so in the
@@ -195,7 +243,7 @@ func (s *Service) save(ctx context.Context, handle string, p profile, st flows.S
 
 // submit seals the draft in st to the staff and queues it, returning its
 // reference (the earlier one if this draft was already queued).
-func (s *Service) submit(ctx context.Context, st flows.State) (string, error) {
+func (s *Service) submit(ctx context.Context, chat int64, st flows.State) (string, error) {
 	for attempt := 0; attempt < 5; attempt++ {
 		ref, err := flows.NewRef(rand.Reader)
 		if err != nil {
@@ -212,8 +260,13 @@ func (s *Service) submit(ctx context.Context, st flows.State) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("intake: %w", err)
 		}
+		rt, err := json.Marshal(route{Chat: chat, Contact: report.Answers[flows.QContact] != "no"})
+		if err != nil {
+			return "", fmt.Errorf("intake: encode route: %w", err)
+		}
 		got, fresh, err := s.store.Enqueue(ctx, store.Submission{
-			DraftID: st.Draft.ID, Ref: ref, Sealed: sealed, ReceivedAt: report.ReceivedAt, Urgent: report.Urgent,
+			DraftID: st.Draft.ID, Ref: ref, Sealed: sealed, SealedTo: s.recipients.Fingerprints(),
+			ReceivedAt: report.ReceivedAt, Urgent: report.Urgent, Route: s.keys.Seal(routeName(ref), rt),
 		})
 		if errors.Is(err, store.ErrRefTaken) {
 			continue

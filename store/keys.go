@@ -8,14 +8,26 @@ package store
 //
 // What each key holds, and why it may hold it:
 //
-//	vigil:{c:H}:draft        string  bot-sealed draft; TTL = draft TTL
-//	vigil:{c:H}:profile      string  bot-sealed language and case references; TTL = profile TTL, renewed on use
-//	vigil:{q}:reports        stream  the queue: ref, received_at, urgent (plain: needed to route and order)
-//	vigil:{q}:report:REF     hash    sealed = age file for the staff; received_at, urgent, status (plain, routing)
-//	vigil:{q}:submission:ID  string  the ref a draft was submitted as; TTL = submission TTL (dedupe)
+//	vigil:{c:H}:draft           string  bot-sealed draft; TTL = draft TTL
+//	vigil:{c:H}:profile         string  bot-sealed language, case references, open thread; TTL = profile TTL, renewed on use
+//	vigil:{q}:reports           stream  the queue (group "staff"): ref, received_at, urgent — plain, to route and order
+//	vigil:{q}:report:REF        hash    sealed = age file for the staff; plain case metadata: received_at,
+//	                                    urgent, status, assignee (a staff name), times, stream entry id,
+//	                                    fingerprints of the keys it was sealed to
+//	vigil:{q}:open              zset    refs not closed; score = urgent band + received time (list order)
+//	vigil:{q}:status:S          zset    refs in status S, same score
+//	vigil:{q}:case:REF:events   stream  the case's history: status changes, claims, notes, replies and
+//	                                    the defender's answers; any text in it is sealed to the staff
+//	vigil:{q}:route:REF         string  bot-sealed: the chat to deliver staff replies to
+//	vigil:{q}:outbox            stream  staff replies for the bot (group "bot"), sealed to the bot's age key
+//	vigil:{q}:audit             stream  who did what to which case, when (no content)
+//	vigil:{q}:submission:ID     string  the ref a draft was submitted as; TTL = submission TTL (dedupe)
+//	vigil:bot:identity          string  the bot's age identity, sealed with the bot's secret
+//	vigil:bot:recipient         string  the bot's age public key (public by nature)
 //
 // H is seal.Keys.Hash of the chat id; ID is a random draft id. No key holds
-// a chat id, a name or a defender's words in plain text.
+// a chat id, a name of a defender or a defender's words in plain text. Case
+// keys have no TTL: a case lives until it is purged (vigil triage purge).
 
 const prefix = "vigil:"
 
@@ -23,10 +35,19 @@ func draftKey(handle string) string   { return prefix + "{c:" + handle + "}:draf
 func profileKey(handle string) string { return prefix + "{c:" + handle + "}:profile" }
 
 const (
-	queueKey   = prefix + "{q}:reports"
-	staffGroup = "staff"
+	queueKey     = prefix + "{q}:reports"
+	openKey      = prefix + "{q}:open"
+	auditKey     = prefix + "{q}:audit"
+	outboxKey    = prefix + "{q}:outbox"
+	botIDKey     = prefix + "bot:identity"
+	botRecipKey  = prefix + "bot:recipient"
+	staffGroup   = "staff"
+	botGroup     = "bot"
+	unclaimedTag = "queue" // the consumer that holds new cases nobody has claimed
 )
 
-func reportKey(ref string) string    { return prefix + "{q}:report:" + ref }
-func submissionKey(id string) string { return prefix + "{q}:submission:" + id }
-func reportKeyPattern() string       { return prefix + "{q}:report:*" }
+func reportKey(ref string) string     { return prefix + "{q}:report:" + ref }
+func eventsKey(ref string) string     { return prefix + "{q}:case:" + ref + ":events" }
+func routeKey(ref string) string      { return prefix + "{q}:route:" + ref }
+func statusKey(status string) string  { return prefix + "{q}:status:" + status }
+func submissionKey(id string) string  { return prefix + "{q}:submission:" + id }

@@ -73,13 +73,14 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	return &Store{rdb: rdb, opts: opts}
 }
 
-// Init creates the queue and its staff consumer group if they do not exist.
+// Init creates the queue with its staff consumer group, and the outbox with
+// the bot's, if they do not exist.
 func (s *Store) Init(ctx context.Context) error {
 	err := s.rdb.XGroupCreateMkStream(ctx, queueKey, staffGroup, "0").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return fmt.Errorf("store: create queue: %w", err)
 	}
-	return nil
+	return s.InitOutbox(ctx)
 }
 
 // Chat is what is stored of one chat, sealed by the caller.
@@ -139,151 +140,4 @@ func (s *Store) SaveChat(ctx context.Context, handle string, u ChatUpdate) error
 		return fmt.Errorf("store: save chat: %w", err)
 	}
 	return nil
-}
-
-// Submission is a confirmed report, sealed to the staff.
-type Submission struct {
-	DraftID    string // the draft's random id: submitting it again is a no-op
-	Ref        string
-	Sealed     []byte // age file
-	ReceivedAt time.Time
-	Urgent     bool
-}
-
-// enqueue queues a report once per draft id. It returns {1, ref} for a new
-// report, {0, ref} for a draft already submitted (ref is the earlier one),
-// and {-1, ""} when the reference is taken.
-var enqueue = redis.NewScript(`
-local prior = redis.call('GET', KEYS[1])
-if prior then return {0, prior} end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {-1, ''} end
-redis.call('HSET', KEYS[2], 'sealed', ARGV[2], 'received_at', ARGV[3], 'urgent', ARGV[4], 'status', 'new')
-redis.call('XADD', KEYS[3], '*', 'ref', ARGV[1], 'received_at', ARGV[3], 'urgent', ARGV[4])
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[5])
-return {1, ARGV[1]}
-`)
-
-// Enqueue stores a sealed report and queues it for staff, atomically. For a
-// draft id already submitted it stores nothing and returns the earlier
-// reference with fresh false. ErrRefTaken asks for another reference.
-func (s *Store) Enqueue(ctx context.Context, sub Submission) (ref string, fresh bool, err error) {
-	urgent := "0"
-	if sub.Urgent {
-		urgent = "1"
-	}
-	res, err := enqueue.Run(ctx, s.rdb,
-		[]string{submissionKey(sub.DraftID), reportKey(sub.Ref), queueKey},
-		sub.Ref, sub.Sealed, sub.ReceivedAt.UTC().Format(time.RFC3339), urgent, s.opts.SubmissionTTL.Milliseconds(),
-	).Slice()
-	if err != nil {
-		return "", false, fmt.Errorf("store: enqueue report: %w", err)
-	}
-	code, _ := res[0].(int64)
-	got, _ := res[1].(string)
-	switch code {
-	case 1:
-		return got, true, nil
-	case 0:
-		return got, false, nil
-	default:
-		return "", false, ErrRefTaken
-	}
-}
-
-// Report is a queued report as stored.
-type Report struct {
-	Ref        string
-	ReceivedAt time.Time
-	Urgent     bool
-	Status     string
-	Sealed     []byte
-}
-
-// Report returns one report by reference, or ErrNotFound.
-func (s *Store) Report(ctx context.Context, ref string) (Report, error) {
-	m, err := s.rdb.HGetAll(ctx, reportKey(ref)).Result()
-	if err != nil {
-		return Report{}, fmt.Errorf("store: read report: %w", err)
-	}
-	if len(m) == 0 {
-		return Report{}, ErrNotFound
-	}
-	return toReport(ref, m), nil
-}
-
-func toReport(ref string, m map[string]string) Report {
-	t, _ := time.Parse(time.RFC3339, m["received_at"])
-	return Report{Ref: ref, ReceivedAt: t, Urgent: m["urgent"] == "1", Status: m["status"], Sealed: []byte(m["sealed"])}
-}
-
-// Queue lists queued reports in the order they arrived, at most limit of
-// them (0: all), with their sealed bodies.
-func (s *Store) Queue(ctx context.Context, limit int64) ([]Report, error) {
-	var entries []redis.XMessage
-	var err error
-	if limit > 0 {
-		entries, err = s.rdb.XRangeN(ctx, queueKey, "-", "+", limit).Result()
-	} else {
-		entries, err = s.rdb.XRange(ctx, queueKey, "-", "+").Result()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: read queue: %w", err)
-	}
-	cmds := make([]*redis.MapStringStringCmd, len(entries))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, e := range entries {
-			ref, _ := e.Values["ref"].(string)
-			cmds[i] = p.HGetAll(ctx, reportKey(ref))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: read queued reports: %w", err)
-	}
-	out := make([]Report, 0, len(entries))
-	for i, e := range entries {
-		ref, _ := e.Values["ref"].(string)
-		m := cmds[i].Val()
-		if len(m) == 0 {
-			continue // purged
-		}
-		out = append(out, toReport(ref, m))
-	}
-	return out, nil
-}
-
-// Statuses returns the status of each reference that exists, in order.
-func (s *Store) Statuses(ctx context.Context, refs []string) ([]Report, error) {
-	cmds := make([]*redis.SliceCmd, len(refs))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, ref := range refs {
-			cmds[i] = p.HMGet(ctx, reportKey(ref), "received_at", "urgent", "status")
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: read statuses: %w", err)
-	}
-	var out []Report
-	for i, ref := range refs {
-		v := cmds[i].Val()
-		if len(v) != 3 || v[2] == nil {
-			continue
-		}
-		at, _ := v[0].(string)
-		urgent, _ := v[1].(string)
-		status, _ := v[2].(string)
-		t, _ := time.Parse(time.RFC3339, at)
-		out = append(out, Report{Ref: ref, ReceivedAt: t, Urgent: urgent == "1", Status: status})
-	}
-	return out, nil
-}
-
-// QueueLength returns the number of entries in the queue.
-func (s *Store) QueueLength(ctx context.Context) (int64, error) {
-	n, err := s.rdb.XLen(ctx, queueKey).Result()
-	if err != nil {
-		return 0, fmt.Errorf("store: queue length: %w", err)
-	}
-	return n, nil
 }

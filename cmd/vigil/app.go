@@ -32,7 +32,9 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-func openApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
+// openApp wires the core. delivers is true for the bot, which also delivers
+// staff replies and so needs its reply key.
+func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) (*app, error) {
 	text, err := locales.Load(cfg.DefaultLanguage)
 	if err != nil {
 		return nil, settingError("VIGIL_CONFIG", "default_language: %v", err)
@@ -64,7 +66,15 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		Emergency: cfg.Emergency,
 		NewID:     intake.NewDraftID,
 	})
-	svc := intake.New(intake.Config{Engine: engine, Store: st, Keys: keys, Recipients: recipients, Log: log})
+	// The bot's reply key: staff seal replies to it, the bot opens them.
+	var botID seal.Identity
+	if delivers {
+		if botID, err = intake.EnsureBotIdentity(cctx, st, keys); err != nil {
+			rdb.Close()
+			return nil, settingError("VIGIL_SECRET_FILE", "%v", err)
+		}
+	}
+	svc := intake.New(intake.Config{Engine: engine, Store: st, Keys: keys, Recipients: recipients, BotIdentity: botID, Log: log})
 	log.Info("ready", "recipients", len(recipients.Keys()), "languages", len(text.Languages()), "countries", len(cfg.Countries))
 	return &app{cfg: cfg, log: log, text: text, rdb: rdb, store: st, service: svc}, nil
 }

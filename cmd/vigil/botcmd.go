@@ -19,12 +19,12 @@ func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
-	a, err := openApp(ctx, cfg, log)
+	a, err := openApp(ctx, cfg, log, true)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	b, err := bot.New(ctx, bot.Config{Token: cfg.Token, APIURL: cfg.APIURL, Service: a.service, Text: a.text, Log: log})
+	b, err := bot.New(ctx, bot.Config{Token: cfg.Token, APIURL: cfg.APIURL, Service: a.service, Replies: a.service, Text: a.text, Log: log})
 	if err != nil {
 		return err
 	}

@@ -85,7 +85,11 @@ func New(tb testing.TB, redisConfig ...string) *Env {
 		Emergency: map[string]string{"": "Duty officer +00 000", "UA": "112"},
 		NewID:     intake.NewDraftID,
 	})
-	e.Service = intake.New(intake.Config{Engine: e.Engine, Store: e.Store, Keys: e.Keys, Recipients: e.Recipients, Log: e.Log})
+	botID, err := intake.EnsureBotIdentity(context.Background(), e.Store, e.Keys)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.Service = intake.New(intake.Config{Engine: e.Engine, Store: e.Store, Keys: e.Keys, Recipients: e.Recipients, BotIdentity: botID, Log: e.Log})
 	return e
 }
 

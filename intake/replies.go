@@ -1,0 +1,128 @@
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/seal"
+	"github.com/vigil-hrd/vigil/store"
+)
+
+// ErrUndeliverable is what a send function returns (wrapped) when Telegram
+// refuses a message for good (the defender blocked the bot, the chat is
+// gone): the reply is recorded as undeliverable instead of being retried.
+var ErrUndeliverable = errors.New("intake: the message cannot be delivered")
+
+const botIdentityName = "bot-identity"
+
+// EnsureBotIdentity returns the bot's age identity, which staff tools seal
+// replies to. The first bot process to start creates it and publishes its
+// public key; it is stored sealed with the bot's secret, so every process
+// sharing the secret reads the same one.
+func EnsureBotIdentity(ctx context.Context, st *store.Store, keys *seal.Keys) (seal.Identity, error) {
+	text, recipient, err := seal.NewIdentity()
+	if err != nil {
+		return nil, fmt.Errorf("intake: %w", err)
+	}
+	stored, err := st.BotIdentity(ctx, keys.Seal(botIdentityName, []byte(text)), recipient)
+	if err != nil {
+		return nil, fmt.Errorf("intake: %w", err)
+	}
+	raw, err := keys.Open(botIdentityName, stored)
+	if err != nil {
+		return nil, fmt.Errorf("intake: the bot's reply key in Redis was made with another bot secret (VIGIL_SECRET_FILE): %w", err)
+	}
+	id, err := seal.ParseIdentity(string(raw))
+	if err != nil {
+		return nil, fmt.Errorf("intake: %w", err)
+	}
+	return id, nil
+}
+
+// Delivery is a staff reply on its way to a defender.
+type Delivery struct {
+	Chat    int64  // 0 when the reply cannot be routed (Problem says why)
+	Problem string // reason without content, for the case history
+	out     store.Outgoing
+	text    string
+}
+
+// PendingReplies waits up to block for staff replies to deliver, for the
+// bot process named consumer. Each must then go to DeliverReply, inside
+// the chat's serial slot.
+func (s *Service) PendingReplies(ctx context.Context, consumer string, block time.Duration) ([]Delivery, error) {
+	if s.botID == nil {
+		return nil, errors.New("intake: reply delivery needs the bot identity")
+	}
+	outs, err := s.store.NextReplies(ctx, consumer, time.Minute, block)
+	if err != nil {
+		return nil, fmt.Errorf("intake: %w", err)
+	}
+	ds := make([]Delivery, 0, len(outs))
+	for _, o := range outs {
+		d := Delivery{out: o}
+		text, err := seal.Open(o.Sealed, s.botID)
+		if err != nil {
+			d.Problem = "the reply does not open with the bot's key"
+			ds = append(ds, d)
+			continue
+		}
+		d.text = string(text)
+		sealedRoute, err := s.store.Route(ctx, o.Ref)
+		if err != nil {
+			d.Problem = "no route to the defender"
+			ds = append(ds, d)
+			continue
+		}
+		var rt route
+		raw, err := s.keys.Open(routeName(o.Ref), sealedRoute)
+		if err == nil {
+			err = json.Unmarshal(raw, &rt)
+		}
+		switch {
+		case err != nil:
+			d.Problem = "the route does not open with the bot's key"
+		case !rt.Contact:
+			d.Problem = "the defender asked not to be contacted here"
+		default:
+			d.Chat = rt.Chat
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
+}
+
+// DeliverReply frames a reply in the defender's language, sends it with
+// send, makes the defender's next text an answer to the case, and records
+// the outcome in the case history. Call it in the chat's serial slot. An
+// error other than ErrUndeliverable from send leaves the reply pending, to
+// be tried again.
+func (s *Service) DeliverReply(ctx context.Context, d Delivery, send func([]flows.Message) error) error {
+	if d.Problem != "" {
+		s.log.Warn("staff reply undeliverable", "reason", d.Problem)
+		return s.store.ReplyDone(ctx, d.out, "undeliverable", d.Problem, s.now())
+	}
+	handle := s.keys.Hash("chat", d.Chat)
+	stored, err := s.store.LoadChat(ctx, handle)
+	if err != nil {
+		return fmt.Errorf("intake: %w", err)
+	}
+	prof, draft := s.open(handle, stored)
+	st, msgs := s.engine.StaffReply(prof.state(draft), d.out.Ref, d.text)
+	if err := s.save(ctx, handle, prof.with(st), st, true, false); err != nil {
+		return err
+	}
+	if err := send(msgs); err != nil {
+		if errors.Is(err, ErrUndeliverable) {
+			s.log.Warn("staff reply undeliverable", "reason", "telegram refused it")
+			return s.store.ReplyDone(ctx, d.out, "undeliverable", "Telegram refused the message (blocked or chat gone)", s.now())
+		}
+		return fmt.Errorf("intake: deliver reply: %w", err)
+	}
+	s.log.Info("staff reply delivered")
+	return s.store.ReplyDone(ctx, d.out, "delivered", "", s.now())
+}

@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Outgoing is a staff reply waiting for the bot to deliver it.
+type Outgoing struct {
+	ID     string // outbox stream entry id
+	Ref    string
+	Event  string // the reply's id in the case history
+	Sealed []byte // sealed to the bot's age key
+}
+
+// InitOutbox creates the outbox and the bot's consumer group.
+func (s *Store) InitOutbox(ctx context.Context) error {
+	err := s.rdb.XGroupCreateMkStream(ctx, outboxKey, botGroup, "0").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return fmt.Errorf("store: create outbox: %w", err)
+	}
+	return nil
+}
+
+// NextReplies returns replies to deliver, for the bot process named
+// consumer: first any another process took and left unfinished for longer
+// than stale, then new ones, waiting up to block for one to arrive.
+func (s *Store) NextReplies(ctx context.Context, consumer string, stale, block time.Duration) ([]Outgoing, error) {
+	msgs, _, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+		Stream: outboxKey, Group: botGroup, Consumer: consumer, MinIdle: stale, Start: "0-0", Count: 10,
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: reclaim replies: %w", err)
+	}
+	if len(msgs) == 0 {
+		streams, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: botGroup, Consumer: consumer, Streams: []string{outboxKey, ">"}, Count: 10, Block: block,
+		}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("store: read replies: %w", err)
+		}
+		for _, st := range streams {
+			msgs = append(msgs, st.Messages...)
+		}
+	}
+	out := make([]Outgoing, 0, len(msgs))
+	for _, m := range msgs {
+		v := func(k string) string { s, _ := m.Values[k].(string); return s }
+		out = append(out, Outgoing{ID: m.ID, Ref: v("ref"), Event: v("event"), Sealed: []byte(v("sealed"))})
+	}
+	return out, nil
+}
+
+// ReplyDone records how a reply's delivery ended ("delivered" or
+// "undeliverable", with a reason without content) in the case history and
+// takes it off the outbox.
+func (s *Store) ReplyDone(ctx context.Context, o Outgoing, outcome, reason string, at time.Time) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAdd(ctx, &redis.XAddArgs{Stream: eventsKey(o.Ref), Values: []any{
+			"type", outcome, "by", "", "at", formatTime(at), "detail", reason, "to", o.Event}})
+		p.XAck(ctx, outboxKey, botGroup, o.ID)
+		p.XDel(ctx, outboxKey, o.ID)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: record delivery: %w", err)
+	}
+	return nil
+}
+
+// Route returns the bot-sealed route of a case, or ErrNotFound.
+func (s *Store) Route(ctx context.Context, ref string) ([]byte, error) {
+	b, err := s.rdb.Get(ctx, routeKey(ref)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: read route: %w", err)
+	}
+	return b, nil
+}
+
+// BotIdentity returns the bot's sealed age identity, storing sealed (with
+// its public recipient) first if there is none yet; every bot process
+// sharing the secret ends up with the same identity.
+func (s *Store) BotIdentity(ctx context.Context, sealed []byte, recipient string) ([]byte, error) {
+	ok, err := s.rdb.SetNX(ctx, botIDKey, sealed, 0).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: store bot identity: %w", err)
+	}
+	if ok {
+		if err := s.rdb.Set(ctx, botRecipKey, recipient, 0).Err(); err != nil {
+			return nil, fmt.Errorf("store: publish bot recipient: %w", err)
+		}
+		return sealed, nil
+	}
+	b, err := s.rdb.Get(ctx, botIDKey).Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("store: read bot identity: %w", err)
+	}
+	return b, nil
+}
+
+// BotRecipient returns the bot's public age key, which staff tools seal
+// replies to, or ErrNotFound when no bot has started yet.
+func (s *Store) BotRecipient(ctx context.Context) (string, error) {
+	r, err := s.rdb.Get(ctx, botRecipKey).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: read bot recipient: %w", err)
+	}
+	return r, nil
+}
