@@ -53,7 +53,7 @@ type Config struct {
 	// nil disables delivery.
 	BotIdentity seal.Identity
 	Log         *slog.Logger
-	Now        func() time.Time
+	Now         func() time.Time
 }
 
 // New returns a Service.

@@ -46,8 +46,8 @@ const (
 	unclaimedTag = "queue" // the consumer that holds new cases nobody has claimed
 )
 
-func reportKey(ref string) string     { return prefix + "{q}:report:" + ref }
-func eventsKey(ref string) string     { return prefix + "{q}:case:" + ref + ":events" }
-func routeKey(ref string) string      { return prefix + "{q}:route:" + ref }
-func statusKey(status string) string  { return prefix + "{q}:status:" + status }
-func submissionKey(id string) string  { return prefix + "{q}:submission:" + id }
+func reportKey(ref string) string    { return prefix + "{q}:report:" + ref }
+func eventsKey(ref string) string    { return prefix + "{q}:case:" + ref + ":events" }
+func routeKey(ref string) string     { return prefix + "{q}:route:" + ref }
+func statusKey(status string) string { return prefix + "{q}:status:" + status }
+func submissionKey(id string) string { return prefix + "{q}:submission:" + id }
