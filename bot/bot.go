@@ -77,6 +77,9 @@ type Config struct {
 	PollTimeout time.Duration
 	// HandleTimeout bounds the handling of one update (default 30s).
 	HandleTimeout time.Duration
+	// ReplyPoll is how long one wait for staff replies lasts (default 2s);
+	// shutting down waits for the current one to end.
+	ReplyPoll time.Duration
 }
 
 // Bot is a running Telegram front end.
@@ -100,6 +103,9 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 	}
 	if cfg.HandleTimeout <= 0 {
 		cfg.HandleTimeout = 30 * time.Second
+	}
+	if cfg.ReplyPoll <= 0 {
+		cfg.ReplyPoll = 2 * time.Second
 	}
 	b := &Bot{cfg: cfg, dispatch: NewDispatcher(cfg.Workers), log: cfg.Log}
 	client := &http.Client{Timeout: cfg.PollTimeout + 10*time.Second}
@@ -164,7 +170,7 @@ func (b *Bot) deliverReplies(ctx context.Context) {
 	}
 	consumer := fmt.Sprintf("bot-%d-%d", os.Getpid(), time.Now().UnixNano())
 	for ctx.Err() == nil {
-		ds, err := b.cfg.Replies.PendingReplies(ctx, consumer, 2*time.Second)
+		ds, err := b.cfg.Replies.PendingReplies(ctx, consumer, b.cfg.ReplyPoll)
 		if err != nil {
 			if ctx.Err() == nil {
 				b.log.Warn("could not read staff replies", "err", err)

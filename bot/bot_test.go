@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-hrd/vigil/intake"
 	"github.com/vigil-hrd/vigil/internal/fakeapi"
 	"github.com/vigil-hrd/vigil/internal/testenv"
+	"github.com/vigil-hrd/vigil/triage"
 )
 
 const token = "123456789:AAFakeTokenForTestsOnly_abcdefghij"
@@ -39,8 +40,8 @@ func start(t *testing.T, wrap func(bot.Conversation) bot.Conversation) *harness 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b, err := bot.New(ctx, bot.Config{
-		Token: token, APIURL: h.api.URL(), Service: conv, Text: h.env.Text, Log: h.env.Log,
-		PollTimeout: 2 * time.Second,
+		Token: token, APIURL: h.api.URL(), Service: conv, Replies: h.env.Service, Text: h.env.Text, Log: h.env.Log,
+		PollTimeout: 2 * time.Second, ReplyPoll: 100 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -401,4 +402,95 @@ func TestPanicIsRecoveredWithAnApology(t *testing.T) {
 		t.Fatalf("logs: %s", logs)
 	}
 	d.send("/help", 1) // still alive
+}
+
+// TestStaffReplyReachesTheDefenderAndTheAnswerComesBack is the whole loop:
+// a report comes in through Telegram, staff claim it, note it and reply;
+// the bot delivers the reply in the defender's language; the defender
+// answers; the staff see the thread, and the audit lists every step.
+func TestStaffReplyReachesTheDefenderAndTheAnswerComesBack(t *testing.T) {
+	ctx := context.Background()
+	h := start(t, nil)
+	d := h.defender(6060, "ar")
+	ref := d.report("THREAD", "العربية")
+
+	staff, err := triage.New(triage.Config{Store: h.env.Store, Identities: h.env.Identities, Recipients: h.env.Recipients, Staff: "ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := staff.Claim(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if err := staff.Note(ctx, ref, "NOTE-SECRET verify with the lawyer"); err != nil {
+		t.Fatal(err)
+	}
+	before := len(h.api.Sent(d.chat.ID))
+	if err := staff.Reply(ctx, ref, "REPLY-TEXT Can we call you tomorrow?"); err != nil {
+		t.Fatal(err)
+	}
+	got := d.expect(before, 1)[0].Text
+	frame := h.env.Text.T("ar", "msg.staff_reply", map[string]any{"Ref": ref, "Text": "REPLY-TEXT Can we call you tomorrow?"})
+	if got != frame {
+		t.Fatalf("delivered reply\n got %q\nwant %q", got, frame)
+	}
+	answer := d.send("ANSWER-TEXT نعم، بعد الساعة الخامسة", 1)
+	if want := h.env.Text.T("ar", "msg.answer_sent", map[string]any{"Ref": ref}); answer[0].Text != want {
+		t.Fatalf("answer receipt %q, want %q", answer[0].Text, want)
+	}
+	if err := h.api.WaitFor(10*time.Second, func() bool {
+		ev, _ := h.env.Store.Events(ctx, ref)
+		return len(ev) >= 5
+	}); err != nil {
+		t.Fatal(err)
+	}
+	detail, err := staff.Show(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var thread []string
+	for _, s := range detail.History {
+		thread = append(thread, s.Type+":"+s.Text)
+	}
+	want := []string{"claim:", "note:NOTE-SECRET verify with the lawyer", "reply:REPLY-TEXT Can we call you tomorrow?",
+		"delivered:", "answer:ANSWER-TEXT نعم، بعد الساعة الخامسة"}
+	if strings.Join(thread, "|") != strings.Join(want, "|") {
+		t.Fatalf("thread\n got %q\nwant %q", thread, want)
+	}
+	audit, _ := staff.Audit(ctx, ref)
+	var steps []string
+	for _, a := range audit {
+		steps = append(steps, a.What)
+	}
+	if strings.Join(steps, ",") != "claim,note,read,reply,show" {
+		t.Fatalf("audit %v", steps)
+	}
+	for _, secret := range []string{"NOTE-SECRET", "REPLY-TEXT", "ANSWER-TEXT", "6060"} {
+		if bytes.Contains(h.env.Everything(t), []byte(secret)) {
+			t.Errorf("%q stored in plain text", secret)
+		}
+		if bytes.Contains(h.env.Logs.Bytes(), []byte(secret)) {
+			t.Errorf("%q logged", secret)
+		}
+	}
+}
+
+func TestReplyToABlockedDefenderIsRecordedUndeliverable(t *testing.T) {
+	ctx := context.Background()
+	h := start(t, nil)
+	d := h.defender(7070, "en")
+	ref := d.report("BLOCKED", "English")
+	staff, _ := triage.New(triage.Config{Store: h.env.Store, Identities: h.env.Identities, Recipients: h.env.Recipients, Staff: "ben"})
+	h.api.FailNextInChat(d.chat.ID, "sendMessage", 1, fakeapi.Forbidden())
+	if err := staff.Reply(ctx, ref, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.api.WaitFor(10*time.Second, func() bool {
+		ev, _ := h.env.Store.Events(ctx, ref)
+		return len(ev) > 0 && ev[len(ev)-1].Type == "undeliverable"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := h.env.RDB.XLen(ctx, "vigil:{q}:outbox").Result(); n != 0 {
+		t.Fatalf("outbox still holds %d replies", n)
+	}
 }

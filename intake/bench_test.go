@@ -13,15 +13,15 @@ import (
 // seal and store it again (two round trips to Redis).
 func BenchmarkHandleButton(b *testing.B) {
 	env := testenv.New(b)
-	c := &chat{t: b, svc: env.Service, id: 1}
-	c.cmd("start")
-	c.press("English")
-	c.press("continue")
-	c.press("No")
-	c.press("Me")
+	c := newChat(b, env, 1, "")
+	c.Cmd("start")
+	c.Press("English")
+	c.Press("continue")
+	c.Press("No")
+	c.Press("Me")
 	b.ReportAllocs()
 	for b.Loop() {
-		c.press("Threats") // toggles; the reply carries the next keyboard
+		c.Press("Threats") // toggles; the reply carries the next keyboard
 	}
 }
 
@@ -34,9 +34,9 @@ func BenchmarkSubmit(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		id++
-		c := &chat{t: b, svc: env.Service, id: id}
-		c.fill("bench")
-		send := c.button("Send").Data
+		c := newChat(b, env, id, "")
+		c.Fill("bench", false)
+		send := c.Button("Send").Data
 		b.StartTimer()
 		r, err := env.Service.Handle(context.Background(), id, flows.Event{Kind: flows.EventButton, Data: send})
 		if err != nil || len(r.Messages) == 0 {

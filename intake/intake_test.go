@@ -3,7 +3,6 @@ package intake_test
 import (
 	"bytes"
 	"context"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,103 +12,27 @@ import (
 	"github.com/vigil-hrd/vigil/internal/testenv"
 )
 
-type chat struct {
-	t    testing.TB
-	svc  *intake.Service
-	id   int64
-	hint string
-	kb   []flows.Button
-	last intake.Reply
+// chat is a defender driving the service; see testenv.Defender.
+type chat = testenv.Defender
+
+func newChat(t testing.TB, env *testenv.Env, id int64, hint string) *chat {
+	d := env.Defender(t, id)
+	d.Hint = hint
+	return d
 }
 
-func (c *chat) send(ev flows.Event) intake.Reply {
-	c.t.Helper()
-	ev.LanguageHint = c.hint
-	r, err := c.svc.Handle(context.Background(), c.id, ev)
-	if err != nil {
-		c.t.Fatalf("handle: %v", err)
-	}
-	for _, m := range r.Messages {
-		if len(m.Buttons) > 0 {
-			c.kb = slices.Concat(m.Buttons...)
-		}
-	}
-	c.last = r
-	return r
-}
-
-func (c *chat) cmd(name string) intake.Reply {
-	return c.send(flows.Event{Kind: flows.EventCommand, Command: name})
-}
-func (c *chat) text(s string) intake.Reply {
-	return c.send(flows.Event{Kind: flows.EventText, Text: s})
-}
-
-func (c *chat) button(label string) flows.Button {
-	c.t.Helper()
-	for _, b := range c.kb {
-		if strings.Contains(b.Label, label) {
-			return b
-		}
-	}
-	c.t.Fatalf("no button %q", label)
-	return flows.Button{}
-}
-
-func (c *chat) press(label string) intake.Reply {
-	c.t.Helper()
-	return c.send(flows.Event{Kind: flows.EventButton, Data: c.button(label).Data})
-}
-
-// fill walks a report to the review, writing marker into every free text.
-func (c *chat) fill(marker string) {
-	c.t.Helper()
-	c.cmd("start")
-	c.press("English")
-	c.press("continue")
-	c.press("Yes, immediate")
-	c.press("Me")
-	c.press("Threats")
-	c.press("Done")
-	c.press("Earlier")
-	c.text("when " + marker)
-	c.press("Georgia")
-	c.text("place " + marker)
-	c.press("Military")
-	c.press("Done")
-	c.text("description " + marker)
-	c.text("second part " + marker)
-	c.press("Done")
-	c.press("None")
-	c.press("Done")
-	c.press("Act discreetly")
-	c.press("No, do not")
-	c.text("channel " + marker)
-}
-
-func receiptRef(t *testing.T, r intake.Reply) string {
-	t.Helper()
-	for _, m := range r.Messages {
-		if i := strings.Index(m.Text, "reference is "); i >= 0 {
-			if ref, ok := flows.ParseRef(m.Text[i+len("reference is ") : i+len("reference is ")+9]); ok {
-				return ref
-			}
-		}
-	}
-	t.Fatalf("no receipt in %+v", r.Messages)
-	return ""
-}
+func receiptRef(t testing.TB, r intake.Reply) string { return testenv.ReceiptRef(t, r) }
 
 func TestReportIsSealedQueuedOnceAndReadableByStaff(t *testing.T) {
 	env := testenv.New(t)
-	c := &chat{t: t, svc: env.Service, id: 4242}
-	c.fill("M1")
-	send := c.button("Send")
-	r := c.send(flows.Event{Kind: flows.EventButton, Data: send.Data})
+	c := newChat(t, env, 4242, "")
+	c.Fill("M1", false)
+	send := c.Button("Send")
+	r := c.Do(flows.Event{Kind: flows.EventButton, Data: send.Data})
 	ref := receiptRef(t, r)
 
 	// A double tap arrives after the draft is gone: a polite note, nothing queued.
-	again := c.send(flows.Event{Kind: flows.EventButton, Data: send.Data})
+	again := c.Do(flows.Event{Kind: flows.EventButton, Data: send.Data})
 	if again.Toast == "" || len(again.Messages) != 0 {
 		t.Fatalf("second tap: %+v", again)
 	}
@@ -131,7 +54,7 @@ func TestReportIsSealedQueuedOnceAndReadableByStaff(t *testing.T) {
 		}
 	}
 
-	st := c.cmd("status")
+	st := c.Cmd("status")
 	if !strings.Contains(st.Messages[0].Text, ref) {
 		t.Fatalf("status does not list %s: %q", ref, st.Messages[0].Text)
 	}
@@ -142,27 +65,27 @@ func TestReportIsSealedQueuedOnceAndReadableByStaff(t *testing.T) {
 func TestRetriedSendQueuesOnce(t *testing.T) {
 	ctx := context.Background()
 	env := testenv.New(t)
-	c := &chat{t: t, svc: env.Service, id: 7}
-	c.fill("M2")
+	c := newChat(t, env, 7, "")
+	c.Fill("M2", false)
 	handle := env.Keys.Hash("chat", 7)
 	draftKey := "vigil:{c:" + handle + "}:draft"
 	saved, err := env.RDB.Get(ctx, draftKey).Bytes()
 	if err != nil {
 		t.Fatal(err)
 	}
-	send := c.button("Send")
-	first := receiptRef(t, c.send(flows.Event{Kind: flows.EventButton, Data: send.Data}))
+	send := c.Button("Send")
+	first := receiptRef(t, c.Do(flows.Event{Kind: flows.EventButton, Data: send.Data}))
 	if err := env.RDB.Set(ctx, draftKey, saved, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	second := receiptRef(t, c.send(flows.Event{Kind: flows.EventButton, Data: send.Data}))
+	second := receiptRef(t, c.Do(flows.Event{Kind: flows.EventButton, Data: send.Data}))
 	if first != second {
 		t.Fatalf("retry gave %s, first send %s", second, first)
 	}
 	if q := env.Queue(t); len(q) != 1 {
 		t.Fatalf("queue %v after a retried send", q)
 	}
-	st := c.cmd("status")
+	st := c.Cmd("status")
 	if strings.Count(st.Messages[0].Text, first) != 1 {
 		t.Fatalf("status lists the report %d times", strings.Count(st.Messages[0].Text, first))
 	}
@@ -177,14 +100,14 @@ func TestNothingPlainAtRest(t *testing.T) {
 	const sent, drafted = "ZQXJ-SENT-MARKER", "ZQXJ-DRAFT-MARKER"
 	const chatID, otherChat = int64(918273645), int64(564738291)
 
-	c := &chat{t: t, svc: env.Service, id: chatID, hint: "fr"}
-	c.fill(sent)
-	ref := receiptRef(t, c.press("Send"))
-	c.cmd("language")
-	c.press("English")
+	c := newChat(t, env, chatID, "fr")
+	c.Fill(sent, false)
+	ref := receiptRef(t, c.Press("Send"))
+	c.Cmd("language")
+	c.Press("English")
 
-	d := &chat{t: t, svc: env.Service, id: otherChat}
-	d.fill(drafted) // left in progress at the review
+	d := newChat(t, env, otherChat, "")
+	d.Fill(drafted, false) // left in progress at the review
 
 	all := env.Everything(t)
 	logs := env.Logs.Bytes()
@@ -210,14 +133,14 @@ func TestNothingPlainAtRest(t *testing.T) {
 func TestTamperedDraftStartsAfresh(t *testing.T) {
 	ctx := context.Background()
 	env := testenv.New(t)
-	c := &chat{t: t, svc: env.Service, id: 99}
-	c.cmd("start")
-	c.press("English")
+	c := newChat(t, env, 99, "")
+	c.Cmd("start")
+	c.Press("English")
 	key := "vigil:{c:" + env.Keys.Hash("chat", 99) + "}:draft"
 	raw, _ := env.RDB.Get(ctx, key).Bytes()
 	raw[len(raw)-1] ^= 0xff
 	env.RDB.Set(ctx, key, raw, 0)
-	r := c.cmd("start")
+	r := c.Cmd("start")
 	if len(r.Messages) != 1 || !strings.Contains(r.Messages[0].Text, "choose your language") {
 		t.Fatalf("after tampering: %+v", r.Messages)
 	}

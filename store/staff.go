@@ -81,14 +81,10 @@ type Holding struct {
 }
 
 var holding = redis.NewScript(`
-local h = redis.call('HMGET', KEYS[1], 'status', 'assignee', 'entry', 'claimed_at')
+local h = redis.call('HMGET', KEYS[1], 'status', 'assignee', 'entry', 'claimed_ms')
 if not h[1] then return {-1, ''} end
 local status, holder, entry = h[1], h[2] or '', h[3]
-local lapsed = false
-if status == 'new' and holder ~= '' then
-  local p = redis.call('XPENDING', KEYS[4], ARGV[5], 'IDLE', ARGV[4], entry, entry, 1)
-  if #p > 0 then lapsed = true end
-end
+local lapsed = status == 'new' and holder ~= '' and tonumber(ARGV[9]) - tonumber(h[4] or '0') >= tonumber(ARGV[4])
 local mode, staff = ARGV[6], ARGV[2]
 local new = staff
 if mode == 'claim' then
@@ -107,9 +103,9 @@ if status == 'new' then
   redis.call('XCLAIM', KEYS[4], ARGV[5], to, 0, entry)
 end
 if new == '' then
-  redis.call('HDEL', KEYS[1], 'assignee', 'claimed_at')
+  redis.call('HDEL', KEYS[1], 'assignee', 'claimed_at', 'claimed_ms')
 else
-  redis.call('HSET', KEYS[1], 'assignee', new, 'claimed_at', ARGV[3])
+  redis.call('HSET', KEYS[1], 'assignee', new, 'claimed_at', ARGV[3], 'claimed_ms', ARGV[9])
 end
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
 redis.call('XADD', KEYS[3], '*', 'type', mode, 'by', staff, 'at', ARGV[3], 'from', holder, 'to', new)
@@ -118,7 +114,8 @@ return {1, holder}
 
 // Hold claims, assigns or releases a case. Claiming a case someone else
 // holds fails with a *HeldError naming them, unless their claim on a new
-// case has lapsed (Lease without a recorded status); assigning always
+// case has lapsed (Lease passed, by the caller's clock, without a recorded
+// status); assigning always
 // succeeds and is audited. A new case's stream entry moves to the consumer
 // of whoever holds it ("queue" when nobody does), so the consumer group
 // shows who has what.
@@ -128,7 +125,7 @@ func (s *Store) Hold(ctx context.Context, h Holding) (previous string, err error
 	}
 	res, err := holding.Run(ctx, s.rdb,
 		[]string{reportKey(h.Ref), auditKey, eventsKey(h.Ref), queueKey},
-		h.Ref, h.Staff, formatTime(h.At), h.Lease.Milliseconds(), staffGroup, h.Mode, h.Target, unclaimedTag).Slice()
+		h.Ref, h.Staff, formatTime(h.At), h.Lease.Milliseconds(), staffGroup, h.Mode, h.Target, unclaimedTag, h.At.UnixMilli()).Slice()
 	if err != nil {
 		return "", fmt.Errorf("store: %s case: %w", h.Mode, err)
 	}

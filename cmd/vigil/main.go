@@ -7,7 +7,7 @@
 //	vigil keygen [-o FILE]             new staff identity; prints its public key
 //	vigil bot                          run the Telegram bot
 //	vigil console [--lang XX]          the report flow in this terminal
-//	vigil triage list|show|raw …       read the queue (staff)
+//	vigil triage COMMAND …             the staff tool (vigil triage help)
 //
 // Configuration comes from the environment (see config.go and the README);
 // bad configuration stops start-up with one line naming the setting.
@@ -29,13 +29,12 @@ Usage:
   vigil keygen [-o FILE]                 create a staff identity (age) and print its public key
   vigil bot                              run the Telegram bot (needs TELEGRAM_BOT_TOKEN)
   vigil console [--lang XX] [--chat N]   walk the report flow in this terminal, no Telegram needed
-  vigil triage list -i IDENTITY [--json] [-n N]
-  vigil triage show REF -i IDENTITY [--json]
-  vigil triage raw REF                   the stored age file, to stdout
+  vigil triage COMMAND …                 the staff tool: list, show, claim, status, note,
+                                         reply, export, stats, purge, audit (vigil triage help)
 
 Environment: TELEGRAM_BOT_TOKEN (or TELEGRAM_BOT_TOKEN_FILE), TELEGRAM_API_URL,
 REDIS_URL, VIGIL_RECIPIENTS_FILE, VIGIL_SECRET_FILE, VIGIL_CONFIG, VIGIL_IDENTITY,
-VIGIL_LOG_LEVEL. See README.md.
+VIGIL_STAFF, VIGIL_CLAIM_LEASE, VIGIL_BOT_RECIPIENT, VIGIL_LOG_LEVEL. See README.md.
 `
 
 // errUsage marks an error whose message is the whole story (no usage text).
@@ -64,7 +63,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "console":
 		err = runConsole(ctx, args[1:], stdin, stdout, stderr, getenv)
 	case "triage":
-		err = triage(ctx, args[1:], stdout, stderr, getenv)
+		err = runTriage(ctx, args[1:], stdin, stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/internal/testenv"
@@ -94,6 +95,7 @@ func TestConsoleToTriage(t *testing.T) {
 		"VIGIL_SECRET_FILE":     filepath.Join(env.Dir, "console.secret"),
 		"VIGIL_CONFIG":          cfg,
 		"VIGIL_IDENTITY":        env.IdentityFile,
+		"VIGIL_STAFF":           "ana",
 	}
 	// Buttons by number, as a person types them: English, continue, Yes
 	// (danger), Me, Threats + Done, Today, Ukraine, place, Skip perpetrator,
@@ -129,9 +131,11 @@ func TestConsoleToTriage(t *testing.T) {
 	}
 	js, _, _ := vigil(t, vars, "", "triage", "show", ref, "--json")
 	var o struct {
-		Report flows.Report `json:"report"`
+		Case struct {
+			Report flows.Report `json:"report"`
+		} `json:"case"`
 	}
-	if err := json.Unmarshal([]byte(js), &o); err != nil || o.Report.Answers["place"] != "Odesa" {
+	if err := json.Unmarshal([]byte(js), &o); err != nil || o.Case.Report.Answers["place"] != "Odesa" {
 		t.Fatalf("show --json: %v %s", err, js)
 	}
 
@@ -153,7 +157,103 @@ func TestConsoleToTriage(t *testing.T) {
 	if !strings.Contains(list, "this identity cannot open report "+ref) {
 		t.Fatalf("wrong identity:\n%s", list)
 	}
-	if _, stderr, code := vigil(t, vars, "", "triage", "show", "ZZZZ-ZZZZ"); code != 1 || !strings.Contains(stderr, "no report ZZZZ-ZZZZ") {
+	if _, stderr, code := vigil(t, vars, "", "triage", "show", "ZZZZ-ZZZZ"); code != 1 || !strings.Contains(stderr, "no case ZZZZ-ZZZZ") {
 		t.Fatalf("unknown ref: %d %q", code, stderr)
 	}
+}
+
+// TestTriageCommands walks a case through the staff commands as a person
+// would type them.
+func TestTriageCommands(t *testing.T) {
+	env := testenv.New(t)
+	ref := env.Defender(t, 5).Submit("CLI", true)
+	env.Seed(t, flows.Report{Schema: flows.ReportSchema, Ref: "ZZZZ-0001", ReceivedAt: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC),
+		Language: "fr", Answers: map[string]any{"country": "UA", "what": []any{"raid"}, "contact": "no"}})
+	vars := map[string]string{
+		"REDIS_URL": env.Redis.URL(), "VIGIL_IDENTITY": env.IdentityFile, "VIGIL_STAFF": "ana",
+		"VIGIL_RECIPIENTS_FILE": filepath.Join(env.Dir, "recipients.txt"),
+	}
+	ben := map[string]string{}
+	for k, v := range vars {
+		ben[k] = v
+	}
+	ben["VIGIL_STAFF"] = "ben"
+	ok := func(env map[string]string, want string, args ...string) string {
+		t.Helper()
+		out, stderr, code := vigil(t, env, "", append([]string{"triage"}, args...)...)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("vigil triage %v: exit %d, want %q in\n%s%s", args, code, want, out, stderr)
+		}
+		return out
+	}
+	fails := func(env map[string]string, want string, args ...string) {
+		t.Helper()
+		_, stderr, code := vigil(t, env, "", append([]string{"triage"}, args...)...)
+		if code == 0 || !strings.Contains(stderr, want) {
+			t.Fatalf("vigil triage %v: exit %d, want failure with %q, got %q", args, code, want, stderr)
+		}
+	}
+	ok(vars, "claimed case "+ref, "claim", ref)
+	fails(ben, "held by ana", "claim", ref)
+	fails(vars, "from new it can become: triaged, in-progress, closed", "status", ref, "waiting-defender")
+	ok(vars, "is now triaged", "status", ref, "triaged", "--reason", "credible")
+	ok(vars, "note added", "note", ref, "called", "the", "lawyer")
+	fails(vars, "asked not to be contacted", "reply", "ZZZZ-0001", "hello")
+	ok(vars, "assigned case "+ref+" to ben", "assign", ref, "ben")
+	ok(ben, "released case "+ref, "release", ref)
+
+	out := ok(vars, "ZZZZ-0001", "list", "--status", "all")
+	if strings.Index(out, ref) > strings.Index(out, "ZZZZ-0001") {
+		t.Errorf("the urgent case should come first:\n%s", out)
+	}
+	ok(vars, "No cases match", "list", "--country", "BY")
+	out = ok(vars, `"more": true`, "list", "--limit", "1", "--json")
+	show := ok(vars, "called the lawyer", "show", ref)
+	for _, want := range []string{"status: new -> triaged", "credible", "assign: ana -> ben", "release: ben -> -"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("show lacks %q:\n%s", want, show)
+		}
+	}
+
+	csvFile := filepath.Join(t.TempDir(), "cases.csv")
+	_, stderr, code := vigil(t, vars, "", "triage", "export", "--format", "csv", "-o", csvFile)
+	if code != 0 || !strings.Contains(stderr, "plain text") {
+		t.Fatalf("export: %d %s", code, stderr)
+	}
+	if fi, _ := os.Stat(csvFile); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("export mode %v", fi.Mode().Perm())
+	}
+	data, _ := os.ReadFile(csvFile)
+	if !strings.Contains(string(data), "event_id,received_at") || !strings.Contains(string(data), "description CLI") {
+		t.Fatalf("csv export:\n%s", data)
+	}
+
+	chartFile := filepath.Join(t.TempDir(), "by-country.svg")
+	out = ok(vars, "Georgia (GE)", "stats", "--by", "country", "--chart", chartFile)
+	if !strings.Contains(out, "Ukraine (UA)") {
+		t.Errorf("stats:\n%s", out)
+	}
+	if svg, err := os.ReadFile(chartFile); err != nil || !strings.Contains(string(svg), "Georgia (GE)") {
+		t.Errorf("chart: %v", err)
+	}
+	ok(vars, "country,label,count", "stats", "--csv")
+	ok(vars, "2026-01", "stats", "--by", "month")
+
+	ok(vars, "is now closed", "status", "ZZZZ-0001", "closed")
+	// Purge asks first, naming how many; a wrong answer deletes nothing.
+	purgeOut, _, code := vigil(t, vars, "no\n", "triage", "purge", "--closed-before", "2099-01-01")
+	if code == 0 || !strings.Contains(purgeOut, "1 closed cases will be deleted") || !strings.Contains(purgeOut, "Nothing was deleted") {
+		t.Fatalf("purge without confirmation: %d\n%s", code, purgeOut)
+	}
+	purgeOut, _, code = vigil(t, vars, "delete 1\n", "triage", "purge", "--closed-before", "2099-01-01")
+	if code != 0 || !strings.Contains(purgeOut, "Deleted 1 closed cases") {
+		t.Fatalf("purge: %d\n%s", code, purgeOut)
+	}
+	audit := ok(vars, "purge", "audit")
+	for _, want := range []string{"claim", "status", "note", "assign", "release", "export", "stats", "show", "list"} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("audit lacks %q:\n%s", want, audit)
+		}
+	}
+	ok(vars, "WHEN", "audit", "--ref", ref)
 }

@@ -1,21 +1,48 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/internal/chart"
 	"github.com/vigil-hrd/vigil/locales"
 	"github.com/vigil-hrd/vigil/seal"
 	"github.com/vigil-hrd/vigil/store"
+	"github.com/vigil-hrd/vigil/triage"
 )
+
+const triageUsage = `usage: vigil triage COMMAND [flags]
+
+  list [--status S|all] [--urgent] [--country XX] [--category C] [--since DATE]
+       [--assignee NAME | --mine] [--page N] [--limit N]
+  show REF                      the whole case, decrypted, with its history
+  raw REF                       the stored age file, to stdout
+  claim REF | release REF       take or give up a case
+  assign REF STAFF              give a case to someone
+  status REF STATUS [--reason TEXT]
+                                new, triaged, in-progress, waiting-defender, closed
+  note REF TEXT                 an internal note, sealed to the staff
+  reply REF TEXT                a message to the defender, through the bot
+  export -o FILE [--format json|csv] [--since DATE] [--until DATE]
+  stats [--by country|category|month|perpetrator] [--since DATE] [--until DATE]
+        [--csv] [--chart FILE.svg|FILE.png]
+  purge --closed-before DATE [--yes]
+  audit [--ref REF]
+
+Common flags: -i IDENTITY (repeatable; or VIGIL_IDENTITY), --as NAME (or
+VIGIL_STAFF), --json. Notes and replies are sealed to VIGIL_RECIPIENTS_FILE.
+`
 
 // identityFlags collects repeated -i flags.
 type identityFlags []string
@@ -23,23 +50,53 @@ type identityFlags []string
 func (f *identityFlags) String() string     { return strings.Join(*f, ",") }
 func (f *identityFlags) Set(v string) error { *f = append(*f, v); return nil }
 
-// triage is the staff's minimum: list the queue, show a report, dump the
-// stored age file. Decryption happens here, with the staff member's identity;
-// the bot never holds it.
-func triage(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, "usage: vigil triage list|show|raw …\n")
+type triageFlags struct {
+	ids                           identityFlags
+	as                            string
+	json, urgent, mine, yes, csv  bool
+	status, country, category     string
+	since, until, closedBefore    string
+	assignee, reason, out, format string
+	by, chartFile, ref            string
+	page, limit                   int
+}
+
+// runTriage is the staff tool. Decryption happens here, with the staff member's
+// identity; the bot never holds it.
+func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, triageUsage)
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
+	var f triageFlags
 	fs := flag.NewFlagSet("triage "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var ids identityFlags
-	fs.Var(&ids, "i", "age identity `FILE` to decrypt with (repeatable; default $VIGIL_IDENTITY)")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	limit := fs.Int64("n", 0, "list at most `N` reports (0: all)")
-	// Flags may come before or after the reference.
-	var positional []string
+	fs.Usage = func() { fmt.Fprint(stderr, triageUsage) }
+	fs.Var(&f.ids, "i", "age identity `FILE` (repeatable)")
+	fs.StringVar(&f.as, "as", getenv("VIGIL_STAFF"), "your staff `NAME`, recorded on every action")
+	fs.BoolVar(&f.json, "json", false, "JSON for scripts")
+	fs.StringVar(&f.status, "status", "", "")
+	fs.BoolVar(&f.urgent, "urgent", false, "")
+	fs.StringVar(&f.country, "country", "", "")
+	fs.StringVar(&f.category, "category", "", "")
+	fs.StringVar(&f.since, "since", "", "")
+	fs.StringVar(&f.until, "until", "", "")
+	fs.StringVar(&f.assignee, "assignee", "", "")
+	fs.BoolVar(&f.mine, "mine", false, "")
+	fs.IntVar(&f.page, "page", 1, "")
+	fs.IntVar(&f.limit, "limit", 50, "")
+	fs.StringVar(&f.reason, "reason", "", "")
+	fs.StringVar(&f.out, "o", "", "")
+	fs.StringVar(&f.format, "format", "json", "")
+	fs.StringVar(&f.by, "by", "country", "")
+	fs.BoolVar(&f.csv, "csv", false, "")
+	fs.StringVar(&f.chartFile, "chart", "", "")
+	fs.StringVar(&f.closedBefore, "closed-before", "", "")
+	fs.BoolVar(&f.yes, "yes", false, "")
+	fs.StringVar(&f.ref, "ref", "", "")
+	// Flags may come before or after the positional arguments.
+	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			return errUsage
@@ -47,212 +104,351 @@ func triage(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		if fs.NArg() == 0 {
 			break
 		}
-		positional = append(positional, fs.Arg(0))
+		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if len(ids) == 0 && getenv("VIGIL_IDENTITY") != "" {
-		ids = append(ids, getenv("VIGIL_IDENTITY"))
+	if len(f.ids) == 0 && getenv("VIGIL_IDENTITY") != "" {
+		f.ids = append(f.ids, getenv("VIGIL_IDENTITY"))
 	}
-	redisURL := or(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0")
+
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	rdb, err := store.Connect(cctx, redisURL)
+	rdb, err := store.Connect(cctx, or(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"))
 	if err != nil {
 		return settingError("REDIS_URL", "%v", err)
 	}
 	defer rdb.Close()
-	st := store.New(rdb, store.Options{})
 	text, err := locales.Load(locales.Source)
 	if err != nil {
 		return err
 	}
-	t := &triager{store: st, text: text, engine: flows.New(text, flows.Config{}), out: stdout, json: *asJSON}
-
-	switch sub {
-	case "raw":
-		if len(positional) != 1 {
-			return fmt.Errorf("usage: vigil triage raw REF")
-		}
-		return t.raw(ctx, positional[0])
-	case "list", "show":
-		identities, err := loadIdentities(ids)
+	var ids []seal.Identity
+	for _, p := range f.ids {
+		more, err := seal.LoadIdentities(p)
 		if err != nil {
 			return err
 		}
-		t.ids = identities
-		if sub == "list" {
-			return t.list(ctx, *limit)
-		}
-		if len(positional) != 1 {
-			return fmt.Errorf("usage: vigil triage show REF -i IDENTITY")
-		}
-		return t.show(ctx, positional[0])
-	default:
-		return fmt.Errorf("unknown triage command %q (list, show, raw)", sub)
+		ids = append(ids, more...)
 	}
-}
-
-func loadIdentities(paths []string) ([]seal.Identity, error) {
-	if len(paths) == 0 {
-		return nil, errors.New("no identity: give -i FILE (a staff key made by `vigil keygen`) or set VIGIL_IDENTITY")
-	}
-	var all []seal.Identity
-	for _, p := range paths {
-		ids, err := seal.LoadIdentities(p)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, ids...)
-	}
-	return all, nil
-}
-
-type triager struct {
-	store  *store.Store
-	text   *locales.Catalog
-	engine *flows.Engine
-	ids    []seal.Identity
-	out    io.Writer
-	json   bool
-}
-
-// opened is a report as staff see it.
-type opened struct {
-	Ref        string        `json:"ref"`
-	ReceivedAt time.Time     `json:"received_at"`
-	Urgent     bool          `json:"urgent"`
-	Status     string        `json:"status"`
-	Report     *flows.Report `json:"report,omitempty"`
-	Error      string        `json:"error,omitempty"`
-}
-
-func (t *triager) open(r store.Report) opened {
-	o := opened{Ref: r.Ref, ReceivedAt: r.ReceivedAt, Urgent: r.Urgent, Status: r.Status}
-	raw, err := seal.Open(r.Sealed, t.ids...)
-	switch {
-	case errors.Is(err, seal.ErrWrongIdentity):
-		o.Error = "this identity cannot open report " + r.Ref + " (it was sealed to other staff keys)"
-	case err != nil:
-		o.Error = "report " + r.Ref + " is damaged or was tampered with; it is not shown"
-	default:
-		var rep flows.Report
-		if err := json.Unmarshal(raw, &rep); err != nil {
-			o.Error = "report " + r.Ref + " does not decode as " + flows.ReportSchema
-		} else {
-			o.Report = &rep
+	var recipients *seal.Recipients
+	if p := or(getenv("VIGIL_RECIPIENTS_FILE"), "var/recipients.txt"); fileExists(p) {
+		if recipients, err = seal.LoadRecipients(p); err != nil {
+			return settingError("VIGIL_RECIPIENTS_FILE", "%v", err)
 		}
 	}
-	return o
-}
-
-func (t *triager) list(ctx context.Context, limit int64) error {
-	queue, err := t.store.Queue(ctx, limit)
+	lease := 24 * time.Hour
+	if v := getenv("VIGIL_CLAIM_LEASE"); v != "" {
+		if lease, err = time.ParseDuration(v); err != nil || lease <= 0 {
+			return settingError("VIGIL_CLAIM_LEASE", "want a duration such as 24h")
+		}
+	}
+	staff := f.as
+	if sub == "raw" && staff == "" {
+		staff = "-" // raw decrypts nothing
+	}
+	svc, err := triage.New(triage.Config{
+		Store: store.New(rdb, store.Options{}), Identities: ids, Recipients: recipients,
+		Staff: staff, Lease: lease, BotRecipient: getenv("VIGIL_BOT_RECIPIENT"),
+	})
 	if err != nil {
 		return err
 	}
-	rows := make([]opened, len(queue))
-	for i, r := range queue {
-		rows[i] = t.open(r)
+	t := &triageCLI{svc: svc, text: text, f: f, out: stdout, errw: stderr, in: stdin, staff: staff}
+	want := func(n int, usage string) error {
+		if len(pos) != n {
+			return fmt.Errorf("usage: vigil triage %s", usage)
+		}
+		return nil
 	}
-	if t.json {
-		return writeJSON(t.out, rows)
+	switch sub {
+	case "list":
+		return t.list(ctx)
+	case "show":
+		if err := want(1, "show REF"); err != nil {
+			return err
+		}
+		return t.show(ctx, pos[0])
+	case "raw":
+		if err := want(1, "raw REF"); err != nil {
+			return err
+		}
+		raw, err := svc.Raw(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(raw)
+		return err
+	case "claim", "release":
+		if err := want(1, sub+" REF"); err != nil {
+			return err
+		}
+		if sub == "claim" {
+			err = svc.Claim(ctx, pos[0])
+		} else {
+			err = svc.Release(ctx, pos[0])
+		}
+		return t.done(err, "%s case %s", map[string]string{"claim": "claimed", "release": "released"}[sub], strings.ToUpper(pos[0]))
+	case "assign":
+		if err := want(2, "assign REF STAFF"); err != nil {
+			return err
+		}
+		return t.done(svc.Assign(ctx, pos[0], pos[1]), "assigned case %s to %s", strings.ToUpper(pos[0]), pos[1])
+	case "status":
+		if err := want(2, "status REF STATUS [--reason TEXT]"); err != nil {
+			return err
+		}
+		return t.done(svc.SetStatus(ctx, pos[0], pos[1], f.reason), "case %s is now %s", strings.ToUpper(pos[0]), pos[1])
+	case "note":
+		if len(pos) < 2 {
+			return errors.New("usage: vigil triage note REF TEXT")
+		}
+		return t.done(svc.Note(ctx, pos[0], strings.Join(pos[1:], " ")), "note added to case %s", strings.ToUpper(pos[0]))
+	case "reply":
+		if len(pos) < 2 {
+			return errors.New("usage: vigil triage reply REF TEXT")
+		}
+		return t.done(svc.Reply(ctx, pos[0], strings.Join(pos[1:], " ")), "reply to case %s queued; the bot delivers it and `show` records the delivery", strings.ToUpper(pos[0]))
+	case "export":
+		return t.export(ctx)
+	case "stats":
+		return t.stats(ctx)
+	case "purge":
+		return t.purge(ctx)
+	case "audit":
+		return t.audit(ctx)
+	default:
+		fmt.Fprint(stderr, triageUsage)
+		return fmt.Errorf("unknown triage command %q", sub)
 	}
-	if len(rows) == 0 {
-		fmt.Fprintln(t.out, "The queue is empty.")
+}
+
+type triageCLI struct {
+	svc   *triage.Service
+	text  *locales.Catalog
+	f     triageFlags
+	out   io.Writer
+	errw  io.Writer
+	in    io.Reader
+	staff string
+}
+
+func (t *triageCLI) done(err error, format string, args ...any) error {
+	if err != nil {
+		return err
+	}
+	if t.f.json {
+		return writeJSON(t.out, map[string]any{"ok": true, "message": fmt.Sprintf(format, args...)})
+	}
+	fmt.Fprintf(t.out, format+"\n", args...)
+	return nil
+}
+
+func parseDate(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{"2006-01-02", time.RFC3339} {
+		if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("--%s: want a date like 2026-01-31 or 2026-01-31T12:00:00Z", name)
+}
+
+func (t *triageCLI) list(ctx context.Context) error {
+	since, err := parseDate("since", t.f.since)
+	if err != nil {
+		return err
+	}
+	assignee := t.f.assignee
+	if t.f.mine {
+		assignee = t.staff
+	}
+	if t.f.page < 1 || t.f.limit < 1 {
+		return errors.New("--page and --limit start at 1")
+	}
+	cases, more, err := t.svc.List(ctx, triage.Filter{Status: t.f.status, Urgent: t.f.urgent, Country: t.f.country,
+		Category: t.f.category, Since: since, Assignee: assignee}, (t.f.page-1)*t.f.limit, t.f.limit)
+	if err != nil {
+		return err
+	}
+	if t.f.json {
+		rows := make([]caseJSON, len(cases))
+		for i, c := range cases {
+			rows[i] = toJSON(c)
+		}
+		return writeJSON(t.out, map[string]any{"page": t.f.page, "more": more, "cases": rows})
+	}
+	if len(cases) == 0 {
+		fmt.Fprintln(t.out, "No cases match.")
 		return nil
 	}
 	w := tabwriter.NewWriter(t.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "REF\tRECEIVED\tURGENT\tSTATUS\tLANG\tCOUNTRY\tWHAT")
-	for _, o := range rows {
+	fmt.Fprintln(w, "REF\tRECEIVED\t\tURGENT\tSTATUS\tASSIGNEE\tLANG\tCATEGORY\tCOUNTRY")
+	now := time.Now()
+	for _, c := range cases {
 		urgent := ""
-		if o.Urgent {
+		if c.Urgent {
 			urgent = "URGENT"
 		}
-		received := o.ReceivedAt.Local().Format("2006-01-02 15:04")
-		if o.Report == nil {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t\t\t%s\n", o.Ref, received, urgent, o.Status, o.Error)
+		holder := c.HeldBy()
+		if c.Lapsed {
+			holder = "(" + c.Assignee + ", lapsed)"
+		}
+		received := c.ReceivedAt.Local()
+		lead := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", c.Ref, ago(now.Sub(received)), received.Format("2006-01-02 15:04"), urgent, c.Status, orDash(holder))
+		if c.Report == nil {
+			fmt.Fprintf(w, "%s\t\t\t%s\n", lead, c.Problem)
 			continue
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Ref, received, urgent, o.Status, o.Report.Language,
-			orDash(str(o.Report.Answers[flows.QCountry])), orDash(strings.Join(strs(o.Report.Answers["what"]), ",")))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", lead, c.Report.Language, orDash(strings.Join(answersOf(c.Report, "what"), ",")),
+			orDash(str(c.Report.Answers[flows.QCountry])))
 	}
-	return w.Flush()
-}
-
-// lookup finds a report by a reference as a person typed it.
-func (t *triager) lookup(ctx context.Context, ref string) (store.Report, error) {
-	norm, ok := flows.ParseRef(ref)
-	if !ok {
-		return store.Report{}, fmt.Errorf("%q is not a case reference (8 characters, like ABCD-EF12)", ref)
-	}
-	r, err := t.store.Report(ctx, norm)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Report{}, fmt.Errorf("no report %s in the queue", norm)
-	}
-	return r, err
-}
-
-func (t *triager) show(ctx context.Context, ref string) error {
-	r, err := t.lookup(ctx, ref)
-	if err != nil {
-		return err
-	}
-	o := t.open(r)
-	if t.json {
-		if err := writeJSON(t.out, o); err != nil {
-			return err
-		}
-	} else {
-		t.print(o)
-	}
-	if o.Error != "" {
-		return errors.New(o.Error)
+	w.Flush()
+	if more {
+		fmt.Fprintf(t.out, "Page %d. More: --page %d\n", t.f.page, t.f.page+1)
 	}
 	return nil
 }
 
-// print shows a report for people, in English (staff tools stay in English),
-// in the order the questions were asked.
-func (t *triager) print(o opened) {
-	fmt.Fprintf(t.out, "Case %s\n", o.Ref)
-	fmt.Fprintf(t.out, "Received:  %s\n", o.ReceivedAt.Local().Format(time.RFC1123))
-	fmt.Fprintf(t.out, "Status:    %s\n", o.Status)
-	if o.Urgent {
-		fmt.Fprintln(t.out, "Urgent:    YES, immediate danger")
-	}
-	if o.Report == nil {
-		fmt.Fprintf(t.out, "\n%s\n", o.Error)
-		return
-	}
-	fmt.Fprintf(t.out, "Language:  %s\n\n", o.Report.Language)
-	for _, q := range t.engine.Questions() {
-		v, ok := o.Report.Answers[q.ID]
-		if !ok {
-			continue
-		}
-		label := t.text.T("en", "step."+q.ID+".label", nil)
-		var value string
-		switch v := v.(type) {
-		case nil:
-			value = "(skipped)"
-		case string:
-			value = t.optionLabel(q, v)
-		case []any:
-			var labels []string
-			for _, s := range strs(v) {
-				labels = append(labels, t.optionLabel(q, s))
-			}
-			value = strings.Join(labels, "; ")
-		}
-		if q.Kind == flows.KindLongText || q.Kind == flows.KindText {
-			fmt.Fprintf(t.out, "%s:\n%s\n\n", label, indent(value))
-			continue
-		}
-		fmt.Fprintf(t.out, "%s: %s\n", label, value)
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%dd ago", int(d.Hours()/24))
 	}
 }
 
-func (t *triager) optionLabel(q flows.Question, v string) string {
+// caseJSON is a case for scripts.
+type caseJSON struct {
+	Ref        string        `json:"ref"`
+	ReceivedAt time.Time     `json:"received_at"`
+	Urgent     bool          `json:"urgent"`
+	Status     string        `json:"status"`
+	Assignee   string        `json:"assignee,omitempty"`
+	Lapsed     bool          `json:"claim_lapsed,omitempty"`
+	Report     *flows.Report `json:"report,omitempty"`
+	Error      string        `json:"error,omitempty"`
+}
+
+func toJSON(c triage.Case) caseJSON {
+	return caseJSON{Ref: c.Ref, ReceivedAt: c.ReceivedAt, Urgent: c.Urgent, Status: c.Status,
+		Assignee: c.Assignee, Lapsed: c.Lapsed, Report: c.Report, Error: c.Problem}
+}
+
+func (t *triageCLI) show(ctx context.Context, ref string) error {
+	d, err := t.svc.Show(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if t.f.json {
+		type stepJSON struct {
+			Type    string    `json:"type"`
+			By      string    `json:"by,omitempty"`
+			At      time.Time `json:"at"`
+			From    string    `json:"from,omitempty"`
+			To      string    `json:"to,omitempty"`
+			Text    string    `json:"text,omitempty"`
+			Detail  string    `json:"detail,omitempty"`
+			Problem string    `json:"problem,omitempty"`
+		}
+		var hist []stepJSON
+		for _, s := range d.History {
+			hist = append(hist, stepJSON{s.Type, s.By, s.At, s.From, s.To, s.Text, s.Detail, s.Problem})
+		}
+		if err := writeJSON(t.out, map[string]any{"case": toJSON(d.Case), "history": hist}); err != nil {
+			return err
+		}
+	} else {
+		t.printCase(d)
+	}
+	if d.Problem != "" {
+		return errors.New(d.Problem)
+	}
+	return nil
+}
+
+// printCase shows a case for people, in English (staff tools stay in
+// English), in the order the questions were asked, then its history.
+func (t *triageCLI) printCase(d triage.Detail) {
+	w := t.out
+	fmt.Fprintf(w, "Case %s\n", d.Ref)
+	fmt.Fprintf(w, "Received:  %s\n", d.ReceivedAt.Local().Format(time.RFC1123))
+	fmt.Fprintf(w, "Status:    %s\n", d.Status)
+	if h := d.HeldBy(); h != "" {
+		fmt.Fprintf(w, "Held by:   %s\n", h)
+	}
+	if d.Urgent {
+		fmt.Fprintln(w, "Urgent:    YES, immediate danger")
+	}
+	if d.Report == nil {
+		fmt.Fprintf(w, "\n%s\n", d.Problem)
+	} else {
+		fmt.Fprintf(w, "Language:  %s\n\n", d.Report.Language)
+		engine := flows.New(t.text, flows.Config{})
+		for _, q := range engine.Questions() {
+			v, ok := d.Report.Answers[q.ID]
+			if !ok {
+				continue
+			}
+			label := t.text.T("en", "step."+q.ID+".label", nil)
+			var value string
+			switch v := v.(type) {
+			case nil:
+				value = "(skipped)"
+			case string:
+				value = t.optionLabel(q, v)
+			case []any:
+				var labels []string
+				for _, s := range answersOf(d.Report, q.ID) {
+					labels = append(labels, t.optionLabel(q, s))
+				}
+				value = strings.Join(labels, "; ")
+			}
+			if (q.Kind == flows.KindLongText || q.Kind == flows.KindText) && v != nil {
+				fmt.Fprintf(w, "%s:\n%s\n\n", label, indent(value))
+				continue
+			}
+			fmt.Fprintf(w, "%s: %s\n", label, value)
+		}
+	}
+	if len(d.History) > 0 {
+		fmt.Fprintln(w, "\nHistory:")
+	}
+	for _, s := range d.History {
+		when := s.At.Local().Format("2006-01-02 15:04")
+		who := s.By
+		if who == "" {
+			who = "defender"
+			if s.Type == "delivered" || s.Type == "undeliverable" {
+				who = "bot"
+			}
+		}
+		line := fmt.Sprintf("  %s  %-9s %s", when, who, s.Type)
+		switch s.Type {
+		case "status":
+			line += fmt.Sprintf(": %s -> %s", s.From, s.To)
+		case "claim", "assign", "release":
+			line += fmt.Sprintf(": %s -> %s", orDash(s.From), orDash(s.To))
+		case "undeliverable":
+			line += ": " + s.Detail
+		}
+		fmt.Fprintln(w, line)
+		if s.Text != "" {
+			fmt.Fprintln(w, indent("    "+strings.ReplaceAll(s.Text, "\n", "\n    ")))
+		}
+		if s.Problem != "" {
+			fmt.Fprintln(w, "      ("+s.Problem+")")
+		}
+	}
+}
+
+func (t *triageCLI) optionLabel(q flows.Question, v string) string {
 	switch {
 	case q.Kind == flows.KindText || q.Kind == flows.KindLongText:
 		return v
@@ -262,13 +458,178 @@ func (t *triager) optionLabel(q flows.Question, v string) string {
 	return t.text.T("en", "opt."+q.ID+"."+v, nil)
 }
 
-func (t *triager) raw(ctx context.Context, ref string) error {
-	r, err := t.lookup(ctx, ref)
+func (t *triageCLI) label(dimension, key string) string {
+	switch dimension {
+	case "country":
+		if key == "other" {
+			return t.text.T("en", "opt.country.other", nil)
+		}
+		return t.text.Region("en", key) + " (" + key + ")"
+	case "category":
+		return t.text.T("en", "opt.what."+key, nil)
+	case "perpetrator":
+		return t.text.T("en", "opt.perpetrator."+key, nil)
+	}
+	return key
+}
+
+func (t *triageCLI) export(ctx context.Context) error {
+	if t.f.out == "" {
+		return errors.New("usage: vigil triage export -o FILE [--format json|csv] [--since DATE] [--until DATE]")
+	}
+	if t.f.format != "json" && t.f.format != "csv" {
+		return fmt.Errorf("--format: json or csv, not %q", t.f.format)
+	}
+	since, err := parseDate("since", t.f.since)
 	if err != nil {
 		return err
 	}
-	_, err = t.out.Write(r.Sealed)
-	return err
+	until, err := parseDate("until", t.f.until)
+	if err != nil {
+		return err
+	}
+	cases, err := t.svc.Export(ctx, since, until)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(t.f.out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if t.f.format == "csv" {
+		err = triage.WriteCSV(f, cases)
+	} else {
+		err = triage.WriteJSON(f, cases)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", t.f.out, err)
+	}
+	fmt.Fprintf(t.errw, "WARNING: %s holds %d decrypted reports in plain text. Keep it on an encrypted disk, share it only through the mission's secure channels, and delete it when you are done.\n", t.f.out, len(cases))
+	fmt.Fprintf(t.out, "exported %d cases to %s\n", len(cases), t.f.out)
+	return nil
+}
+
+func (t *triageCLI) stats(ctx context.Context) error {
+	since, err := parseDate("since", t.f.since)
+	if err != nil {
+		return err
+	}
+	until, err := parseDate("until", t.f.until)
+	if err != nil {
+		return err
+	}
+	st, err := t.svc.Count(ctx, t.f.by, since, until, t.label)
+	if err != nil {
+		return err
+	}
+	if t.f.chartFile != "" {
+		c := chart.Chart{Title: "Reports by " + t.f.by, Subtitle: period(st)}
+		for _, r := range st.Rows {
+			c.Bars = append(c.Bars, chart.Bar{Label: r.Label, Count: r.Count})
+		}
+		if err := c.WriteFile(t.f.chartFile); err != nil {
+			return err
+		}
+		fmt.Fprintf(t.errw, "chart written to %s\n", t.f.chartFile)
+	}
+	switch {
+	case t.f.json:
+		return writeJSON(t.out, st)
+	case t.f.csv:
+		fmt.Fprintf(t.out, "%s,label,count\n", t.f.by)
+		for _, r := range st.Rows {
+			fmt.Fprintf(t.out, "%s,%s,%d\n", csvField(r.Key), csvField(r.Label), r.Count)
+		}
+		return nil
+	}
+	fmt.Fprintf(t.out, "Reports by %s — %s\n\n", t.f.by, period(st))
+	w := tabwriter.NewWriter(t.out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	for _, r := range st.Rows {
+		fmt.Fprintf(w, "%s\t%d\t\n", r.Label, r.Count)
+	}
+	w.Flush()
+	if st.Unreadable > 0 {
+		fmt.Fprintf(t.out, "\n%d reports could not be opened with this identity and are not counted.\n", st.Unreadable)
+	}
+	return nil
+}
+
+func period(st triage.Stats) string {
+	from, to := "the first report", "now"
+	if !st.Since.IsZero() {
+		from = st.Since.Format("2006-01-02")
+	}
+	if !st.Until.IsZero() {
+		to = st.Until.Format("2006-01-02")
+	}
+	return fmt.Sprintf("received from %s to %s, %d reports", from, to, st.Cases)
+}
+
+func csvField(s string) string {
+	if strings.ContainsAny(s, ",\"\n") {
+		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+	}
+	return s
+}
+
+func (t *triageCLI) purge(ctx context.Context) error {
+	if t.f.closedBefore == "" {
+		return errors.New("usage: vigil triage purge --closed-before DATE [--yes]")
+	}
+	before, err := parseDate("closed-before", t.f.closedBefore)
+	if err != nil {
+		return err
+	}
+	refs, err := t.svc.PurgePlan(ctx, before)
+	if err != nil {
+		return err
+	}
+	if len(refs) == 0 {
+		fmt.Fprintf(t.out, "No case was closed before %s; nothing to delete.\n", before.Format("2006-01-02"))
+		return nil
+	}
+	if !t.f.yes {
+		fmt.Fprintf(t.out, "%d closed cases will be deleted for good, with their notes, replies and history:\n  %s\n", len(refs), strings.Join(refs, " "))
+		fmt.Fprintf(t.out, "Type \"delete %d\" to confirm: ", len(refs))
+		line, _ := bufio.NewReader(t.in).ReadString('\n')
+		if strings.TrimSpace(line) != "delete "+strconv.Itoa(len(refs)) {
+			fmt.Fprintln(t.out, "\nNothing was deleted.")
+			return errors.New("purge not confirmed")
+		}
+	}
+	n, err := t.svc.Purge(ctx, refs)
+	if err != nil {
+		return fmt.Errorf("deleted %d cases, then: %w", n, err)
+	}
+	fmt.Fprintf(t.out, "Deleted %d closed cases.\n", n)
+	return nil
+}
+
+func (t *triageCLI) audit(ctx context.Context) error {
+	entries, err := t.svc.Audit(ctx, t.f.ref)
+	if err != nil {
+		return err
+	}
+	if t.f.json {
+		return writeJSON(t.out, entries)
+	}
+	w := tabwriter.NewWriter(t.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "WHEN\tWHO\tWHAT\tREF\tDETAIL")
+	for _, e := range entries {
+		detail := e.Detail
+		if len(detail) > 60 {
+			detail = detail[:57] + "…"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.At.Local().Format("2006-01-02 15:04:05"), e.Who, e.What, orDash(e.Ref), detail)
+	}
+	return w.Flush()
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -277,10 +638,12 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
 func str(v any) string { s, _ := v.(string); return s }
 
-func strs(v any) []string {
-	list, _ := v.([]any)
+func answersOf(r *flows.Report, id string) []string {
+	list, _ := r.Answers[id].([]any)
 	out := make([]string, 0, len(list))
 	for _, x := range list {
 		if s, ok := x.(string); ok {

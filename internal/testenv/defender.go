@@ -1,0 +1,150 @@
+package testenv
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/intake"
+	"github.com/vigil-hrd/vigil/store"
+)
+
+// Defender drives the intake service as a person in one chat would,
+// without Telegram.
+type Defender struct {
+	T    testing.TB
+	Svc  *intake.Service
+	Chat int64
+	Hint string // the phone's language
+	KB   []flows.Button
+	Last intake.Reply
+}
+
+// Defender returns a defender in chat.
+func (e *Env) Defender(tb testing.TB, chat int64) *Defender {
+	return &Defender{T: tb, Svc: e.Service, Chat: chat}
+}
+
+// Do sends one event and remembers the newest keyboard.
+func (d *Defender) Do(ev flows.Event) intake.Reply {
+	d.T.Helper()
+	ev.LanguageHint = d.Hint
+	r, err := d.Svc.Handle(context.Background(), d.Chat, ev)
+	if err != nil {
+		d.T.Fatalf("handle: %v", err)
+	}
+	for _, m := range r.Messages {
+		if len(m.Buttons) > 0 {
+			d.KB = slices.Concat(m.Buttons...)
+		}
+	}
+	d.Last = r
+	return r
+}
+
+// Cmd sends a command such as "start".
+func (d *Defender) Cmd(name string) intake.Reply {
+	return d.Do(flows.Event{Kind: flows.EventCommand, Command: name})
+}
+
+// Text sends a text message.
+func (d *Defender) Text(s string) intake.Reply {
+	return d.Do(flows.Event{Kind: flows.EventText, Text: s})
+}
+
+// Button returns the on-screen button whose label contains label.
+func (d *Defender) Button(label string) flows.Button {
+	d.T.Helper()
+	for _, b := range d.KB {
+		if strings.Contains(b.Label, label) {
+			return b
+		}
+	}
+	d.T.Fatalf("no button %q", label)
+	return flows.Button{}
+}
+
+// Press presses the button whose label contains label.
+func (d *Defender) Press(label string) intake.Reply {
+	d.T.Helper()
+	return d.Do(flows.Event{Kind: flows.EventButton, Data: d.Button(label).Data})
+}
+
+// Fill walks an English report to the review, writing marker into every
+// free text: urgent, Georgia, threats, military, discreet action, and no
+// reply in the chat unless contact is true.
+func (d *Defender) Fill(marker string, contact bool) {
+	d.T.Helper()
+	d.Cmd("start")
+	d.Press("English")
+	d.Press("continue")
+	d.Press("Yes, immediate")
+	d.Press("Me")
+	d.Press("Threats")
+	d.Press("Done")
+	d.Press("Earlier")
+	d.Text("when " + marker)
+	d.Press("Georgia")
+	d.Text("place " + marker)
+	d.Press("Military")
+	d.Press("Done")
+	d.Text("description " + marker)
+	d.Text("second part " + marker)
+	d.Press("Done")
+	d.Press("None")
+	d.Press("Done")
+	d.Press("Act discreetly")
+	if contact {
+		d.Press("Yes, you may reply")
+	} else {
+		d.Press("No, do not")
+	}
+	d.Text("channel " + marker)
+}
+
+// Submit fills a report and sends it, returning its reference.
+func (d *Defender) Submit(marker string, contact bool) string {
+	d.T.Helper()
+	d.Fill(marker, contact)
+	return ReceiptRef(d.T, d.Press("Send"))
+}
+
+// ReceiptRef finds the case reference in a receipt.
+func ReceiptRef(tb testing.TB, r intake.Reply) string {
+	tb.Helper()
+	for _, m := range r.Messages {
+		if i := strings.Index(m.Text, "reference is "); i >= 0 && len(m.Text) >= i+len("reference is ")+9 {
+			if ref, ok := flows.ParseRef(m.Text[i+len("reference is ") : i+len("reference is ")+9]); ok {
+				return ref
+			}
+		}
+	}
+	tb.Fatalf("no receipt in %+v", r.Messages)
+	return ""
+}
+
+// Seed queues a report directly, sealed as the bot seals it but without a
+// conversation or a reply route: for tests and benchmarks that need many.
+func (e *Env) Seed(tb testing.TB, r flows.Report) {
+	tb.Helper()
+	raw, err := json.Marshal(r)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sealed, err := e.Recipients.Seal(raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if r.ReceivedAt.IsZero() {
+		r.ReceivedAt = time.Now()
+	}
+	_, fresh, err := e.Store.Enqueue(context.Background(), store.Submission{DraftID: "seed-" + r.Ref, Ref: r.Ref, Sealed: sealed,
+		SealedTo: e.Recipients.Fingerprints(), ReceivedAt: r.ReceivedAt, Urgent: r.Urgent})
+	if err != nil || !fresh {
+		tb.Fatalf("seed %s: %v", r.Ref, err)
+	}
+}
