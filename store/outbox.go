@@ -29,7 +29,8 @@ func (s *Store) InitOutbox(ctx context.Context) error {
 
 // NextReplies returns replies to deliver, for the bot process named
 // consumer: first any another process took and left unfinished for longer
-// than stale, then new ones, waiting up to block for one to arrive.
+// than stale, then new ones, waiting up to block for one to arrive (a
+// negative block does not wait).
 func (s *Store) NextReplies(ctx context.Context, consumer string, stale, block time.Duration) ([]Outgoing, error) {
 	msgs, _, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
 		Stream: outboxKey, Group: botGroup, Consumer: consumer, MinIdle: stale, Start: "0-0", Count: 10,

@@ -27,7 +27,7 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg, newLogger(stderr, cfg.LogLevel), false)
+	a, err := openApp(ctx, cfg, newLogger(stderr, cfg.LogLevel), true)
 	if err != nil {
 		return err
 	}
@@ -35,11 +35,13 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 
 	fmt.Fprintln(stdout, "Vigil console: the report flow as a defender sees it in Telegram.")
 	fmt.Fprintln(stdout, "Type a number to press a button, text to answer, /start to begin, /help for commands; Ctrl-D leaves.")
+	fmt.Fprintln(stdout, "Replies from staff (vigil triage reply) show up here; press Enter to check for them.")
 	c := &console{out: stdout}
-	c.step(ctx, a, *chat, flows.Event{Kind: flows.EventCommand, Command: "start", LanguageHint: *lang})
+	c.step(ctx, a, *chat, flows.Event{Kind: flows.EventCommand, Command: "help", LanguageHint: *lang})
 	in := bufio.NewScanner(stdin)
 	in.Buffer(make([]byte, 64*1024), 1024*1024)
 	for {
+		c.deliver(ctx, a, *chat)
 		fmt.Fprint(stdout, "> ")
 		if !in.Scan() {
 			fmt.Fprintln(stdout)
@@ -66,6 +68,30 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 }
 
+// deliver shows staff replies addressed to this console's chat, as the bot
+// would deliver them. Replies for other chats are left to the bot, which
+// takes them over after a minute: do not point the console at the Redis of
+// a bot in service.
+func (c *console) deliver(ctx context.Context, a *app, chat int64) {
+	ds, err := a.service.PendingReplies(ctx, "console", -1)
+	if err != nil {
+		fmt.Fprintf(c.out, "(could not check for replies: %v)\n", err)
+		return
+	}
+	for _, d := range ds {
+		if d.Chat != chat && d.Problem == "" {
+			continue
+		}
+		err := a.service.DeliverReply(ctx, d, func(msgs []flows.Message) error {
+			c.show(msgs)
+			return nil
+		})
+		if err != nil {
+			fmt.Fprintf(c.out, "(could not deliver a reply: %v)\n", err)
+		}
+	}
+}
+
 type console struct {
 	out     io.Writer
 	buttons []string // data of the buttons on screen, numbered from 1
@@ -80,7 +106,12 @@ func (c *console) step(ctx context.Context, a *app, chat int64, ev flows.Event) 
 	if reply.Toast != "" {
 		fmt.Fprintf(c.out, "(%s)\n", reply.Toast)
 	}
-	for _, m := range reply.Messages {
+	c.show(reply.Messages)
+}
+
+// show prints messages, numbering their buttons from 1.
+func (c *console) show(msgs []flows.Message) {
+	for _, m := range msgs {
 		if m.Text == "" {
 			continue
 		}

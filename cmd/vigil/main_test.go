@@ -92,7 +92,7 @@ func TestConsoleToTriage(t *testing.T) {
 	vars := map[string]string{
 		"REDIS_URL":             env.Redis.URL(),
 		"VIGIL_RECIPIENTS_FILE": filepath.Join(env.Dir, "recipients.txt"),
-		"VIGIL_SECRET_FILE":     filepath.Join(env.Dir, "console.secret"),
+		"VIGIL_SECRET_FILE":     filepath.Join(env.Dir, "bot.secret"),
 		"VIGIL_CONFIG":          cfg,
 		"VIGIL_IDENTITY":        env.IdentityFile,
 		"VIGIL_STAFF":           "ana",
@@ -101,7 +101,7 @@ func TestConsoleToTriage(t *testing.T) {
 	// (danger), Me, Threats + Done, Today, Ukraine, place, Skip perpetrator,
 	// description + Done, Skip help, Skip consent, Yes contact, Skip detail, Send.
 	script := strings.Join([]string{
-		"1", "1", "1", "1", "1", "14", "1", "1", "Odesa", "11",
+		"/start", "1", "1", "1", "1", "1", "14", "1", "1", "Odesa", "11",
 		"They searched the office.", "1", "11", "5", "1", "2", "11",
 	}, "\n") + "\n"
 	out, stderr, code := vigil(t, vars, script, "console")
@@ -159,6 +159,22 @@ func TestConsoleToTriage(t *testing.T) {
 	}
 	if _, stderr, code := vigil(t, vars, "", "triage", "show", "ZZZZ-ZZZZ"); code != 1 || !strings.Contains(stderr, "no case ZZZZ-ZZZZ") {
 		t.Fatalf("unknown ref: %d %q", code, stderr)
+	}
+
+	// Staff reply; the console shows it as the bot would, and the answer
+	// goes back to the case.
+	if out, stderr, code := vigil(t, vars, "", "triage", "reply", ref, "Are you safe now?"); code != 0 {
+		t.Fatalf("reply: %d %s %s", code, out, stderr)
+	}
+	out, _, code = vigil(t, vars, "\nYes, thank you.\n", "console")
+	for _, want := range []string{"Message from the mission about case " + ref, "Are you safe now?", "Your message has been sent to the mission (case " + ref + ")"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("console after a reply lacks %q:\n%s", want, out)
+		}
+	}
+	show, _, _ = vigil(t, vars, "", "triage", "show", ref)
+	if !strings.Contains(show, "answer") || !strings.Contains(show, "Yes, thank you.") || !strings.Contains(show, "delivered") {
+		t.Fatalf("thread not in show:\n%s", show)
 	}
 }
 
