@@ -569,7 +569,11 @@ func period(st triage.Stats) string {
 	if !st.Until.IsZero() {
 		to = st.Until.Format("2006-01-02")
 	}
-	return fmt.Sprintf("received from %s to %s, %d reports", from, to, st.Cases)
+	noun := "reports"
+	if st.Cases == 1 {
+		noun = "report"
+	}
+	return fmt.Sprintf("received from %s to %s, %d %s", from, to, st.Cases, noun)
 }
 
 func csvField(s string) string {
