@@ -43,6 +43,11 @@ import (
 // real one. Calls for one chat never overlap.
 type Conversation interface {
 	Handle(ctx context.Context, chat int64, ev flows.Event) (intake.Reply, error)
+	// FirstTime tells whether an update id is new, so a redelivered update
+	// is handled once.
+	FirstTime(ctx context.Context, updateID int64) (bool, error)
+	// Remember records message ids of a chat, for /wipe.
+	Remember(ctx context.Context, chat int64, messageIDs []int) error
 }
 
 // Replier hands over staff replies for delivery; intake.Service is the real
@@ -60,7 +65,7 @@ type Translator interface {
 }
 
 // commands are offered in Telegram's command menu, described under "cmd.*".
-var commands = []string{"start", "status", "language", "cancel", "help"}
+var commands = []string{"start", "status", "language", "cancel", "wipe", "forget", "help"}
 
 // Config is what the bot needs.
 type Config struct {
@@ -183,7 +188,9 @@ func (b *Bot) deliverReplies(ctx context.Context) {
 				ctx, cancel := context.WithTimeout(ctx, b.cfg.HandleTimeout)
 				defer cancel()
 				err := b.cfg.Replies.DeliverReply(ctx, d, func(msgs []flows.Message) error {
-					return b.send(ctx, d.Chat, msgs, 0)
+					ids, err := b.send(ctx, d.Chat, msgs, 0)
+					b.remember(ctx, d.Chat, ids)
+					return err
 				})
 				if err != nil {
 					b.log.Warn("staff reply not delivered yet; it will be retried", "err", err)
@@ -205,11 +212,14 @@ func (b *Bot) receive(ctx context.Context, _ *tg.Bot, u *models.Update) {
 	if !ok {
 		return // nothing from a person to answer (e.g. an update kind we did not ask for)
 	}
-	b.dispatch.Do(context.WithoutCancel(ctx), chat, func(ctx context.Context) {
+	queued := b.dispatch.Do(context.WithoutCancel(ctx), chat, func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, b.cfg.HandleTimeout)
 		defer cancel()
 		b.handle(ctx, chat, u)
 	})
+	if !queued {
+		b.log.Warn("a chat has too many updates waiting; update dropped", "update", updateKind(u))
+	}
 }
 
 func chatOf(u *models.Update) (int64, bool) {
@@ -256,21 +266,68 @@ func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update) {
 		return
 	}
 
+	if first, err := b.cfg.Service.FirstTime(ctx, u.ID); err != nil {
+		// Handling an update twice is better than losing it.
+		b.log.Warn("could not check whether an update is new", "err", err)
+	} else if !first {
+		b.answer(ctx, u, "")
+		b.log.Info("redelivered update ignored", "update", kind)
+		return
+	}
+
+	var incoming []int
+	if u.Message != nil {
+		incoming = append(incoming, u.Message.ID)
+	}
 	ev := toEvent(u)
 	reply, err := b.cfg.Service.Handle(ctx, chat, ev)
 	if err != nil {
 		b.log.Error("update failed", "update", kind, "err", err)
 		b.answer(ctx, u, "")
-		b.send(ctx, chat, []flows.Message{{Text: b.cfg.Text.T(b.cfg.Text.Match(hint), "msg.internal_error", nil)}}, 0)
+		ids, _ := b.send(ctx, chat, []flows.Message{{Text: b.cfg.Text.T(b.cfg.Text.Match(hint), "msg.internal_error", nil)}}, 0)
+		b.remember(ctx, chat, append(incoming, ids...))
 		return
 	}
 	b.answer(ctx, u, reply.Toast)
+	if reply.Delete != nil {
+		// /wipe: the defender's own command goes too; the neutral line
+		// that follows is all that stays.
+		b.deleteMessages(ctx, chat, append(reply.Delete, incoming...))
+		b.send(ctx, chat, reply.Messages, 0)
+		return
+	}
 	editable := 0
 	if u.CallbackQuery != nil && u.CallbackQuery.Message.Message != nil {
 		editable = u.CallbackQuery.Message.Message.ID
 	}
-	b.send(ctx, chat, reply.Messages, editable)
+	ids, _ := b.send(ctx, chat, reply.Messages, editable)
+	b.remember(ctx, chat, append(incoming, ids...))
 	b.log.Debug("update handled", "update", kind, "ms", time.Since(start).Milliseconds())
+}
+
+func (b *Bot) remember(ctx context.Context, chat int64, ids []int) {
+	if len(ids) == 0 {
+		return
+	}
+	if err := b.cfg.Service.Remember(ctx, chat, ids); err != nil {
+		b.log.Warn("could not record message ids for wipe", "err", err)
+	}
+}
+
+// deleteMessages deletes messages of a private chat. Telegram refuses those
+// older than 48 hours; the rest still go.
+func (b *Bot) deleteMessages(ctx context.Context, chat int64, ids []int) {
+	failed := 0
+	for _, id := range ids {
+		err := b.retry(ctx, func() error {
+			_, err := b.api.DeleteMessage(ctx, &tg.DeleteMessageParams{ChatID: chat, MessageID: id})
+			return err
+		})
+		if err != nil {
+			failed++
+		}
+	}
+	b.log.Info("conversation wiped", "messages", len(ids), "not-deleted", failed)
 }
 
 func isPrivate(u *models.Update) (private, known bool) {
@@ -387,12 +444,13 @@ func (b *Bot) answer(ctx context.Context, u *models.Update, toast string) {
 	}
 }
 
-// send delivers messages in order. A message marked Replace edits the
-// message whose button was pressed (editable), when there is one. It returns
-// the first failure; one Telegram refuses for good wraps
-// intake.ErrUndeliverable.
-func (b *Bot) send(ctx context.Context, chat int64, msgs []flows.Message, editable int) error {
+// send delivers messages in order and returns the ids of those sent. A
+// message marked Replace edits the message whose button was pressed
+// (editable), when there is one. It returns the first failure; one Telegram
+// refuses for good wraps intake.ErrUndeliverable.
+func (b *Bot) send(ctx context.Context, chat int64, msgs []flows.Message, editable int) ([]int, error) {
 	var first error
+	var ids []int
 	for _, m := range msgs {
 		if m.Text == "" {
 			continue
@@ -415,7 +473,10 @@ func (b *Bot) send(ctx context.Context, chat int64, msgs []flows.Message, editab
 			}
 		}
 		err = b.retry(ctx, func() error {
-			_, err := b.api.SendMessage(ctx, &tg.SendMessageParams{ChatID: chat, Text: m.Text, ReplyMarkup: markup})
+			sent, err := b.api.SendMessage(ctx, &tg.SendMessageParams{ChatID: chat, Text: m.Text, ReplyMarkup: markup})
+			if err == nil {
+				ids = append(ids, sent.ID)
+			}
 			return err
 		})
 		if err != nil {
@@ -427,11 +488,11 @@ func (b *Bot) send(ctx context.Context, chat int64, msgs []flows.Message, editab
 				first = err
 			}
 			if errors.Is(err, tg.ErrorForbidden) || errors.Is(err, intake.ErrUndeliverable) {
-				return first // blocked by the user: the rest would fail too
+				return ids, first // blocked by the user: the rest would fail too
 			}
 		}
 	}
-	return first
+	return ids, first
 }
 
 func keyboard(rows [][]flows.Button) *models.InlineKeyboardMarkup {

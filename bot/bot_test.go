@@ -227,7 +227,7 @@ func TestCommandMenuIsPublished(t *testing.T) {
 		t.Fatalf("setMyCommands called %d times, want 4 (default + en, fr, ar)", n)
 	}
 	got := h.api.Commands()
-	if len(got) != 5 || got[0].Command != "start" {
+	if len(got) != 7 || got[0].Command != "start" {
 		t.Fatalf("commands: %+v", got)
 	}
 }
@@ -382,13 +382,13 @@ func TestRateLimitIsWaitedOut(t *testing.T) {
 	}
 }
 
-type panicky struct{ real bot.Conversation }
+type panicky struct{ bot.Conversation }
 
 func (p panicky) Handle(ctx context.Context, chat int64, ev flows.Event) (intake.Reply, error) {
 	if ev.Text == "boom SECRET-PANIC-TEXT" {
 		panic("handler failed on " + ev.Text)
 	}
-	return p.real.Handle(ctx, chat, ev)
+	return p.Conversation.Handle(ctx, chat, ev)
 }
 
 func TestPanicIsRecoveredWithAnApology(t *testing.T) {

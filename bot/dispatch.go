@@ -9,11 +9,17 @@ import (
 // another in the order they were given, different chats in parallel (at most
 // workers at once). A chat with nothing pending holds no goroutine.
 type Dispatcher struct {
-	mu    sync.Mutex
-	chats map[int64]*chatQueue
-	slots chan struct{}
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	chats   map[int64]*chatQueue
+	slots   chan struct{}
+	wg      sync.WaitGroup
+	limit   int // jobs one chat may have waiting
+	dropped int
 }
+
+// MaxPerChat bounds the jobs queued for one chat: a chat that floods the
+// bot cannot grow its memory without bound, and loses what is beyond.
+const MaxPerChat = 200
 
 type chatQueue struct {
 	pending []func(context.Context)
@@ -24,22 +30,37 @@ func NewDispatcher(workers int) *Dispatcher {
 	if workers < 1 {
 		workers = 1
 	}
-	return &Dispatcher{chats: map[int64]*chatQueue{}, slots: make(chan struct{}, workers)}
+	return &Dispatcher{chats: map[int64]*chatQueue{}, slots: make(chan struct{}, workers), limit: MaxPerChat}
 }
 
-// Do queues job for chat. It never blocks on the job itself.
-func (d *Dispatcher) Do(ctx context.Context, chat int64, job func(context.Context)) {
+// Do queues job for chat. It never blocks on the job itself. It reports
+// false, dropping the job, when the chat already has MaxPerChat waiting.
+func (d *Dispatcher) Do(ctx context.Context, chat int64, job func(context.Context)) bool {
 	d.mu.Lock()
 	if q, ok := d.chats[chat]; ok {
+		if len(q.pending) >= d.limit {
+			d.dropped++
+			d.mu.Unlock()
+			return false
+		}
 		q.pending = append(q.pending, job)
 		d.mu.Unlock()
-		return
+		return true
 	}
 	q := &chatQueue{pending: []func(context.Context){job}}
 	d.chats[chat] = q
 	d.wg.Add(1)
 	d.mu.Unlock()
 	go d.run(ctx, chat, q)
+	return true
+}
+
+// Dropped returns how many jobs were dropped because a chat had too many
+// waiting.
+func (d *Dispatcher) Dropped() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dropped
 }
 
 func (d *Dispatcher) run(ctx context.Context, chat int64, q *chatQueue) {

@@ -58,3 +58,25 @@ func TestDispatcherKeepsEachChatInOrderAndAlone(t *testing.T) {
 		t.Fatalf("%d chats still pending", d.Pending())
 	}
 }
+
+func TestDispatcherBoundsAFloodingChat(t *testing.T) {
+	d := NewDispatcher(2)
+	release := make(chan struct{})
+	var ran atomic.Int32
+	accepted := 0
+	for i := 0; i < 10000; i++ {
+		if d.Do(context.Background(), 1, func(context.Context) { <-release; ran.Add(1) }) {
+			accepted++
+		}
+	}
+	// Another chat is not held up by the flood.
+	other := make(chan struct{})
+	d.Do(context.Background(), 2, func(context.Context) { close(other) })
+	<-other
+	close(release)
+	d.Wait()
+	// Depending on whether the first job had started, MaxPerChat or one more.
+	if (accepted != MaxPerChat && accepted != MaxPerChat+1) || int(ran.Load()) != accepted || d.Dropped() != 10000-accepted {
+		t.Fatalf("accepted %d, ran %d, dropped %d; want about %d accepted", accepted, ran.Load(), d.Dropped(), MaxPerChat)
+	}
+}

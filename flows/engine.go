@@ -135,6 +135,13 @@ const (
 	// EffectAnswer: the event's text answers the mission about State.Thread;
 	// seal it to the staff, add it to the case, then send Engine.AnswerSent.
 	EffectAnswer
+	// EffectWipe: delete the conversation's messages from the chat (the
+	// draft is already gone from the state), then send Result.Messages, a
+	// neutral line.
+	EffectWipe
+	// EffectForget: delete everything kept about the chat outside submitted
+	// reports, then send Engine.Forgotten.
+	EffectForget
 )
 
 // Message is one message to the defender.
@@ -243,6 +250,12 @@ func (e *Engine) command(s State, lang string, ev Event) (State, Result) {
 		return s, Result{Messages: []Message{e.languageMenu(s, lang)}}
 	case "status":
 		return s, Result{Effect: EffectStatus}
+	case "wipe":
+		s.Draft = nil
+		return s, Result{Effect: EffectWipe, Messages: []Message{{Text: e.tr.T(lang, "msg.wiped", nil)}}}
+	case "forget":
+		s.Draft, s.Thread, s.Lang = nil, "", ""
+		return s, Result{Effect: EffectForget}
 	default:
 		return s, e.say(lang, "msg.help")
 	}
@@ -303,6 +316,7 @@ const (
 	actEdit     = "e"
 	actSend     = "x"
 	actLanguage = "l"
+	actWipe     = "w"
 )
 
 func data(d *Draft, act, arg string) string {
@@ -337,8 +351,12 @@ func (e *Engine) button(s State, lang, raw string) (State, Result) {
 	if !ok {
 		return e.stale(s, lang)
 	}
-	if act == actLanguage {
+	switch act {
+	case actLanguage:
 		return e.chooseLanguage(s, rev, arg)
+	case actWipe:
+		// Offered under the receipt; valid whenever pressed.
+		return e.command(s, lang, Event{Kind: EventCommand, Command: "wipe"})
 	}
 	d := s.Draft
 	if d == nil || rev != d.Rev {
@@ -678,9 +696,20 @@ func isolate(s string) string {
 	return strings.Join(lines, "\n")
 }
 
+// Text returns one text of the engine's translator, for messages the caller
+// sends on its own (limits, errors).
+func (e *Engine) Text(lang, key string) string { return e.tr.T(lang, key, nil) }
+
 // Receipt is the message sent once the report is stored under ref.
+// It offers to wipe the conversation from the phone.
 func (e *Engine) Receipt(lang, ref string) []Message {
-	return []Message{{Text: e.tr.T(lang, "msg.receipt", map[string]any{"Ref": ref})}}
+	return []Message{{Text: e.tr.T(lang, "msg.receipt", map[string]any{"Ref": ref}),
+		Buttons: [][]Button{{{Label: e.tr.T(lang, "btn.wipe", nil), Data: data(nil, actWipe, "")}}}}}
+}
+
+// Forgotten confirms /forget, and says what stays with the mission.
+func (e *Engine) Forgotten(lang string, reports int) []Message {
+	return []Message{{Text: e.tr.N(lang, "msg.forgotten", reports, nil)}}
 }
 
 // Submitted returns the state after the draft was stored as a report. Text

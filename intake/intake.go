@@ -39,9 +39,20 @@ type Service struct {
 	keys       *seal.Keys
 	recipients *seal.Recipients
 	botID      seal.Identity
+	limits     Limits
 	log        *slog.Logger
 	now        func() time.Time
 }
+
+// Limits bound what one chat may do. Zero fields take DefaultLimits.
+type Limits struct {
+	MessagesPerMinute int
+	ReportsPerHour    int
+	ReportsPerDay     int
+}
+
+// DefaultLimits are generous for a person and stop a script.
+var DefaultLimits = Limits{MessagesPerMinute: 60, ReportsPerHour: 5, ReportsPerDay: 20}
 
 // Config wires a Service.
 type Config struct {
@@ -52,6 +63,7 @@ type Config struct {
 	// BotIdentity opens staff replies for delivery (see EnsureBotIdentity);
 	// nil disables delivery.
 	BotIdentity seal.Identity
+	Limits      Limits
 	Log         *slog.Logger
 	Now         func() time.Time
 }
@@ -64,7 +76,17 @@ func New(c Config) *Service {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{engine: c.Engine, store: c.Store, keys: c.Keys, recipients: c.Recipients, botID: c.BotIdentity, log: c.Log, now: c.Now}
+	if c.Limits.MessagesPerMinute <= 0 {
+		c.Limits.MessagesPerMinute = DefaultLimits.MessagesPerMinute
+	}
+	if c.Limits.ReportsPerHour <= 0 {
+		c.Limits.ReportsPerHour = DefaultLimits.ReportsPerHour
+	}
+	if c.Limits.ReportsPerDay <= 0 {
+		c.Limits.ReportsPerDay = DefaultLimits.ReportsPerDay
+	}
+	return &Service{engine: c.Engine, store: c.Store, keys: c.Keys, recipients: c.Recipients, botID: c.BotIdentity,
+		limits: c.Limits, log: c.Log, now: c.Now}
 }
 
 // NewDraftID returns a random draft id, for flows.Config.NewID.
@@ -101,12 +123,54 @@ type Reply struct {
 	// Lang is the language the chat speaks now, for any message the front
 	// end adds itself.
 	Lang string
+	// Delete lists messages of the chat to delete before sending Messages
+	// (/wipe). Deleting may fail for messages older than Telegram allows.
+	Delete []int
+}
+
+// FirstTime reports whether a transport's update id is new (within two
+// days), so that a redelivered update is handled once.
+func (s *Service) FirstTime(ctx context.Context, updateID int64) (bool, error) {
+	ok, err := s.store.FirstTime(ctx, updateID, 48*time.Hour)
+	if err != nil {
+		return false, fmt.Errorf("intake: %w", err)
+	}
+	return ok, nil
+}
+
+// Remember records ids of messages in the chat (the defender's and the
+// bot's), for /wipe.
+func (s *Service) Remember(ctx context.Context, chat int64, messageIDs []int) error {
+	if err := s.store.RememberMessages(ctx, s.keys.Hash("chat", chat), messageIDs); err != nil {
+		return fmt.Errorf("intake: %w", err)
+	}
+	return nil
+}
+
+// wipeOrForget are let through any rate limit: a defender in danger must be
+// able to clear the chat whatever they sent before.
+func wipeOrForget(ev flows.Event) bool {
+	return ev.Kind == flows.EventCommand && (ev.Command == "wipe" || ev.Command == "forget")
 }
 
 // Handle runs one event from chat (a transport's chat id; only its keyed
 // hash is stored).
 func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply, error) {
 	handle := s.keys.Hash("chat", chat)
+	if !wipeOrForget(ev) {
+		n, err := s.store.Count(ctx, handle, "msg", time.Minute, s.now())
+		if err != nil {
+			return Reply{}, fmt.Errorf("intake: %w", err)
+		}
+		if n > int64(s.limits.MessagesPerMinute) {
+			s.log.Info("chat over its message rate; event ignored")
+			if n == int64(s.limits.MessagesPerMinute)+1 {
+				lang := s.engine.Lang(flows.State{}, ev.LanguageHint)
+				return Reply{Lang: lang, Messages: []flows.Message{{Text: s.engine.Text(lang, "msg.slow_down")}}}, nil
+			}
+			return Reply{}, nil
+		}
+	}
 	stored, err := s.store.LoadChat(ctx, handle)
 	if err != nil {
 		return Reply{}, fmt.Errorf("intake: %w", err)
@@ -120,9 +184,21 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 
 	switch res.Effect {
 	case flows.EffectSubmit:
+		if over, err := s.overReportLimit(ctx, handle); err != nil {
+			return Reply{}, err
+		} else if over {
+			s.log.Info("chat over its report limit; draft kept")
+			reply.Messages = []flows.Message{{Text: s.engine.Text(lang, "msg.too_many_reports")}}
+			return reply, nil
+		}
 		ref, err := s.submit(ctx, chat, after)
 		if err != nil {
 			return Reply{}, err
+		}
+		for _, w := range reportWindows {
+			if _, err := s.store.Count(ctx, handle, w.kind, w.window, s.now()); err != nil {
+				s.log.Warn("could not count a report against the limit", "err", err)
+			}
 		}
 		after = s.engine.Submitted(after)
 		next := prof.with(after)
@@ -146,6 +222,19 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 			statuses[i] = flows.CaseStatus{Ref: c.Ref, ReceivedAt: c.ReceivedAt, Status: c.Status}
 		}
 		reply.Messages = append(reply.Messages, s.engine.Status(lang, statuses)...)
+	case flows.EffectWipe:
+		ids, err := s.store.TakeMessages(ctx, handle)
+		if err != nil {
+			return Reply{}, fmt.Errorf("intake: %w", err)
+		}
+		reply.Delete = ids
+	case flows.EffectForget:
+		if err := s.store.Forget(ctx, handle, prof.Refs); err != nil {
+			return Reply{}, fmt.Errorf("intake: %w", err)
+		}
+		s.log.Info("chat forgotten")
+		reply.Messages = append(reply.Messages, s.engine.Forgotten(lang, len(prof.Refs))...)
+		return reply, nil
 	case flows.EffectAnswer:
 		var msgs []flows.Message
 		switch err := s.answer(ctx, after.Thread, ev.Text); {
@@ -164,6 +253,30 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 		return Reply{}, err
 	}
 	return reply, nil
+}
+
+var reportWindows = []struct {
+	kind   string
+	window time.Duration
+}{{"rep-h", time.Hour}, {"rep-d", 24 * time.Hour}}
+
+// overReportLimit tells whether the chat has sent as many reports as it may
+// in the past hour or day.
+func (s *Service) overReportLimit(ctx context.Context, handle string) (bool, error) {
+	for _, w := range reportWindows {
+		n, err := s.store.Counted(ctx, handle, w.kind, w.window, s.now())
+		if err != nil {
+			return false, fmt.Errorf("intake: %w", err)
+		}
+		limit := s.limits.ReportsPerHour
+		if w.window > time.Hour {
+			limit = s.limits.ReportsPerDay
+		}
+		if n >= int64(limit) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // answer seals a defender's answer to the staff and adds it to the case.

@@ -10,6 +10,10 @@ package store
 //
 //	vigil:{c:H}:draft           string  bot-sealed draft; TTL = draft TTL
 //	vigil:{c:H}:profile         string  bot-sealed language, case references, open thread; TTL = profile TTL, renewed on use
+//	vigil:{c:H}:msgs            list    ids of the chat's messages, for /wipe (numbers, no content); TTL 48h,
+//	                                    as Telegram lets bots delete messages for 48 hours
+//	vigil:{c:H}:rl:K:W          string  a rate-limit counter (kind K, window W); TTL = the window
+//	vigil:upd:ID                string  an update id already handled (dedupe); TTL = update TTL
 //	vigil:{q}:reports           stream  the queue (group "staff"): ref, received_at, urgent — plain, to route and order
 //	vigil:{q}:report:REF        hash    sealed = age file for the staff; plain case metadata: received_at,
 //	                                    urgent, status, assignee (a staff name), times, stream entry id,
@@ -29,10 +33,18 @@ package store
 // a chat id, a name of a defender or a defender's words in plain text. Case
 // keys have no TTL: a case lives until it is purged (vigil triage purge).
 
+import "time"
+
 const prefix = "vigil:"
 
 func draftKey(handle string) string   { return prefix + "{c:" + handle + "}:draft" }
 func profileKey(handle string) string { return prefix + "{c:" + handle + "}:profile" }
+func msgsKey(handle string) string    { return prefix + "{c:" + handle + "}:msgs" }
+func updateKey(id int64) string       { return prefix + "upd:" + itoa(id) }
+
+func rateKey(handle, kind string, window time.Duration, now time.Time) string {
+	return prefix + "{c:" + handle + "}:rl:" + kind + ":" + itoa(now.UnixMilli()/window.Milliseconds())
+}
 
 const (
 	queueKey     = prefix + "{q}:reports"

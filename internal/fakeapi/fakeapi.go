@@ -2,11 +2,14 @@
 // end-to-end tests of bots built on github.com/go-telegram/bot.
 //
 // A [Server] speaks real HTTP (net/http/httptest) at POST|GET
-// /bot<token>/<method>. Point the bot at it with bot.WithServerURL(s.URL()),
-// script the human side with [Server.SendText], [Server.PressButton] and
-// [Server.SendUpdate], and assert on what the bot did with [Server.Sent],
-// [Server.Messages], [Server.CallbackAnswers] and [Server.Calls]. Tests wait
-// for the bot with [Server.WaitFor] or [Server.WaitSent], never with sleeps.
+// /bot<token>/<method> and serves files at GET /file/bot<token>/<file_path>.
+// Point the bot at it with bot.WithServerURL(s.URL()), script the human side
+// with [Server.SendText], [Server.PressButton], [Server.SendDocument],
+// [Server.SendPhoto], [Server.SendVoice], [Server.SendVideo] and
+// [Server.SendUpdate] (with [Server.AddFile] for other media), and assert on what the bot did with [Server.Sent],
+// [Server.Messages], [Server.Deleted], [Server.CallbackAnswers],
+// [Server.Downloads] and [Server.Calls]. Tests wait for the bot with
+// [Server.WaitFor] or [Server.WaitSent], never with sleeps.
 //
 // # What is faithful
 //
@@ -19,8 +22,8 @@
 //     types, and errors use Telegram's descriptions.
 //   - Methods: getMe, deleteWebhook, setMyCommands, getUpdates,
 //     sendMessage, editMessageText, editMessageReplyMarkup, deleteMessage,
-//     answerCallbackQuery and sendChatAction. Others answer 404 Not Found
-//     (and are logged), like unknown methods.
+//     answerCallbackQuery, sendChatAction and getFile. Others answer 404 Not
+//     Found (and are logged), like unknown methods.
 //   - getUpdates: offset confirms (drops) older updates, a negative offset
 //     keeps only the newest ones, limit (1–100), long polling that returns as
 //     soon as an update arrives, the timeout passes or the client goes away,
@@ -34,7 +37,21 @@
 //     action-less buttons), editing without reply_markup removes the inline
 //     keyboard, identical edits are rejected as "message is not modified",
 //     only the bot's own messages can be edited, reply_parameters must name
-//     an existing message. Incoming user messages get bot_command entities.
+//     an existing message. Incoming user messages get bot_command entities
+//     (in captions too). deleteMessage deletes the bot's messages and the
+//     users' (bots may delete incoming messages in private chats), but not
+//     messages dated more than 48 hours ago ("message can't be deleted for
+//     everyone").
+//   - Files users send: documents, photos (several sizes, smallest first,
+//     each with its own file_id), voice notes and videos carry file_id,
+//     file_unique_id and file_size. getFile answers file_id, file_unique_id,
+//     file_size and file_path ("documents/file_3.pdf", "photos/file_4.jpg"),
+//     "invalid file_id" for unknown ids and "file is too big" above 20 MB
+//     (settable with [Server.SetFileSizeLimit], to play a self-hosted
+//     server). GET /file/bot<token>/<file_path> (bot.FileDownloadLink)
+//     serves the bytes as application/octet-stream with Content-Length, once
+//     getFile has issued the path; 404 Not Found otherwise, 401 Unauthorized
+//     for a wrong token. [Server.FailDownloads] injects download failures.
 //   - Callback queries: each query id can be answered once.
 //
 // # What is simplified or missing
@@ -43,10 +60,18 @@
 // entities are not auto-detected in the bot's own messages (URLs, mentions);
 // callback queries never expire; there is no rate limiting unless injected
 // with [Server.FailNext]; chats are known only through updates or
-// [Server.AddChat], and membership, permissions and privacy are not modelled.
-// Not covered at all: media and file uploads/downloads, webhooks, inline
-// mode and inline messages, payments, games, polls, forums/topics, business
-// connections, and every other method.
+// [Server.AddChat], and membership, permissions and privacy are not modelled
+// (so the bot may delete anyone's message in groups too, and only the 48-hour
+// rule is checked, against the message's stored date).
+// Files: ids are fake (readable, stable within one Server, unknown to any
+// other); file paths never expire (Telegram guarantees one hour); photos are
+// not recompressed, the smaller size is simply the first half of the bytes
+// and dimensions are read only from JPEG, PNG and GIF data; videos have zero
+// width, height and duration; there is no Range support.
+// Not covered at all: the bot sending or uploading media (sendPhoto,
+// sendDocument, … answer 404), webhooks, inline mode and inline messages,
+// payments, games, polls, forums/topics, business connections, and every
+// other method.
 package fakeapi
 
 import (
@@ -74,10 +99,11 @@ import (
 
 // Telegram limits the fake enforces.
 const (
-	maxTextLength   = 4096     // UTF-16 code units of message text after parsing
-	maxCallbackData = 64       // bytes of callback_data
-	maxUpdatesLimit = 100      // getUpdates limit
-	maxBodySize     = 64 << 20 // bytes read from a request body
+	maxTextLength   = 4096           // UTF-16 code units of message text after parsing
+	maxCallbackData = 64             // bytes of callback_data
+	maxUpdatesLimit = 100            // getUpdates limit
+	maxBodySize     = 64 << 20       // bytes read from a request body
+	maxDeleteAge    = 48 * time.Hour // older messages cannot be deleted
 )
 
 // Server is a fake Telegram Bot API server for one bot token. It is safe for
@@ -102,6 +128,12 @@ type Server struct {
 	commands     []models.BotCommand
 	calls        map[string]int // by lower-case method name
 	failures     []*failureRule
+
+	files            map[string]*storedFile // by file_id
+	filePaths        map[string]*storedFile // by file_path
+	fileLimit        int64                  // getFile refuses bigger files; <= 0: no limit
+	downloads        int
+	downloadFailures []downloadFailure
 }
 
 type chatState struct {
@@ -110,6 +142,7 @@ type chatState struct {
 	messages map[int]*storedMessage // by message id; deleted ones are removed
 	log      []Action
 	actions  []models.ChatAction
+	deleted  []int // ids of the messages deleted with deleteMessage, in order
 }
 
 // queuedUpdate is an update encoded once, when queued: the encoding is a
@@ -233,6 +266,10 @@ func New(tb testing.TB, token string) *Server {
 		chats:   make(map[int64]*chatState),
 		queries: make(map[string]*callbackQuery),
 		calls:   make(map[string]int),
+
+		files:     make(map[string]*storedFile),
+		filePaths: make(map[string]*storedFile),
+		fileLimit: DefaultFileSizeLimit,
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	tb.Cleanup(func() {
@@ -435,7 +472,8 @@ func (s *Server) enqueueLocked(u models.Update) (int64, error) {
 // Observation.
 
 // Sent returns, in order, the messages the bot sent, edited and deleted in
-// the chat. Chat actions are in [Server.ChatActions]; failed calls are only
+// the chat (deletions of users' messages included; [Server.Deleted] lists
+// just the deleted ids). Chat actions are in [Server.ChatActions]; failed calls are only
 // counted by [Server.Calls].
 func (s *Server) Sent(chatID int64) []Action {
 	s.mu.Lock()
@@ -470,6 +508,18 @@ func (s *Server) Messages(chatID int64) []models.Message {
 	}
 	slices.SortFunc(out, func(a, b models.Message) int { return a.ID - b.ID })
 	return out
+}
+
+// Deleted returns the ids of the messages deleted in the chat with
+// deleteMessage, the bot's own and its users' alike, in the order they were
+// deleted.
+func (s *Server) Deleted(chatID int64) []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cs := s.chats[chatID]; cs != nil {
+		return slices.Clone(cs.deleted)
+	}
+	return nil
 }
 
 // ChatActions returns the actions sent with sendChatAction to the chat, in
@@ -647,11 +697,17 @@ func (s *Server) handler(method string) handlerFunc {
 		return s.answerCallbackQuery
 	case "sendchataction":
 		return s.sendChatAction
+	case "getfile":
+		return s.getFile
 	}
 	return nil
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/file/bot"); ok {
+		s.serveFile(w, rest)
+		return
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/bot")
 	token, method, ok2 := strings.Cut(rest, "/")
 	if !ok || !ok2 || method == "" || strings.Contains(method, "/") {
@@ -1190,7 +1246,11 @@ func (s *Server) deleteMessage(_ context.Context, p params) (any, *Failure) {
 	if sm == nil {
 		return nil, fail(BadRequest("message to delete not found"))
 	}
+	if time.Since(time.Unix(int64(sm.msg.Date), 0)) > maxDeleteAge {
+		return nil, fail(BadRequest("message can't be deleted for everyone"))
+	}
 	delete(cs.messages, int(id))
+	cs.deleted = append(cs.deleted, int(id))
 	s.recordLocked(cs, "deleteMessage", p, &sm.msg, "")
 	return true, nil
 }
@@ -1416,6 +1476,20 @@ func cloneKeyboard(k [][]models.InlineKeyboardButton) [][]models.InlineKeyboardB
 func cloneMessage(m *models.Message) *models.Message {
 	c := *m
 	c.Entities = slices.Clone(m.Entities)
+	c.CaptionEntities = slices.Clone(m.CaptionEntities)
+	c.Photo = slices.Clone(m.Photo)
+	if m.Document != nil {
+		d := *m.Document
+		c.Document = &d
+	}
+	if m.Voice != nil {
+		v := *m.Voice
+		c.Voice = &v
+	}
+	if m.Video != nil {
+		v := *m.Video
+		c.Video = &v
+	}
 	if m.ReplyMarkup != nil {
 		c.ReplyMarkup = &models.InlineKeyboardMarkup{InlineKeyboard: cloneKeyboard(m.ReplyMarkup.InlineKeyboard)}
 	}

@@ -1,0 +1,130 @@
+package intake_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/intake"
+	"github.com/vigil-hrd/vigil/internal/testenv"
+	"github.com/vigil-hrd/vigil/store"
+)
+
+func TestWipeDeletesTheDraftAndHandsBackMessageIDs(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.New(t)
+	c := newChat(t, env, 11, "")
+	c.Cmd("start")
+	c.Press("English")
+	if err := env.Service.Remember(ctx, 11, []int{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	r := c.Cmd("wipe")
+	if !slices.Equal(r.Delete, []int{1, 2, 3}) || len(r.Messages) != 1 || r.Messages[0].Text != "This conversation was cleared." {
+		t.Fatalf("wipe: %+v", r)
+	}
+	if r := c.Text("hello"); !strings.Contains(r.Messages[0].Text, "/start") {
+		t.Fatal("the draft survived /wipe")
+	}
+	if r := c.Cmd("wipe"); r.Delete == nil || len(r.Delete) != 0 {
+		t.Fatalf("second wipe: %+v", r.Delete)
+	}
+	// The receipt offers the wipe.
+	ref := c.Submit("W", true)
+	if !strings.Contains(c.Button("Delete this conversation").Data, "|w|") || ref == "" {
+		t.Fatal("no wipe button under the receipt")
+	}
+	if r := c.Press("Delete this conversation"); r.Delete == nil {
+		t.Fatal("wipe button did nothing")
+	}
+}
+
+func TestForgetKeepsOnlyTheReports(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.New(t)
+	c := newChat(t, env, 12, "")
+	ref := c.Submit("F", true)
+	c.Cmd("start") // a new draft in progress
+	c.Press("English")
+	r := c.Cmd("forget")
+	if !strings.Contains(r.Messages[0].Text, "cannot delete the 1 report you sent") {
+		t.Fatalf("forget: %q", r.Messages[0].Text)
+	}
+	keys := env.RDB.Keys(ctx, "vigil:{c:*").Val()
+	for _, k := range keys {
+		if !strings.Contains(k, ":rl:") {
+			t.Errorf("left after /forget: %s", k)
+		}
+	}
+	if _, err := env.Store.Route(ctx, ref); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("reply route survived /forget: %v", err)
+	}
+	if _, err := env.Store.Report(ctx, ref); err != nil {
+		t.Errorf("the report itself must stay: %v", err)
+	}
+	if r := c.Cmd("status"); !strings.Contains(r.Messages[0].Text, "not sent any report") {
+		t.Errorf("status after forget: %q", r.Messages[0].Text)
+	}
+}
+
+func TestMessageRateLimit(t *testing.T) {
+	env := testenv.New(t)
+	svc := intake.New(intake.Config{Engine: env.Engine, Store: env.Store, Keys: env.Keys, Recipients: env.Recipients,
+		Limits: intake.Limits{MessagesPerMinute: 5}, Log: env.Log})
+	c := newChat(t, env, 13, "")
+	c.Svc = svc
+	for i := 0; i < 5; i++ {
+		if r := c.Text("hi"); len(r.Messages) != 1 || strings.Contains(r.Messages[0].Text, "very fast") {
+			t.Fatalf("message %d limited too early: %+v", i, r.Messages)
+		}
+	}
+	if r := c.Text("hi"); len(r.Messages) != 1 || !strings.Contains(r.Messages[0].Text, "very fast") {
+		t.Fatalf("over the limit: %+v", r.Messages)
+	}
+	for i := 0; i < 3; i++ {
+		if r := c.Text("hi"); len(r.Messages) != 0 {
+			t.Fatalf("still answering while over the limit: %+v", r.Messages)
+		}
+	}
+	if r := c.Cmd("wipe"); r.Delete == nil {
+		t.Fatal("/wipe must work whatever the rate")
+	}
+}
+
+func TestReportRateLimitKeepsTheDraft(t *testing.T) {
+	env := testenv.New(t)
+	svc := intake.New(intake.Config{Engine: env.Engine, Store: env.Store, Keys: env.Keys, Recipients: env.Recipients,
+		Limits: intake.Limits{ReportsPerHour: 1}, Log: env.Log})
+	c := newChat(t, env, 14, "")
+	c.Svc = svc
+	c.Submit("R1", true)
+	c.Fill("R2", true)
+	r := c.Press("Send")
+	if len(r.Messages) != 1 || !strings.Contains(r.Messages[0].Text, "most reports") {
+		t.Fatalf("second report in the hour: %+v", r.Messages)
+	}
+	if q := env.Queue(t); len(q) != 1 {
+		t.Fatalf("queue %v", q)
+	}
+	// The draft is still there: Send works once the hour has passed.
+	later := intake.New(intake.Config{Engine: env.Engine, Store: env.Store, Keys: env.Keys, Recipients: env.Recipients,
+		Limits: intake.Limits{ReportsPerHour: 1}, Log: env.Log, Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	c.Svc = later
+	testenv.ReceiptRef(t, c.Do(flows.Event{Kind: flows.EventButton, Data: c.Button("Send").Data}))
+}
+
+func TestRedeliveredUpdateIsHandledOnce(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.New(t)
+	first, err := env.Service.FirstTime(ctx, 987)
+	if err != nil || !first {
+		t.Fatalf("first: %v %v", first, err)
+	}
+	if again, _ := env.Service.FirstTime(ctx, 987); again {
+		t.Fatal("the same update counted as new twice")
+	}
+}
