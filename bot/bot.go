@@ -74,6 +74,8 @@ type Config struct {
 	Service Conversation
 	// Replies, when set, delivers staff replies to defenders.
 	Replies Replier
+	// Alerts, when set with a chat, alerts staff to unclaimed urgent cases.
+	Alerts *AlertConfig
 	Text    Translator
 	Log     *slog.Logger
 	// Workers bounds how many chats are handled at once.
@@ -111,6 +113,17 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 	}
 	if cfg.ReplyPoll <= 0 {
 		cfg.ReplyPoll = 2 * time.Second
+	}
+	if a := cfg.Alerts; a != nil {
+		if a.Interval <= 0 {
+			a.Interval = 15 * time.Minute
+		}
+		if a.Lease <= 0 {
+			a.Lease = 24 * time.Hour
+		}
+		if a.Every <= 0 {
+			a.Every = 30 * time.Second
+		}
 	}
 	b := &Bot{cfg: cfg, dispatch: NewDispatcher(cfg.Workers), log: cfg.Log}
 	client := &http.Client{Timeout: cfg.PollTimeout + 10*time.Second}
@@ -159,10 +172,12 @@ func (b *Bot) publishCommands(ctx context.Context) {
 // waits for the work in hand to finish.
 func (b *Bot) Run(ctx context.Context) {
 	b.log.Info("bot started", "mode", "long polling")
-	delivering := make(chan struct{})
+	delivering, alerting := make(chan struct{}), make(chan struct{})
 	go func() { defer close(delivering); b.deliverReplies(ctx) }()
+	go func() { defer close(alerting); b.alert(ctx) }()
 	b.api.Start(ctx)
 	<-delivering
+	<-alerting
 	b.dispatch.Wait()
 	b.log.Info("bot stopped")
 }

@@ -29,11 +29,15 @@ type harness struct {
 	api *fakeapi.Server
 }
 
+// staffChat is the staff alert group in the tests.
+var staffChat = models.Chat{ID: -1009999, Type: models.ChatTypeSupergroup, Title: "Mission staff"}
+
 // start runs the bot; wrap, when given, stands between the bot and the real
 // conversation.
 func start(t *testing.T, wrap func(bot.Conversation) bot.Conversation) *harness {
 	t.Helper()
 	h := &harness{t: t, env: testenv.New(t, "rdbcompression no"), api: fakeapi.New(t, token)}
+	h.api.AddChat(staffChat)
 	var conv bot.Conversation = h.env.Service
 	if wrap != nil {
 		conv = wrap(conv)
@@ -42,6 +46,7 @@ func start(t *testing.T, wrap func(bot.Conversation) bot.Conversation) *harness 
 	b, err := bot.New(ctx, bot.Config{
 		Token: token, APIURL: h.api.URL(), Service: conv, Replies: h.env.Service, Text: h.env.Text, Log: h.env.Log,
 		PollTimeout: 2 * time.Second, ReplyPoll: 100 * time.Millisecond,
+		Alerts: &bot.AlertConfig{Source: h.env.Service, Chat: staffChat.ID, Interval: 300 * time.Millisecond, Every: 20 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -492,5 +497,42 @@ func TestReplyToABlockedDefenderIsRecordedUndeliverable(t *testing.T) {
 	}
 	if n, _ := h.env.RDB.XLen(ctx, "vigil:{q}:outbox").Result(); n != 0 {
 		t.Fatalf("outbox still holds %d replies", n)
+	}
+}
+
+// TestUrgentReportAlertsStaffUntilClaimed: an urgent report is announced in
+// the staff chat (reference and time only), again until someone claims it.
+func TestUrgentReportAlertsStaffUntilClaimed(t *testing.T) {
+	ctx := context.Background()
+	h := start(t, nil)
+	d := h.defender(8080, "en")
+	ref := d.report("ALERT-MARKER", "English")
+	alerts, err := h.api.WaitSent(staffChat.ID, 2, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := alerts[0].Text
+	if !strings.Contains(first, "URGENT report "+ref) || !strings.Contains(alerts[1].Text, "reminder 1") {
+		t.Fatalf("alerts: %q / %q", first, alerts[1].Text)
+	}
+	for _, leak := range []string{"ALERT-MARKER", "Ukraine", "UA", "Kyiv", "Defender"} {
+		if strings.Contains(first, leak) {
+			t.Errorf("the alert leaks %q: %q", leak, first)
+		}
+	}
+	staff, _ := triage.New(triage.Config{Store: h.env.Store, Identities: h.env.Identities, Recipients: h.env.Recipients, Staff: "ana"})
+	if err := staff.Claim(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	n := len(h.api.Sent(staffChat.ID))
+	// Three more intervals: at most one alert that was already on its way.
+	if _, err := h.api.WaitSent(staffChat.ID, n+2, time.Second); err == nil {
+		t.Fatalf("alerts went on after the claim: %d", len(h.api.Sent(staffChat.ID)))
+	}
+	// A report that is not urgent raises no alert.
+	other := h.defender(8081, "en")
+	other.send("/start", 1)
+	if kb := h.api.Sent(staffChat.ID); len(kb) > n+1 {
+		t.Fatal("alert without an urgent report")
 	}
 }

@@ -126,3 +126,16 @@ func (s *Service) DeliverReply(ctx context.Context, d Delivery, send func([]flow
 	s.log.Info("staff reply delivered")
 	return s.store.ReplyDone(ctx, d.out, "delivered", "", s.now())
 }
+
+// Alert is an urgent case nobody has claimed, due for an alert to staff.
+type Alert = store.Alert
+
+// DueAlerts returns the urgent cases to alert staff about now, marking them
+// alerted; see store.DueAlerts. Alerts carry the reference and times only.
+func (s *Service) DueAlerts(ctx context.Context, interval, lease time.Duration) ([]Alert, error) {
+	a, err := s.store.DueAlerts(ctx, s.now(), interval, lease)
+	if err != nil {
+		return nil, fmt.Errorf("intake: %w", err)
+	}
+	return a, nil
+}

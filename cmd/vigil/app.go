@@ -74,7 +74,8 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 			return nil, settingError("VIGIL_SECRET_FILE", "%v", err)
 		}
 	}
-	svc := intake.New(intake.Config{Engine: engine, Store: st, Keys: keys, Recipients: recipients, BotIdentity: botID, Log: log})
+	svc := intake.New(intake.Config{Engine: engine, Store: st, Keys: keys, Recipients: recipients, BotIdentity: botID,
+		Limits: cfg.Limits, Log: log})
 	log.Info("ready", "recipients", len(recipients.Keys()), "languages", len(text.Languages()), "countries", len(cfg.Countries))
 	return &app{cfg: cfg, log: log, text: text, rdb: rdb, store: st, service: svc}, nil
 }

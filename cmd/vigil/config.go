@@ -11,6 +11,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"golang.org/x/text/language"
+
+	"github.com/vigil-hrd/vigil/intake"
 )
 
 // Config is every setting, parsed and checked once at start-up and passed
@@ -29,6 +31,10 @@ type Config struct {
 	Countries       []string
 	Emergency       map[string]string // by country code; "" for everywhere
 	DraftTTL        time.Duration
+	Limits          intake.Limits
+	AlertChat       int64         // staff chat for urgent alerts; 0: none
+	AlertInterval   time.Duration // repeat until claimed
+	ClaimLease      time.Duration // VIGIL_CLAIM_LEASE
 }
 
 // fileConfig is the TOML file's shape.
@@ -37,6 +43,15 @@ type fileConfig struct {
 	Countries       []string          `toml:"countries"`
 	DraftTTL        string            `toml:"draft_ttl"`
 	Emergency       map[string]string `toml:"emergency"`
+	Limits          struct {
+		MessagesPerMinute int `toml:"messages_per_minute"`
+		ReportsPerHour    int `toml:"reports_per_hour"`
+		ReportsPerDay     int `toml:"reports_per_day"`
+	} `toml:"limits"`
+	Alerts struct {
+		ChatID   int64  `toml:"chat_id"`
+		Interval string `toml:"interval"`
+	} `toml:"alerts"`
 }
 
 // settingError names the setting at fault, so that start-up fails with one
@@ -57,6 +72,16 @@ func loadConfig(getenv func(string) string, needToken bool) (*Config, error) {
 		DefaultLanguage: "en",
 		DraftTTL:        24 * time.Hour,
 		Emergency:       map[string]string{},
+		Limits:          intake.DefaultLimits,
+		AlertInterval:   15 * time.Minute,
+		ClaimLease:      24 * time.Hour,
+	}
+	if v := getenv("VIGIL_CLAIM_LEASE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, settingError("VIGIL_CLAIM_LEASE", "want a duration such as 24h")
+		}
+		c.ClaimLease = d
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("VIGIL_LOG_LEVEL"), "info"))); err != nil {
 		return nil, settingError("VIGIL_LOG_LEVEL", "want debug, info, warn or error")
@@ -108,6 +133,29 @@ func (c *Config) readFile() error {
 			return settingError("VIGIL_CONFIG", "countries: %q is not an ISO 3166-1 alpha-2 country code", code)
 		}
 		c.Countries = append(c.Countries, r.String())
+	}
+	for name, v := range map[string]struct {
+		got  int
+		dest *int
+	}{
+		"limits.messages_per_minute": {f.Limits.MessagesPerMinute, &c.Limits.MessagesPerMinute},
+		"limits.reports_per_hour":    {f.Limits.ReportsPerHour, &c.Limits.ReportsPerHour},
+		"limits.reports_per_day":     {f.Limits.ReportsPerDay, &c.Limits.ReportsPerDay},
+	} {
+		switch {
+		case v.got < 0:
+			return settingError("VIGIL_CONFIG", "%s: want a positive number", name)
+		case v.got > 0:
+			*v.dest = v.got
+		}
+	}
+	c.AlertChat = f.Alerts.ChatID
+	if f.Alerts.Interval != "" {
+		d, err := time.ParseDuration(f.Alerts.Interval)
+		if err != nil || d < time.Minute {
+			return settingError("VIGIL_CONFIG", "alerts.interval: want a duration of at least 1m, such as \"15m\"")
+		}
+		c.AlertInterval = d
 	}
 	for k, v := range f.Emergency {
 		switch {

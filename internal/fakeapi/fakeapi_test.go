@@ -1,9 +1,13 @@
 package fakeapi_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"net/http"
 	"net/url"
@@ -727,5 +731,394 @@ func TestWaitSentReportsWhatHappened(t *testing.T) {
 	sent, err := s.WaitSent(aliceChat.ID, 2, 50*time.Millisecond)
 	if err == nil || len(sent) != 1 || !strings.Contains(err.Error(), `sendMessage #1 "only one"`) {
 		t.Fatalf("WaitSent = %v, %v; want a timeout error listing the one message", sent, err)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Files.
+
+// download GETs u and returns the status, headers and body.
+func download(t *testing.T, u string) (int, http.Header, []byte) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read %s: %v", u, err)
+	}
+	return resp.StatusCode, resp.Header, body
+}
+
+// pollUpdates fetches the queued updates with a raw getUpdates call.
+func pollUpdates(t *testing.T, s *fakeapi.Server) []models.Update {
+	t.Helper()
+	status, body := post(t, s.URL()+"/bot"+token+"/getUpdates", "application/json", `{"timeout":0}`)
+	var env struct {
+		OK     bool            `json:"ok"`
+		Result []models.Update `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(body), &env); status != http.StatusOK || err != nil || !env.OK {
+		t.Fatalf("getUpdates: %d %s (%v)", status, body, err)
+	}
+	return env.Result
+}
+
+// fetch gets a file through b.GetFile and b.FileDownloadLink, as a bot does.
+func fetch(t *testing.T, b *bot.Bot, fileID string) (*models.File, []byte) {
+	t.Helper()
+	f, err := b.GetFile(t.Context(), &bot.GetFileParams{FileID: fileID})
+	if err != nil {
+		t.Fatalf("GetFile(%s): %v", fileID, err)
+	}
+	status, header, body := download(t, b.FileDownloadLink(f))
+	if status != http.StatusOK || header.Get("Content-Type") != "application/octet-stream" ||
+		header.Get("Content-Length") != fmt.Sprint(len(body)) {
+		t.Fatalf("download %s: %d %v", f.FilePath, status, header)
+	}
+	return f, body
+}
+
+// TestDocumentEndToEnd has a running bot fetch a document it receives.
+func TestDocumentEndToEnd(t *testing.T) {
+	s := fakeapi.New(t, token)
+	type result struct {
+		doc  *models.Document
+		file *models.File
+		data []byte
+		err  error
+	}
+	results := make(chan result, 1)
+	handler := func(ctx context.Context, b *bot.Bot, u *models.Update) {
+		r := result{doc: u.Message.Document}
+		defer func() { results <- r }()
+		if r.doc == nil {
+			r.err = errors.New("no document")
+			return
+		}
+		if r.file, r.err = b.GetFile(ctx, &bot.GetFileParams{FileID: r.doc.FileID}); r.err != nil {
+			return
+		}
+		resp, err := http.Get(b.FileDownloadLink(r.file))
+		if err != nil {
+			r.err = err
+			return
+		}
+		defer resp.Body.Close()
+		r.data, r.err = io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			r.err = fmt.Errorf("download: %s", resp.Status)
+		}
+	}
+	b := newClient(t, s, bot.WithDefaultHandler(handler))
+	startBot(t, b)
+
+	data := []byte("%PDF-1.7\n" + strings.Repeat("report ", 1000))
+	s.SendDocument(aliceChat, alice, "Report.PDF", "application/pdf", data, "/report see attached")
+	var r result
+	select {
+	case r = <-results:
+	case <-time.After(waitFor):
+		t.Fatal("the bot never handled the document")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	d := r.doc
+	if d.FileID == "" || d.FileUniqueID == "" || d.FileID == d.FileUniqueID || d.FileName != "Report.PDF" ||
+		d.MimeType != "application/pdf" || d.FileSize != int64(len(data)) {
+		t.Fatalf("document = %+v", d)
+	}
+	f := r.file
+	if f.FileID != d.FileID || f.FileUniqueID != d.FileUniqueID || f.FileSize != int64(len(data)) ||
+		!strings.HasPrefix(f.FilePath, "documents/file_") || !strings.HasSuffix(f.FilePath, ".pdf") {
+		t.Fatalf("file = %+v", f)
+	}
+	if !bytes.Equal(r.data, data) {
+		t.Fatalf("downloaded %d bytes, want the %d sent", len(r.data), len(data))
+	}
+	if n := s.Downloads(); n != 1 {
+		t.Fatalf("Downloads = %d, want 1", n)
+	}
+}
+
+func TestDocumentMessage(t *testing.T) {
+	s := fakeapi.New(t, token)
+	s.SendDocument(aliceChat, alice, "a.txt", "text/plain", []byte("hello"), "/start now")
+	ups := pollUpdates(t, s)
+	if len(ups) != 1 || ups[0].Message == nil {
+		t.Fatalf("updates = %+v", ups)
+	}
+	m := ups[0].Message
+	wantEntities := []models.MessageEntity{{Type: models.MessageEntityTypeBotCommand, Offset: 0, Length: 6}}
+	if m.ID != 1 || m.Date == 0 || m.From.ID != alice.ID || m.Chat != aliceChat || m.Caption != "/start now" ||
+		!reflect.DeepEqual(m.CaptionEntities, wantEntities) || m.Document == nil || m.Document.FileSize != 5 {
+		t.Fatalf("message = %+v", m)
+	}
+}
+
+func TestGetFileErrorsAndSizeLimit(t *testing.T) {
+	s := fakeapi.New(t, token)
+	b := newClient(t, s)
+	ctx := t.Context()
+
+	_, err := b.GetFile(ctx, &bot.GetFileParams{FileID: "no-such-file"})
+	wantBadRequest(t, err, "Bad Request: invalid file_id")
+
+	const limit = 20 * 1024 * 1024
+	big := make([]byte, limit+1)
+	atLimit, _ := s.AddFile(big[:limit])
+	tooBig, _ := s.AddFile(big)
+	if f, err := b.GetFile(ctx, &bot.GetFileParams{FileID: atLimit}); err != nil || f.FileSize != limit {
+		t.Fatalf("GetFile of a 20 MB file = %+v, %v", f, err)
+	}
+	_, err = b.GetFile(ctx, &bot.GetFileParams{FileID: tooBig})
+	if !errors.Is(err, bot.ErrorBadRequest) {
+		t.Fatalf("GetFile of a file over 20 MB: %v, want bot.ErrorBadRequest", err)
+	}
+	wantBadRequest(t, err, "Bad Request: file is too big")
+
+	// A self-hosted Bot API server has no such limit.
+	s.SetFileSizeLimit(0)
+	if f, err := b.GetFile(ctx, &bot.GetFileParams{FileID: tooBig}); err != nil || f.FileSize != limit+1 || f.FilePath == "" {
+		t.Fatalf("GetFile without a limit = %+v, %v", f, err)
+	}
+	s.SetFileSizeLimit(4)
+	small, _ := s.AddFile([]byte("12345"))
+	_, err = b.GetFile(ctx, &bot.GetFileParams{FileID: small})
+	wantBadRequest(t, err, "Bad Request: file is too big")
+	if n := s.Calls("getFile"); n != 5 {
+		t.Fatalf("Calls(getFile) = %d, want 5", n)
+	}
+}
+
+func TestPhotoSizes(t *testing.T) {
+	s := fakeapi.New(t, token)
+	b := newClient(t, s)
+	var png640 bytes.Buffer
+	if err := png.Encode(&png640, image.NewGray(image.Rect(0, 0, 640, 480))); err != nil {
+		t.Fatal(err)
+	}
+	s.SendPhoto(aliceChat, alice, png640.Bytes(), "look")
+	s.SendPhoto(aliceChat, alice, []byte("not an image at all"), "")
+	ups := pollUpdates(t, s)
+	if len(ups) != 2 {
+		t.Fatalf("%d updates, want 2", len(ups))
+	}
+
+	photo := ups[0].Message.Photo
+	if ups[0].Message.Caption != "look" || len(photo) < 2 {
+		t.Fatalf("message = %+v", ups[0].Message)
+	}
+	for i := 1; i < len(photo); i++ {
+		prev, cur := photo[i-1], photo[i]
+		if cur.Width <= prev.Width || cur.Height <= prev.Height || cur.FileSize <= prev.FileSize ||
+			cur.FileID == prev.FileID || cur.FileUniqueID == prev.FileUniqueID {
+			t.Fatalf("sizes not ordered smallest to largest with distinct ids: %+v", photo)
+		}
+	}
+	largest, smallest := photo[len(photo)-1], photo[0]
+	if largest.Width != 640 || largest.Height != 480 || largest.FileSize != png640.Len() ||
+		smallest.Width != 320 || smallest.Height != 240 {
+		t.Fatalf("photo sizes = %+v, want 320×240 … 640×480 (%d bytes)", photo, png640.Len())
+	}
+	f, data := fetch(t, b, largest.FileID)
+	if !bytes.Equal(data, png640.Bytes()) || !strings.HasPrefix(f.FilePath, "photos/") || !strings.HasSuffix(f.FilePath, ".jpg") {
+		t.Fatalf("largest size: file %+v, %d bytes", f, len(data))
+	}
+	if _, data := fetch(t, b, smallest.FileID); len(data) != smallest.FileSize || !bytes.Equal(data, png640.Bytes()[:len(data)]) {
+		t.Fatalf("smallest size: %d bytes, want the first %d", len(data), smallest.FileSize)
+	}
+
+	other := ups[1].Message.Photo
+	if len(other) < 2 || other[len(other)-1].Width != 1280 || other[len(other)-1].Height != 960 {
+		t.Fatalf("photo of undecodable bytes = %+v, want 1280×960 as the largest size", other)
+	}
+	if s.Downloads() != 2 {
+		t.Fatalf("Downloads = %d, want 2", s.Downloads())
+	}
+}
+
+func TestVoiceVideoAndOtherMedia(t *testing.T) {
+	s := fakeapi.New(t, token)
+	b := newClient(t, s)
+	voiceData, videoData, audioData := []byte("OggS voice"), []byte("video bytes"), []byte("ID3 audio")
+	s.SendVoice(aliceChat, alice, voiceData, 7)
+	s.SendVideo(aliceChat, alice, "clip.MOV", "video/quicktime", videoData)
+	s.SendVideo(aliceChat, alice, "", "video/mp4", videoData)
+	audioID, audioUnique := s.AddFile(audioData)
+	s.SendUpdate(models.Update{Message: &models.Message{
+		From:  &alice,
+		Chat:  aliceChat,
+		Audio: &models.Audio{FileID: audioID, FileUniqueID: audioUnique, Duration: 3, FileSize: int64(len(audioData))},
+	}})
+	ups := pollUpdates(t, s)
+	if len(ups) != 4 {
+		t.Fatalf("%d updates, want 4", len(ups))
+	}
+
+	v := ups[0].Message.Voice
+	if v == nil || v.Duration != 7 || v.MimeType != "audio/ogg" || v.FileSize != int64(len(voiceData)) || v.FileUniqueID == "" {
+		t.Fatalf("voice = %+v", v)
+	}
+	if f, data := fetch(t, b, v.FileID); !bytes.Equal(data, voiceData) || !strings.HasPrefix(f.FilePath, "voice/") || !strings.HasSuffix(f.FilePath, ".oga") {
+		t.Fatalf("voice file %+v, data %q", f, data)
+	}
+
+	for i, wantExt := range []string{".mov", ".mp4"} {
+		vid := ups[1+i].Message.Video
+		if vid == nil || vid.MimeType == "" || vid.FileSize != int64(len(videoData)) || vid.FileUniqueID == "" {
+			t.Fatalf("video = %+v", vid)
+		}
+		if f, data := fetch(t, b, vid.FileID); !bytes.Equal(data, videoData) || !strings.HasPrefix(f.FilePath, "videos/") || !strings.HasSuffix(f.FilePath, wantExt) {
+			t.Fatalf("video file %+v, data %q; want extension %s", f, data, wantExt)
+		}
+	}
+	if name := ups[1].Message.Video.FileName; name != "clip.MOV" {
+		t.Fatalf("video file_name = %q", name)
+	}
+
+	if a := ups[3].Message.Audio; a == nil || a.FileID != audioID {
+		t.Fatalf("audio = %+v", a)
+	}
+	if f, data := fetch(t, b, audioID); !bytes.Equal(data, audioData) || f.FileUniqueID != audioUnique {
+		t.Fatalf("audio file %+v, data %q", f, data)
+	}
+}
+
+func TestDownloadErrors(t *testing.T) {
+	s := fakeapi.New(t, token)
+	b := newClient(t, s)
+	id, _ := s.AddFile([]byte("secret"))
+
+	// A path is served only once getFile has issued it. (The first file of
+	// a fresh Server from AddFile is documents/file_0.)
+	early := s.URL() + "/file/bot" + token + "/documents/file_0"
+	notFound := `{"ok":false,"error_code":404,"description":"Not Found"}`
+	if status, _, body := download(t, early); status != http.StatusNotFound || string(body) != notFound {
+		t.Fatalf("download before getFile: %d %s", status, body)
+	}
+	f, err := b.GetFile(t.Context(), &bot.GetFileParams{FileID: id})
+	if err != nil || f.FilePath != "documents/file_0" {
+		t.Fatalf("GetFile = %+v, %v", f, err)
+	}
+	link := b.FileDownloadLink(f)
+	if link != early {
+		t.Fatalf("FileDownloadLink = %s, want %s", link, early)
+	}
+
+	tests := []struct {
+		name       string
+		url        string
+		wantStatus int
+		wantBody   string
+	}{
+		{"wrong token", strings.Replace(link, token, "4242:wrong", 1), 401, `{"ok":false,"error_code":401,"description":"Unauthorized"}`},
+		{"no token", s.URL() + "/file/bot/documents/file_0", 401, `{"ok":false,"error_code":401,"description":"Unauthorized"}`},
+		{"unknown path", s.URL() + "/file/bot" + token + "/documents/file_9", 404, notFound},
+		{"no path", s.URL() + "/file/bot" + token, 404, notFound},
+		{"right token", link, 200, "secret"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if status, _, body := download(t, tc.url); status != tc.wantStatus || string(body) != tc.wantBody {
+				t.Fatalf("got %d %s, want %d %s", status, body, tc.wantStatus, tc.wantBody)
+			}
+		})
+	}
+
+	s.FailDownloads(2, http.StatusBadGateway)
+	for range 2 {
+		if status, _, body := download(t, link); status != http.StatusBadGateway || !strings.Contains(string(body), `"error_code":502`) {
+			t.Fatalf("injected failure: %d %s", status, body)
+		}
+	}
+	if status, _, body := download(t, link); status != http.StatusOK || string(body) != "secret" {
+		t.Fatalf("download after the injected failures: %d %s", status, body)
+	}
+	if n := s.Downloads(); n != 2 {
+		t.Fatalf("Downloads = %d, want 2 (failed requests are not counted)", n)
+	}
+}
+
+func TestDeleteUsersMessages(t *testing.T) {
+	s := fakeapi.New(t, token)
+	b := newClient(t, s)
+	ctx := t.Context()
+	// Messages 1 and 2 are Alice's, 3 is the bot's, 4 and 5 are Alice's
+	// from 49 and 47 hours ago.
+	s.SendText(aliceChat, alice, "my password is hunter2")
+	s.SendDocument(aliceChat, alice, "id.jpg", "image/jpeg", []byte{0xff, 0xd8}, "")
+	reply, err := b.SendMessage(ctx, &bot.SendMessageParams{ChatID: aliceChat.ID, Text: "Deleted, please don't"})
+	if err != nil || reply.ID != 3 {
+		t.Fatalf("SendMessage = %+v, %v", reply, err)
+	}
+	now := time.Now()
+	for _, age := range []time.Duration{49 * time.Hour, 47 * time.Hour} {
+		s.SendUpdate(models.Update{Message: &models.Message{From: &alice, Chat: aliceChat, Text: "old", Date: int(now.Add(-age).Unix())}})
+	}
+
+	for _, id := range []int{2, 1, 3, 5} {
+		if ok, err := b.DeleteMessage(ctx, &bot.DeleteMessageParams{ChatID: aliceChat.ID, MessageID: id}); err != nil || !ok {
+			t.Fatalf("DeleteMessage(%d) = %v, %v", id, ok, err)
+		}
+	}
+	_, err = b.DeleteMessage(ctx, &bot.DeleteMessageParams{ChatID: aliceChat.ID, MessageID: 4})
+	wantBadRequest(t, err, "Bad Request: message can't be deleted for everyone")
+	_, err = b.DeleteMessage(ctx, &bot.DeleteMessageParams{ChatID: aliceChat.ID, MessageID: 1})
+	wantBadRequest(t, err, "Bad Request: message to delete not found")
+
+	if got := s.Deleted(aliceChat.ID); !reflect.DeepEqual(got, []int{2, 1, 3, 5}) {
+		t.Fatalf("Deleted = %v, want [2 1 3 5]", got)
+	}
+	if got := s.Deleted(bobChat.ID); got != nil {
+		t.Fatalf("Deleted in another chat = %v", got)
+	}
+	sent := s.Sent(aliceChat.ID)
+	if len(sent) != 5 || sent[2].Method != "deleteMessage" || sent[2].MessageID != 1 || sent[2].Text != "my password is hunter2" {
+		t.Fatalf("Sent = %+v", sent)
+	}
+}
+
+// TestConcurrentFiles sends and fetches files from many goroutines; with
+// -race it checks the locking of the file store.
+func TestConcurrentFiles(t *testing.T) {
+	s := fakeapi.New(t, token)
+	b := newClient(t, s)
+	const n = 16
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			user := models.User{ID: int64(3000 + i), FirstName: "U"}
+			chat := models.Chat{ID: user.ID, Type: models.ChatTypePrivate}
+			data := []byte(strings.Repeat(fmt.Sprint(i), 100+i))
+			s.SendDocument(chat, user, "f.bin", "application/octet-stream", data, "")
+			id, _ := s.AddFile(data)
+			f, err := b.GetFile(t.Context(), &bot.GetFileParams{FileID: id})
+			if err != nil {
+				errs <- err
+				return
+			}
+			resp, err := http.Get(b.FileDownloadLink(f))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			if got, err := io.ReadAll(resp.Body); err != nil || !bytes.Equal(got, data) {
+				errs <- fmt.Errorf("file %d: got %q, %v", i, got, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if s.Downloads() != n || s.Pending() != n {
+		t.Fatalf("Downloads = %d, Pending = %d; want %d each", s.Downloads(), s.Pending(), n)
 	}
 }
