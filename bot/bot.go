@@ -76,8 +76,8 @@ type Config struct {
 	Replies Replier
 	// Alerts, when set with a chat, alerts staff to unclaimed urgent cases.
 	Alerts *AlertConfig
-	Text    Translator
-	Log     *slog.Logger
+	Text   Translator
+	Log    *slog.Logger
 	// Workers bounds how many chats are handled at once.
 	Workers int
 	// PollTimeout is the long-polling timeout (default 50s).
