@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -92,6 +93,7 @@ type Config struct {
 // Bot is a running Telegram front end.
 type Bot struct {
 	cfg      Config
+	files    *http.Client
 	api      *tg.Bot
 	dispatch *Dispatcher
 	log      *slog.Logger
@@ -125,7 +127,9 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 			a.Every = 30 * time.Second
 		}
 	}
-	b := &Bot{cfg: cfg, dispatch: NewDispatcher(cfg.Workers), log: cfg.Log}
+	// Downloads have no overall timeout (a large file on a slow link takes
+	// its time); the update's context bounds them.
+	b := &Bot{cfg: cfg, dispatch: NewDispatcher(cfg.Workers), log: cfg.Log, files: &http.Client{}}
 	client := &http.Client{Timeout: cfg.PollTimeout + 10*time.Second}
 	api, err := tg.New(cfg.Token,
 		tg.WithServerURL(strings.TrimRight(cfg.APIURL, "/")),
@@ -371,6 +375,8 @@ func toEvent(u *models.Update) flows.Event {
 		ev.Kind, ev.Data = flows.EventButton, u.CallbackQuery.Data
 	case u.EditedMessage != nil:
 		ev.Kind = flows.EventEdited
+	case u.Message != nil && fileOf(u.Message) != nil:
+		ev.Kind, ev.File, ev.Text = flows.EventFile, fileOf(u.Message), u.Message.Caption
 	case u.Message != nil && u.Message.Text != "" && !hasMedia(u.Message):
 		text := u.Message.Text
 		if cmd, ok := command(u.Message); ok {
@@ -402,6 +408,57 @@ func command(m *models.Message) (string, bool) {
 		return strings.ToLower(cmd), true
 	}
 	return "", false
+}
+
+// fileOf describes the file a message carries, if it carries one the flow
+// can take as evidence. Of a photo, the largest size is taken.
+func fileOf(m *models.Message) *flows.File {
+	switch {
+	case len(m.Photo) > 0:
+		p := m.Photo[len(m.Photo)-1]
+		return &flows.File{ID: p.FileID, Kind: "photo", Size: int64(p.FileSize), MIME: "image/jpeg"}
+	case m.Document != nil:
+		return &flows.File{ID: m.Document.FileID, Kind: "document", Size: m.Document.FileSize, Name: m.Document.FileName, MIME: m.Document.MimeType}
+	case m.Voice != nil:
+		return &flows.File{ID: m.Voice.FileID, Kind: "voice", Size: m.Voice.FileSize, MIME: m.Voice.MimeType}
+	case m.Audio != nil:
+		return &flows.File{ID: m.Audio.FileID, Kind: "audio", Size: m.Audio.FileSize, Name: m.Audio.FileName, MIME: m.Audio.MimeType}
+	case m.Video != nil:
+		return &flows.File{ID: m.Video.FileID, Kind: "video", Size: m.Video.FileSize, Name: m.Video.FileName, MIME: m.Video.MimeType}
+	case m.VideoNote != nil:
+		return &flows.File{ID: m.VideoNote.FileID, Kind: "video_note", Size: int64(m.VideoNote.FileSize), MIME: "video/mp4"}
+	case m.Animation != nil:
+		return &flows.File{ID: m.Animation.FileID, Kind: "animation", Size: m.Animation.FileSize, Name: m.Animation.FileName, MIME: m.Animation.MimeType}
+	}
+	return nil
+}
+
+// Fetch opens a file a defender sent: getFile, then a download from the Bot
+// API server. The caller closes the reader; the bytes are never written to
+// disk here.
+func (b *Bot) Fetch(ctx context.Context, fileID string) (io.ReadCloser, error) {
+	var f *models.File
+	err := b.retry(ctx, func() error {
+		var err error
+		f, err = b.api.GetFile(ctx, &tg.GetFileParams{FileID: fileID})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bot: getFile: %s", errorKind(err))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.api.FileDownloadLink(f), nil)
+	if err != nil {
+		return nil, errors.New("bot: build the download request")
+	}
+	resp, err := b.files.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("bot: download file: %s", errorKind(err))
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("bot: download file: HTTP %d", resp.StatusCode)
+	}
+	return resp.Body, nil
 }
 
 func orEmpty(m *models.Message) *models.Message {

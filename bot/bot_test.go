@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -51,6 +52,7 @@ func start(t *testing.T, wrap func(bot.Conversation) bot.Conversation) *harness 
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.env.Fetch = b.Fetch
 	done := make(chan struct{})
 	go func() { b.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
@@ -156,6 +158,7 @@ func (d *defender) report(marker string, menuLabel string) string {
 		d.send(fmt.Sprintf("part %d %s", i, marker), 1)
 	}
 	d.press("btn.done", 1)
+	d.press("btn.skip", 1) // evidence
 	d.press("opt.help.legal", 1)
 	d.press("opt.help.monitoring", 1)
 	d.press("btn.done", 1)
@@ -283,8 +286,11 @@ func TestOddMessagesGetAKindReplyAndKeepTheDraft(t *testing.T) {
 		h.api.SendUpdate(u)
 		acts := d.expect(before, 2)
 		want := d.label("msg.unsupported")
-		if name == "edit" {
+		switch name {
+		case "edit":
 			want = d.label("msg.edited")
+		case "photo":
+			want = d.label("msg.files_here_only")
 		}
 		if !strings.Contains(acts[0].Text, want) || !strings.Contains(acts[1].Text, d.label("step.danger.prompt")) {
 			t.Errorf("%s: got %q / %q", name, acts[0].Text, acts[1].Text)
@@ -341,8 +347,8 @@ func TestOneChatsUpdatesStayInOrder(t *testing.T) {
 	}
 	for _, d := range ds {
 		d.press("btn.done", 1)
-		for j := 0; j < 4; j++ {
-			d.press("btn.skip", 1)
+		for j := 0; j < 5; j++ {
+			d.press("btn.skip", 1) // evidence, help, consent, contact, detail
 		}
 		d.press("btn.send", 1)
 	}
@@ -534,5 +540,139 @@ func TestUrgentReportAlertsStaffUntilClaimed(t *testing.T) {
 	other.send("/start", 1)
 	if kb := h.api.Sent(staffChat.ID); len(kb) > n+1 {
 		t.Fatal("alert without an urgent report")
+	}
+}
+
+// TestEvidenceIsSealedStoredAndVerified sends a document, a photo and a
+// voice note in place of the description; staff decrypt the files and the
+// hashes match. No byte of a file is in Redis, its RDB file or the logs in
+// plain text.
+func TestEvidenceIsSealedStoredAndVerified(t *testing.T) {
+	ctx := context.Background()
+	h := start(t, nil)
+	d := h.defender(9090, "en")
+	doc := []byte("%PDF-1.4 EVIDENCE-DOC-MARKER court summons " + strings.Repeat("x", 600<<10)) // spans several chunks
+	photo := []byte("\xff\xd8\xff EVIDENCE-PHOTO-MARKER jpeg bytes")
+	voice := []byte("OggS EVIDENCE-VOICE-MARKER")
+
+	d.send("/start", 1)
+	d.press("lang:English", 1)
+	d.press("btn.continue", 1)
+	d.press("btn.skip", 1)
+	d.press("btn.skip", 1)
+	d.press("opt.what.judicial", 1)
+	d.press("btn.done", 1)
+	for i := 0; i < 4; i++ {
+		d.press("btn.skip", 1) // when, country, place, perpetrator
+	}
+	// A photo before the evidence question is not taken, kindly.
+	before := len(h.api.Sent(d.chat.ID))
+	h.api.SendPhoto(d.chat, d.user, photo, "")
+	if acts := d.expect(before, 2); !strings.Contains(acts[0].Text, d.label("msg.files_here_only")) {
+		t.Fatalf("early photo: %q", acts[0].Text)
+	}
+	// A voice note stands for the description.
+	before = len(h.api.Sent(d.chat.ID))
+	h.api.SendVoice(d.chat, d.user, voice, 7)
+	if acts := d.expect(before, 1); !strings.Contains(acts[0].Text, "Voice note received") {
+		t.Fatalf("voice: %q", acts[0].Text)
+	}
+	d.press("btn.done", 1)
+	if !strings.Contains(h.api.Sent(d.chat.ID)[len(h.api.Sent(d.chat.ID))-1].Text, "photo sent as a file") {
+		t.Fatal("the evidence question does not explain what a photo sent as a file keeps")
+	}
+	before = len(h.api.Sent(d.chat.ID))
+	h.api.SendDocument(d.chat, d.user, "summons.pdf", "application/pdf", doc, "the summons CAPTION-MARKER")
+	d.expect(before, 1)
+	before = len(h.api.Sent(d.chat.ID))
+	h.api.SendPhoto(d.chat, d.user, photo, "")
+	if acts := d.expect(before, 1); !strings.Contains(acts[0].Text, "3 files so far") {
+		t.Fatalf("photo: %q", acts[0].Text)
+	}
+	// A file over the limit is refused before it is fetched.
+	id, uniq := h.api.AddFile([]byte("small really"))
+	before = len(h.api.Sent(d.chat.ID))
+	downloads := h.api.Downloads()
+	h.api.SendUpdate(models.Update{Message: &models.Message{Chat: d.chat, From: &d.user,
+		Document: &models.Document{FileID: id, FileUniqueID: uniq, FileName: "huge.mov", FileSize: 25 << 20}}})
+	if acts := d.expect(before, 1); !strings.Contains(acts[0].Text, "files up to 20 MB") {
+		t.Fatalf("too big: %q", acts[0].Text)
+	}
+	if h.api.Downloads() != downloads {
+		t.Fatal("a file over the limit was downloaded")
+	}
+	d.press("btn.done", 1)
+	for i := 0; i < 4; i++ {
+		d.press("btn.skip", 1) // help, consent, contact, detail
+	}
+	review := h.api.Sent(d.chat.ID)[len(h.api.Sent(d.chat.ID))-1].Text
+	if !strings.Contains(review, "Evidence: 3 files") || !strings.Contains(review, "Description: (voice note)") {
+		t.Fatalf("review: %q", review)
+	}
+	receipt := d.press("btn.send", 1)[0].Text
+	ref := receipt[strings.Index(receipt, "reference is ")+len("reference is "):][:9]
+
+	rep := h.env.OpenReport(t, ref)
+	if len(rep.Evidence) != 3 || !rep.Evidence[0].AsDescription || rep.Evidence[1].Name != "summons.pdf" ||
+		rep.Evidence[1].Caption != "the summons CAPTION-MARKER" || rep.Evidence[1].Size != int64(len(doc)) {
+		t.Fatalf("evidence records: %+v", rep.Evidence)
+	}
+	for _, secret := range []string{"EVIDENCE-DOC-MARKER", "EVIDENCE-PHOTO-MARKER", "EVIDENCE-VOICE-MARKER", "CAPTION-MARKER", "summons.pdf"} {
+		if bytes.Contains(h.env.Everything(t), []byte(secret)) {
+			t.Errorf("%q stored in plain text", secret)
+		}
+		if bytes.Contains(h.env.Logs.Bytes(), []byte(secret)) {
+			t.Errorf("%q logged", secret)
+		}
+	}
+	staff, _ := triage.New(triage.Config{Store: h.env.Store, Identities: h.env.Identities, Staff: "ana"})
+	dir := t.TempDir()
+	results, err := staff.Files(ctx, ref, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]byte{voice, doc, photo}
+	for i, r := range results {
+		got, _ := os.ReadFile(r.Path)
+		if r.Problem != "" || !bytes.Equal(got, want[i]) {
+			t.Errorf("file %d: %+v (bytes equal: %v)", i, r, bytes.Equal(got, want[i]))
+		}
+	}
+	// Changing a stored file is caught.
+	key := "vigil:{q}:file:" + ref + ":2"
+	raw, _ := h.env.RDB.Get(ctx, key).Bytes()
+	raw[len(raw)-2] ^= 1
+	h.env.RDB.Set(ctx, key, raw, 0)
+	results, _ = staff.Files(ctx, ref, t.TempDir())
+	if results[2].Problem == "" || !strings.HasSuffix(results[2].Path, ".UNVERIFIED") {
+		t.Fatalf("tampered file not caught: %+v", results[2])
+	}
+}
+
+// TestCancelledDraftTakesItsFiles: files of a draft that is cancelled are
+// deleted with it.
+func TestCancelledDraftTakesItsFiles(t *testing.T) {
+	ctx := context.Background()
+	h := start(t, nil)
+	d := h.defender(9191, "en")
+	d.send("/start", 1)
+	d.press("lang:English", 1)
+	d.press("btn.continue", 1)
+	d.press("btn.skip", 1)
+	d.press("btn.skip", 1)
+	d.press("opt.what.raid", 1)
+	d.press("btn.done", 1)
+	for i := 0; i < 5; i++ {
+		d.press("btn.skip", 1) // when, country, place, perpetrator, description
+	}
+	before := len(h.api.Sent(d.chat.ID))
+	h.api.SendDocument(d.chat, d.user, "a.txt", "text/plain", []byte("to be cancelled"), "")
+	d.expect(before, 1)
+	if keys := h.env.RDB.Keys(ctx, "vigil:{q}:upload:*").Val(); len(keys) != 1 {
+		t.Fatalf("uploads: %v", keys)
+	}
+	d.send("/cancel", 1)
+	if keys := h.env.RDB.Keys(ctx, "vigil:{q}:upload:*").Val(); len(keys) != 0 {
+		t.Fatalf("uploads left after /cancel: %v", keys)
 	}
 }

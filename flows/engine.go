@@ -38,6 +38,9 @@ type Language struct {
 type Config struct {
 	// Countries offered at the country question, as ISO 3166-1 alpha-2 codes.
 	Countries []string
+	// Files bounds the evidence of one report; zero fields take
+	// DefaultFileLimits.
+	Files FileLimits
 	// Emergency holds emergency contacts shown to a defender in immediate
 	// danger: by country code, and under "" for contacts that apply anywhere.
 	Emergency map[string]string
@@ -45,6 +48,43 @@ type Config struct {
 	NewID func() string
 	// Now returns the current time.
 	Now func() time.Time
+}
+
+// FileLimits bound the evidence of one report.
+type FileLimits struct {
+	MaxFiles    int   // files per report
+	MaxFileSize int64 // bytes per file (Telegram's hosted Bot API serves 20 MB)
+	MaxTotal    int64 // bytes per report
+}
+
+// DefaultFileLimits fit a Redis of a few GiB holding hundreds of reports.
+var DefaultFileLimits = FileLimits{MaxFiles: 10, MaxFileSize: 20 << 20, MaxTotal: 50 << 20}
+
+// File is a file the defender sent, before it is fetched.
+type File struct {
+	ID   string // the transport's handle to fetch it with
+	Kind string // photo, document, voice, audio, video, video_note, animation
+	Size int64  // as announced by the transport; 0 if unknown
+	Name string // the file name, when the transport gives one
+	MIME string
+}
+
+// Evidence is a file stored with a draft: what the chain of custody needs.
+// It is sealed with the draft and then with the report.
+type Evidence struct {
+	Kind       string    `json:"kind"`
+	Name       string    `json:"file_name,omitempty"`
+	MIME       string    `json:"mime_type,omitempty"`
+	Size       int64     `json:"size"`
+	SHA256     string    `json:"sha256"` // of the bytes exactly as received
+	ReceivedAt time.Time `json:"received_at"`
+	// AsDescription marks a voice note sent in place of a typed
+	// description.
+	AsDescription bool   `json:"as_description,omitempty"`
+	Caption       string `json:"caption,omitempty"` // the text sent with the file
+	// Key is where the sealed file waits until the report is sent; it is
+	// not part of the report.
+	Key string `json:"key,omitempty"`
 }
 
 // State is what the engine remembers of one chat between events.
@@ -65,6 +105,16 @@ type Draft struct {
 	Editing string            `json:"edit,omitempty"` // review group being edited
 	Answers map[string]Answer `json:"ans,omitempty"`
 	Started time.Time         `json:"started"`
+	Files   []Evidence        `json:"files,omitempty"`
+}
+
+// Uploads returns where the draft's files wait, in order.
+func (d *Draft) Uploads() []string {
+	keys := make([]string, len(d.Files))
+	for i, f := range d.Files {
+		keys[i] = f.Key
+	}
+	return keys
 }
 
 // Answer is the answer to one question.
@@ -80,12 +130,23 @@ func (d *Draft) Chose(id, opt string) bool {
 	return slices.Contains(d.Answers[id].Values, opt)
 }
 
+// hasFiles reports whether the draft holds files answering question id.
+func (d *Draft) hasFiles(id string) bool {
+	for _, f := range d.Files {
+		if id == QEvidence && !f.AsDescription || id == QDescription && f.AsDescription {
+			return true
+		}
+	}
+	return false
+}
+
 // Urgent reports whether the defender said someone is in immediate danger.
 func (d *Draft) Urgent() bool { return d.Chose(QDanger, "yes") }
 
 func (d *Draft) clone() *Draft {
 	c := *d
 	c.History = slices.Clone(d.History)
+	c.Files = slices.Clone(d.Files)
 	c.Answers = make(map[string]Answer, len(d.Answers))
 	for k, a := range d.Answers {
 		a.Values = slices.Clone(a.Values)
@@ -110,6 +171,9 @@ const (
 	EventOther
 	// EventEdited is an edit of a message sent earlier; edits are not taken.
 	EventEdited
+	// EventFile is a file; Event.File describes it and Event.Text holds its
+	// caption, if any.
+	EventFile
 )
 
 // Event is one thing the defender did.
@@ -121,6 +185,7 @@ type Event struct {
 	// LanguageHint is the language of the defender's app (Telegram's
 	// language_code), used until they choose one.
 	LanguageHint string
+	File         *File
 }
 
 // Effect is work the caller does after Handle.
@@ -142,6 +207,9 @@ const (
 	// EffectForget: delete everything kept about the chat outside submitted
 	// reports, then send Engine.Forgotten.
 	EffectForget
+	// EffectFile: fetch Event.File, seal it to the staff, store it, and
+	// pass what was stored to Engine.FileAdded.
+	EffectFile
 )
 
 // Message is one message to the defender.
@@ -219,6 +287,8 @@ func (e *Engine) Handle(s State, ev Event) (State, Result) {
 		return e.text(s, lang, ev.Text)
 	case EventButton:
 		return e.button(s, lang, ev.Data)
+	case EventFile:
+		return e.file(s, lang, ev.File)
 	default:
 		key := "msg.unsupported"
 		if ev.Kind == EventEdited {
@@ -300,9 +370,87 @@ func (e *Engine) text(s State, lang, text string) (State, Result) {
 		m := e.doneKeyboard(d, lang)
 		m.Text = e.tr.N(lang, "msg.description_added", len(a.Parts), nil)
 		return s, Result{Messages: []Message{m}}
+	case KindFiles:
+		return s, e.say(lang, "msg.send_files", e.render(s.Draft, lang))
 	default:
 		return s, e.say(lang, "msg.use_buttons", e.render(s.Draft, lang))
 	}
+}
+
+// file decides whether a file can be taken here: at the evidence question,
+// and a voice note at the description.
+func (e *Engine) file(s State, lang string, f *File) (State, Result) {
+	if s.Draft == nil {
+		return s, e.say(lang, "msg.no_draft")
+	}
+	if f == nil {
+		return s, e.say(lang, "msg.unsupported", e.render(s.Draft, lang))
+	}
+	q := e.question(s.Draft.Step)
+	voice := f.Kind == "voice" || f.Kind == "audio"
+	if q.Kind != KindFiles && !(q.ID == QDescription && voice) {
+		return s, e.say(lang, "msg.files_here_only", e.render(s.Draft, lang))
+	}
+	lim := e.fileLimits()
+	var total int64
+	for _, x := range s.Draft.Files {
+		total += x.Size
+	}
+	switch {
+	case len(s.Draft.Files) >= lim.MaxFiles:
+		return s, Result{Messages: []Message{e.withDone(s.Draft, lang, e.tr.N(lang, "msg.too_many_files", lim.MaxFiles, nil))}}
+	case f.Size > lim.MaxFileSize:
+		return s, Result{Messages: []Message{e.withDone(s.Draft, lang, e.tr.N(lang, "msg.file_too_big", int(lim.MaxFileSize>>20), nil))}}
+	case total+f.Size > lim.MaxTotal:
+		return s, Result{Messages: []Message{e.withDone(s.Draft, lang, e.tr.N(lang, "msg.evidence_full", int(lim.MaxTotal>>20), nil))}}
+	}
+	return s, Result{Effect: EffectFile}
+}
+
+func (e *Engine) fileLimits() FileLimits {
+	l := e.cfg.Files
+	if l.MaxFiles <= 0 {
+		l.MaxFiles = DefaultFileLimits.MaxFiles
+	}
+	if l.MaxFileSize <= 0 {
+		l.MaxFileSize = DefaultFileLimits.MaxFileSize
+	}
+	if l.MaxTotal <= 0 {
+		l.MaxTotal = DefaultFileLimits.MaxTotal
+	}
+	return l
+}
+
+// FileLimits returns the limits in force.
+func (e *Engine) FileLimits() FileLimits { return e.fileLimits() }
+
+// withDone is a message with the Done (and Back, Skip) buttons of the
+// current question, for answers given in several messages.
+func (e *Engine) withDone(d *Draft, lang, text string) Message {
+	m := e.doneKeyboard(d, lang)
+	m.Text = text
+	return m
+}
+
+// FileAdded records a stored file in the draft and says so. A voice note
+// at the description stands for the description.
+func (e *Engine) FileAdded(s State, ev Evidence) (State, []Message) {
+	lang := e.Lang(s, "")
+	d := s.Draft.clone()
+	if d.Step == QDescription {
+		ev.AsDescription = true
+		a := d.Answers[QDescription]
+		a.Skipped = false
+		d.Answers[QDescription] = a
+	}
+	d.Files = append(d.Files, ev)
+	d.Rev++
+	s.Draft = d
+	key := "msg.file_added"
+	if ev.AsDescription {
+		key = "msg.voice_added"
+	}
+	return s, []Message{e.withDone(d, lang, e.tr.N(lang, key, len(d.Files), nil))}
 }
 
 // button data is "<rev>|<action>|<argument>".
@@ -400,9 +548,9 @@ func (e *Engine) button(s State, lang, raw string) (State, Result) {
 		m := e.render(d, lang)
 		m.Replace = true
 		return s, Result{Messages: []Message{m}}
-	case act == actDone && (q.Kind == KindMulti || q.Kind == KindLongText):
+	case act == actDone && (q.Kind == KindMulti || q.Kind == KindLongText || q.Kind == KindFiles):
 		a := d.Answers[q.ID]
-		if len(a.Values) == 0 && len(a.Parts) == 0 {
+		if len(a.Values) == 0 && len(a.Parts) == 0 && !d.hasFiles(q.ID) {
 			if !q.Optional {
 				return s, Result{Toast: e.tr.T(lang, "msg.need_answer", nil)}
 			}
@@ -576,6 +724,11 @@ func (e *Engine) render(d *Draft, lang string) Message {
 	case KindMulti:
 		m.Buttons = e.optionButtons(d, q, lang, "✅ ", actToggle)
 		m.Buttons = append(m.Buttons, []Button{{Label: e.tr.T(lang, "btn.done", nil), Data: data(d, actDone, "")}})
+	case KindFiles:
+		if n := len(d.Files); n > 0 {
+			m.Text += "\n\n" + e.tr.N(lang, "msg.files_so_far", n, nil)
+			m.Buttons = append(m.Buttons, []Button{{Label: e.tr.T(lang, "btn.done", nil), Data: data(d, actDone, "")}})
+		}
 	case KindLongText:
 		if parts := len(d.Answers[q.ID].Parts); parts > 0 {
 			m.Text += "\n\n" + e.tr.N(lang, "msg.description_so_far", parts, nil)
@@ -642,7 +795,7 @@ func (e *Engine) review(d *Draft, lang string) Message {
 		if !slices.Contains(groups, q.group()) {
 			groups = append(groups, q.group())
 		}
-		fmt.Fprintf(&b, "\n\n%s: %s", e.tr.T(lang, "step."+q.ID+".label", nil), e.answerText(lang, q, d.Answers[q.ID]))
+		fmt.Fprintf(&b, "\n\n%s: %s", e.tr.T(lang, "step."+q.ID+".label", nil), e.answerText(lang, q, d))
 	}
 	m := Message{Text: b.String()}
 	var row []Button
@@ -662,7 +815,17 @@ func (e *Engine) review(d *Draft, lang string) Message {
 	return e.withNav(m, d, e.question(QReview), lang)
 }
 
-func (e *Engine) answerText(lang string, q *Question, a Answer) string {
+func (e *Engine) answerText(lang string, q *Question, d *Draft) string {
+	a := d.Answers[q.ID]
+	if q.Kind == KindFiles {
+		if n := len(d.Files); n > 0 {
+			return e.tr.N(lang, "review.files", n, nil)
+		}
+		return e.tr.T(lang, "review.skipped", nil)
+	}
+	if q.ID == QDescription && len(a.Parts) == 0 && d.hasFiles(QDescription) {
+		return e.tr.T(lang, "review.voice", nil)
+	}
 	switch {
 	case len(a.Values) > 0:
 		labels := make([]string, len(a.Values))

@@ -125,6 +125,8 @@ func (c *convo) walk() {
 	c.text("They followed me home.")
 	c.text("Then they came back at night.")
 	c.press("Done")
+	c.wantStep(flows.QEvidence)
+	c.press("Skip")
 	c.press("Legal")
 	c.press("Done")
 	c.press("Contact me first")

@@ -18,6 +18,9 @@ const (
 	KindLongText
 	// KindReview shows every answer, each editable, and Send.
 	KindReview
+	// KindFiles takes files (photos, documents, voice notes, videos) until
+	// Done.
+	KindFiles
 )
 
 // Question is one step of the report flow. Its text lives in locales/ under
@@ -52,6 +55,7 @@ const (
 	QCountry     = "country"
 	QDescription = "description"
 	QContact     = "contact"
+	QEvidence    = "evidence"
 	QReview      = "review"
 )
 
@@ -77,6 +81,7 @@ func questions(countries []string) []Question {
 		{ID: "perpetrator", Kind: KindMulti, Optional: true, Options: []string{
 			"police", "military", "judiciary", "officials", "armed_group", "company", "unknown", "other"}},
 		{ID: QDescription, Kind: KindLongText, Optional: true, MaxLen: 20000},
+		{ID: QEvidence, Kind: KindFiles, Optional: true},
 		{ID: "help", Kind: KindMulti, Optional: true, Options: []string{
 			"physical", "digital", "legal", "medical", "relocation", "monitoring", "statement", "none"}},
 		{ID: "consent", Kind: KindChoice, Optional: true,

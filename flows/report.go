@@ -21,6 +21,9 @@ type Report struct {
 	// free text (the description verbatim, its messages joined by a blank
 	// line), and null for a question the defender skipped.
 	Answers map[string]any `json:"answers"`
+	// Evidence lists the files sent with the report, in order; file n is
+	// stored beside the report, sealed on its own.
+	Evidence []Evidence `json:"evidence,omitempty"`
 }
 
 // Report builds the document for the draft in s, received now under ref.
@@ -34,9 +37,13 @@ func (e *Engine) Report(s State, ref string, now time.Time) Report {
 		Urgent:     d.Urgent(),
 		Answers:    map[string]any{},
 	}
+	for _, f := range d.Files {
+		f.Key = ""
+		r.Evidence = append(r.Evidence, f)
+	}
 	for i := range e.questions {
 		q := &e.questions[i]
-		if !q.asked() || (q.Only != nil && !q.Only(d)) {
+		if !q.asked() || (q.Only != nil && !q.Only(d)) || q.Kind == KindFiles {
 			continue
 		}
 		a, ok := d.Answers[q.ID]

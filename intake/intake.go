@@ -19,10 +19,13 @@ package intake
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"time"
@@ -40,6 +43,7 @@ type Service struct {
 	recipients *seal.Recipients
 	botID      seal.Identity
 	limits     Limits
+	fetch      func(ctx context.Context, fileID string) (io.ReadCloser, error)
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -64,8 +68,11 @@ type Config struct {
 	// nil disables delivery.
 	BotIdentity seal.Identity
 	Limits      Limits
-	Log         *slog.Logger
-	Now         func() time.Time
+	// Fetch opens a file the defender sent, by the transport's id; nil
+	// means files cannot be taken.
+	Fetch func(ctx context.Context, fileID string) (io.ReadCloser, error)
+	Log   *slog.Logger
+	Now   func() time.Time
 }
 
 // New returns a Service.
@@ -86,7 +93,7 @@ func New(c Config) *Service {
 		c.Limits.ReportsPerDay = DefaultLimits.ReportsPerDay
 	}
 	return &Service{engine: c.Engine, store: c.Store, keys: c.Keys, recipients: c.Recipients, botID: c.BotIdentity,
-		limits: c.Limits, log: c.Log, now: c.Now}
+		limits: c.Limits, fetch: c.Fetch, log: c.Log, now: c.Now}
 }
 
 // NewDraftID returns a random draft id, for flows.Config.NewID.
@@ -222,6 +229,20 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 			statuses[i] = flows.CaseStatus{Ref: c.Ref, ReceivedAt: c.ReceivedAt, Status: c.Status}
 		}
 		reply.Messages = append(reply.Messages, s.engine.Status(lang, statuses)...)
+	case flows.EffectFile:
+		stored, err := s.storeFile(ctx, after.Draft, ev)
+		if err != nil {
+			s.log.Warn("file not taken", "err", err)
+			key := "msg.file_failed"
+			if errors.Is(err, errFileTooBig) {
+				key = "msg.file_failed_size"
+			}
+			reply.Messages = append(reply.Messages, flows.Message{Text: s.engine.Text(lang, key)})
+			return reply, nil
+		}
+		var msgs []flows.Message
+		after, msgs = s.engine.FileAdded(after, stored)
+		reply.Messages = append(reply.Messages, msgs...)
 	case flows.EffectWipe:
 		ids, err := s.store.TakeMessages(ctx, handle)
 		if err != nil {
@@ -229,6 +250,11 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 		}
 		reply.Delete = ids
 	case flows.EffectForget:
+		if before.Draft != nil {
+			if err := s.store.DeleteUploads(ctx, before.Draft.Uploads()); err != nil {
+				return Reply{}, fmt.Errorf("intake: %w", err)
+			}
+		}
 		if err := s.store.Forget(ctx, handle, prof.Refs); err != nil {
 			return Reply{}, fmt.Errorf("intake: %w", err)
 		}
@@ -252,7 +278,55 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 	if err := s.save(ctx, handle, next, after, !next.equal(prof), after.Draft != before.Draft); err != nil {
 		return Reply{}, err
 	}
+	if before.Draft != nil && (after.Draft == nil || after.Draft.ID != before.Draft.ID) {
+		// The draft was cancelled or wiped: its files go with it.
+		if err := s.store.DeleteUploads(ctx, before.Draft.Uploads()); err != nil {
+			s.log.Warn("could not delete the files of a discarded draft; they expire on their own", "err", err)
+		}
+	}
 	return reply, nil
+}
+
+var errFileTooBig = errors.New("intake: the file is larger than announced or allowed")
+
+// storeFile fetches a file, streams it through age to the staff recipients
+// into Redis, hashing the bytes as received, and returns its chain-of-custody
+// record. Neither the plain file nor its whole ciphertext is held in memory.
+func (s *Service) storeFile(ctx context.Context, d *flows.Draft, ev flows.Event) (flows.Evidence, error) {
+	if s.fetch == nil || ev.File == nil {
+		return flows.Evidence{}, errors.New("intake: this front end cannot fetch files")
+	}
+	f := ev.File
+	limits := s.engine.FileLimits()
+	rc, err := s.fetch(ctx, f.ID)
+	if err != nil {
+		return flows.Evidence{}, fmt.Errorf("intake: fetch file: %w", err)
+	}
+	defer rc.Close()
+	key := store.UploadKey(d.ID, len(d.Files))
+	out := s.store.Upload(ctx, key)
+	enc, err := s.recipients.SealTo(out)
+	if err != nil {
+		return flows.Evidence{}, fmt.Errorf("intake: %w", err)
+	}
+	sum := sha256.New()
+	n, err := io.Copy(enc, io.TeeReader(io.LimitReader(rc, limits.MaxFileSize+1), sum))
+	if err == nil {
+		err = enc.Close()
+	}
+	if err == nil {
+		err = out.Close()
+	}
+	if err == nil && n > limits.MaxFileSize {
+		err = errFileTooBig
+	}
+	if err != nil {
+		s.store.DeleteUploads(context.WithoutCancel(ctx), []string{key})
+		return flows.Evidence{}, fmt.Errorf("intake: store file: %w", err)
+	}
+	s.log.Info("file sealed and stored", "kind", f.Kind, "bytes", n)
+	return flows.Evidence{Kind: f.Kind, Name: f.Name, MIME: f.MIME, Size: n, SHA256: hex.EncodeToString(sum.Sum(nil)),
+		ReceivedAt: s.now().UTC(), Caption: ev.Text, Key: key}, nil
 }
 
 var reportWindows = []struct {
@@ -380,6 +454,7 @@ func (s *Service) submit(ctx context.Context, chat int64, st flows.State) (strin
 		got, fresh, err := s.store.Enqueue(ctx, store.Submission{
 			DraftID: st.Draft.ID, Ref: ref, Sealed: sealed, SealedTo: s.recipients.Fingerprints(),
 			ReceivedAt: report.ReceivedAt, Urgent: report.Urgent, Route: s.keys.Seal(routeName(ref), rt),
+			Uploads: st.Draft.Uploads(),
 		})
 		if errors.Is(err, store.ErrRefTaken) {
 			continue

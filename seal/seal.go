@@ -141,3 +141,39 @@ func Open(sealed []byte, ids ...Identity) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// SealTo returns a writer that encrypts everything written to it to every
+// recipient, as an age file written to dst in 64 KiB chunks: a file of any
+// size is sealed without being held whole in memory. The caller must Close
+// it to finish the file.
+func (rs *Recipients) SealTo(dst io.Writer) (io.WriteCloser, error) {
+	w, err := age.Encrypt(dst, rs.list...)
+	if err != nil {
+		return nil, fmt.Errorf("seal: encrypt: %w", err)
+	}
+	return w, nil
+}
+
+// OpenStream returns a reader of the plaintext of an age file read from src.
+// Errors while reading wrap ErrTampered.
+func OpenStream(src io.Reader, ids ...Identity) (io.Reader, error) {
+	r, err := age.Decrypt(src, ids...)
+	if err != nil {
+		var none *age.NoIdentityMatchError
+		if errors.As(err, &none) {
+			return nil, ErrWrongIdentity
+		}
+		return nil, fmt.Errorf("%w: %v", ErrTampered, err)
+	}
+	return tamperReader{r}, nil
+}
+
+type tamperReader struct{ r io.Reader }
+
+func (t tamperReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%w: %v", ErrTampered, err)
+	}
+	return n, err
+}

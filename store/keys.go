@@ -26,6 +26,9 @@ package store
 //	vigil:{q}:outbox            stream  staff replies for the bot (group "bot"), sealed to the bot's age key
 //	vigil:{q}:audit             stream  who did what to which case, when (no content)
 //	vigil:{q}:submission:ID     string  the ref a draft was submitted as; TTL = submission TTL (dedupe)
+//	vigil:{q}:upload:ID:N       string  file N of draft ID, an age file sealed to the staff; TTL = twice the
+//	                                    draft TTL; renamed to file:REF:N when the report is sent
+//	vigil:{q}:file:REF:N        string  evidence file N of a case, an age file sealed to the staff
 //	vigil:bot:identity          string  the bot's age identity, sealed with the bot's secret
 //	vigil:bot:recipient         string  the bot's age public key (public by nature)
 //
@@ -58,8 +61,10 @@ const (
 	unclaimedTag = "queue" // the consumer that holds new cases nobody has claimed
 )
 
-func reportKey(ref string) string    { return prefix + "{q}:report:" + ref }
-func eventsKey(ref string) string    { return prefix + "{q}:case:" + ref + ":events" }
-func routeKey(ref string) string     { return prefix + "{q}:route:" + ref }
-func statusKey(status string) string { return prefix + "{q}:status:" + status }
-func submissionKey(id string) string { return prefix + "{q}:submission:" + id }
+func reportKey(ref string) string       { return prefix + "{q}:report:" + ref }
+func eventsKey(ref string) string       { return prefix + "{q}:case:" + ref + ":events" }
+func routeKey(ref string) string        { return prefix + "{q}:route:" + ref }
+func statusKey(status string) string    { return prefix + "{q}:status:" + status }
+func submissionKey(id string) string    { return prefix + "{q}:submission:" + id }
+func uploadKey(id string, n int) string { return prefix + "{q}:upload:" + id + ":" + itoa(int64(n)) }
+func fileKey(ref string, n int) string  { return prefix + "{q}:file:" + ref + ":" + itoa(int64(n)) }

@@ -32,6 +32,9 @@ type Submission struct {
 	ReceivedAt time.Time
 	Urgent     bool
 	Route      []byte // bot-sealed: where staff replies go; nil for none
+	// Uploads are the draft's evidence files (UploadKey), in order; they
+	// become the case's files 0, 1, …
+	Uploads []string
 }
 
 // enqueue queues a report once per draft id. It returns {1, ref} for a new
@@ -50,6 +53,18 @@ redis.call('HSET', KEYS[2], 'sealed', ARGV[2], 'received_at', ARGV[3], 'urgent',
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[6], ARGV[1])
 if ARGV[8] ~= '' then redis.call('SET', KEYS[6], ARGV[8]) end
+local files = tonumber(ARGV[11])
+local missing = 0
+for i = 1, files do
+  local from, to = KEYS[6 + i], KEYS[6 + files + i]
+  if redis.call('EXISTS', from) == 1 then
+    redis.call('RENAME', from, to)
+    redis.call('PERSIST', to)
+  else
+    missing = missing + 1
+  end
+end
+if files > 0 then redis.call('HSET', KEYS[2], 'files', files, 'missing_files', missing) end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[5])
 return {1, ARGV[1]}
 `)
@@ -62,10 +77,15 @@ func (s *Store) Enqueue(ctx context.Context, sub Submission) (ref string, fresh 
 	if sub.Urgent {
 		urgent = "1"
 	}
-	res, err := enqueue.Run(ctx, s.rdb,
-		[]string{submissionKey(sub.DraftID), reportKey(sub.Ref), queueKey, openKey, statusKey("new"), routeKey(sub.Ref)},
+	keys := []string{submissionKey(sub.DraftID), reportKey(sub.Ref), queueKey, openKey, statusKey("new"), routeKey(sub.Ref)}
+	keys = append(keys, sub.Uploads...)
+	for i := range sub.Uploads {
+		keys = append(keys, fileKey(sub.Ref, i))
+	}
+	res, err := enqueue.Run(ctx, s.rdb, keys,
 		sub.Ref, sub.Sealed, formatTime(sub.ReceivedAt), urgent, s.opts.SubmissionTTL.Milliseconds(),
 		score(sub.ReceivedAt, sub.Urgent), strings.Join(sub.SealedTo, ","), sub.Route, staffGroup, unclaimedTag,
+		len(sub.Uploads),
 	).Slice()
 	if err != nil {
 		return "", false, fmt.Errorf("store: enqueue report: %w", err)
@@ -95,6 +115,8 @@ type Case struct {
 	SealedTo   []string // fingerprints of the keys the report was sealed to
 	Entry      string   // the queue stream entry id
 	Sealed     []byte   // age file
+	Files      int      // evidence files stored with the case
+	Missing    int      // evidence files that had expired before the report was sent
 }
 
 // Report is the former name of Case, kept for the bot's /status.
@@ -119,6 +141,8 @@ func toCase(ref string, m map[string]string) Case {
 		UpdatedAt: parseTime(m["updated_at"]), ClosedAt: parseTime(m["closed_at"]),
 		Entry: m["entry"], Sealed: []byte(m["sealed"]),
 	}
+	c.Files, _ = strconv.Atoi(m["files"])
+	c.Missing, _ = strconv.Atoi(m["missing_files"])
 	if m["sealed_to"] != "" {
 		c.SealedTo = strings.Split(m["sealed_to"], ",")
 	}

@@ -252,6 +252,7 @@ local h = redis.call('HMGET', KEYS[1], 'status', 'entry')
 if not h[1] then return {-1, ''} end
 if h[1] ~= 'closed' then return {0, h[1]} end
 redis.call('XADD', KEYS[2], '*', 'at', ARGV[3], 'who', ARGV[2], 'what', 'purge', 'ref', ARGV[1], 'detail', '')
+for i = 8, #KEYS do redis.call('DEL', KEYS[i]) end
 redis.call('DEL', KEYS[1], KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
@@ -260,11 +261,15 @@ return {1, ''}
 `)
 
 // Purge deletes a closed case and everything about it: the sealed report,
-// its history, its reply route, and its (acknowledged) stream entry.
+// its evidence files, its history, its reply route, and its (acknowledged)
+// stream entry.
 func (s *Store) Purge(ctx context.Context, ref, staff string, at time.Time) error {
-	res, err := purge.Run(ctx, s.rdb,
-		[]string{reportKey(ref), auditKey, eventsKey(ref), routeKey(ref), statusKey("closed"), openKey, queueKey},
-		ref, staff, formatTime(at)).Slice()
+	keys := []string{reportKey(ref), auditKey, eventsKey(ref), routeKey(ref), statusKey("closed"), openKey, queueKey}
+	files, _ := s.rdb.HGet(ctx, reportKey(ref), "files").Int()
+	for i := 0; i < files; i++ {
+		keys = append(keys, fileKey(ref, i))
+	}
+	res, err := purge.Run(ctx, s.rdb, keys, ref, staff, formatTime(at)).Slice()
 	if err != nil {
 		return fmt.Errorf("store: purge case: %w", err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,7 @@ type app struct {
 	rdb     redis.UniversalClient
 	store   *store.Store
 	service *intake.Service
+	fetcher func(ctx context.Context, id string) (io.ReadCloser, error)
 }
 
 // newLogger writes structured lines to w. Callers log kinds and counts,
@@ -74,10 +76,20 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 			return nil, settingError("VIGIL_SECRET_FILE", "%v", err)
 		}
 	}
-	svc := intake.New(intake.Config{Engine: engine, Store: st, Keys: keys, Recipients: recipients, BotIdentity: botID,
-		Limits: cfg.Limits, Log: log})
+	a := &app{cfg: cfg, log: log, text: text, rdb: rdb, store: st}
+	a.service = intake.New(intake.Config{Engine: engine, Store: st, Keys: keys, Recipients: recipients, BotIdentity: botID,
+		Limits: cfg.Limits, Log: log, Fetch: a.fetch})
 	log.Info("ready", "recipients", len(recipients.Keys()), "languages", len(text.Languages()), "countries", len(cfg.Countries))
-	return &app{cfg: cfg, log: log, text: text, rdb: rdb, store: st, service: svc}, nil
+	return a, nil
+}
+
+// fetch opens a file a defender sent, through the front end that received
+// it (the bot sets fetcher before it starts).
+func (a *app) fetch(ctx context.Context, id string) (io.ReadCloser, error) {
+	if a.fetcher == nil {
+		return nil, errors.New("files can be sent only through Telegram")
+	}
+	return a.fetcher(ctx, id)
 }
 
 func (a *app) Close() error { return a.rdb.Close() }

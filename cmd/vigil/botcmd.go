@@ -29,6 +29,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 	if err != nil {
 		return err
 	}
+	a.fetcher = b.Fetch
 	b.Run(ctx)
 	return nil
 }

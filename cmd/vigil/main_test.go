@@ -102,7 +102,7 @@ func TestConsoleToTriage(t *testing.T) {
 	// description + Done, Skip help, Skip consent, Yes contact, Skip detail, Send.
 	script := strings.Join([]string{
 		"/start", "1", "1", "1", "1", "1", "14", "1", "1", "Odesa", "11",
-		"They searched the office.", "1", "11", "5", "1", "2", "11",
+		"They searched the office.", "1", "2", "11", "5", "1", "2", "12",
 	}, "\n") + "\n"
 	out, stderr, code := vigil(t, vars, script, "console")
 	if code != 0 {

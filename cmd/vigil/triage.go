@@ -28,6 +28,7 @@ const triageUsage = `usage: vigil triage COMMAND [flags]
        [--assignee NAME | --mine] [--page N] [--limit N]
   show REF                      the whole case, decrypted, with its history
   raw REF                       the stored age file, to stdout
+  files REF -o DIR              decrypt the evidence files, verifying their SHA-256
   claim REF | release REF       take or give up a case
   assign REF STAFF              give a case to someone
   status REF STATUS [--reason TEXT]
@@ -208,6 +209,14 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			return errors.New("usage: vigil triage reply REF TEXT")
 		}
 		return t.done(svc.Reply(ctx, pos[0], strings.Join(pos[1:], " ")), "reply to case %s queued; the bot delivers it and `show` records the delivery", strings.ToUpper(pos[0]))
+	case "files":
+		if err := want(1, "files REF -o DIR"); err != nil {
+			return err
+		}
+		if f.out == "" {
+			return errors.New("usage: vigil triage files REF -o DIR")
+		}
+		return t.files(ctx, pos[0])
 	case "export":
 		return t.export(ctx)
 	case "stats":
@@ -417,6 +426,25 @@ func (t *triageCLI) printCase(d triage.Detail) {
 			fmt.Fprintf(w, "%s: %s\n", label, value)
 		}
 	}
+	if d.Report != nil && len(d.Report.Evidence) > 0 {
+		fmt.Fprintf(w, "\nEvidence (%d files; vigil triage files %s -o DIR):\n", len(d.Report.Evidence), d.Ref)
+		for i, e := range d.Report.Evidence {
+			name := e.Name
+			if name == "" {
+				name = "(" + e.Kind + ")"
+			}
+			note := ""
+			if e.AsDescription {
+				note = "  [voice note in place of the description]"
+			}
+			fmt.Fprintf(w, "  %2d  %-10s %-30s %9d bytes  %s  received %s%s\n", i+1, e.Kind, name, e.Size, e.MIME,
+				e.ReceivedAt.Local().Format("2006-01-02 15:04"), note)
+			fmt.Fprintf(w, "      sha256 %s\n", e.SHA256)
+			if e.Caption != "" {
+				fmt.Fprintf(w, "      caption: %s\n", e.Caption)
+			}
+		}
+	}
 	if len(d.History) > 0 {
 		fmt.Fprintln(w, "\nHistory:")
 	}
@@ -471,6 +499,37 @@ func (t *triageCLI) label(dimension, key string) string {
 		return t.text.T("en", "opt.perpetrator."+key, nil)
 	}
 	return key
+}
+
+func (t *triageCLI) files(ctx context.Context, ref string) error {
+	results, err := t.svc.Files(ctx, ref, t.f.out)
+	if err != nil {
+		return err
+	}
+	bad := 0
+	for _, r := range results {
+		if r.Problem != "" {
+			bad++
+		}
+	}
+	if t.f.json {
+		if err := writeJSON(t.out, results); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range results {
+			status := "verified"
+			if r.Problem != "" {
+				status = "PROBLEM: " + r.Problem
+			}
+			fmt.Fprintf(t.out, "%2d  %-40s %10d bytes  sha256 %s  %s\n", r.Index+1, orDash(r.Path), r.Size, r.SHA256, status)
+		}
+	}
+	fmt.Fprintf(t.errw, "WARNING: %s now holds decrypted evidence. Keep it on an encrypted disk and delete it when you are done.\n", t.f.out)
+	if bad > 0 {
+		return fmt.Errorf("%d of %d files failed verification", bad, len(results))
+	}
+	return nil
 }
 
 func (t *triageCLI) export(ctx context.Context) error {

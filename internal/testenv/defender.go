@@ -95,6 +95,7 @@ func (d *Defender) Fill(marker string, contact bool) {
 	d.Text("description " + marker)
 	d.Text("second part " + marker)
 	d.Press("Done")
+	d.Press("Skip") // evidence
 	d.Press("None")
 	d.Press("Done")
 	d.Press("Act discreetly")

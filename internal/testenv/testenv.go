@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -38,8 +40,11 @@ type Env struct {
 	Identities   []seal.Identity
 	Service      *intake.Service
 	Logs         *SafeBuffer // everything logged, at debug level
-	Log          *slog.Logger
-	Dir          string
+	// Fetch is how the service opens a defender's file; set it to the
+	// front end under test (bot.Bot.Fetch).
+	Fetch func(ctx context.Context, id string) (io.ReadCloser, error)
+	Log   *slog.Logger
+	Dir   string
 }
 
 // Countries is the deployment the tests play.
@@ -89,7 +94,13 @@ func New(tb testing.TB, redisConfig ...string) *Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e.Service = intake.New(intake.Config{Engine: e.Engine, Store: e.Store, Keys: e.Keys, Recipients: e.Recipients, BotIdentity: botID, Log: e.Log})
+	e.Service = intake.New(intake.Config{Engine: e.Engine, Store: e.Store, Keys: e.Keys, Recipients: e.Recipients, BotIdentity: botID, Log: e.Log,
+		Fetch: func(ctx context.Context, id string) (io.ReadCloser, error) {
+			if e.Fetch == nil {
+				return nil, errors.New("testenv: no Fetch set")
+			}
+			return e.Fetch(ctx, id)
+		}})
 	return e
 }
 
