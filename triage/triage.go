@@ -309,9 +309,18 @@ func (s *Service) Raw(ctx context.Context, ref string) ([]byte, error) {
 	return c.Sealed, err
 }
 
-func answer(r *flows.Report, id string) string { v, _ := r.Answers[id].(string); return v }
+func answer(r *flows.Report, id string) string {
+	if r == nil {
+		return ""
+	}
+	v, _ := r.Answers[id].(string)
+	return v
+}
 
 func answers(r *flows.Report, id string) []string {
+	if r == nil {
+		return nil
+	}
 	switch v := r.Answers[id].(type) {
 	case []any:
 		out := make([]string, 0, len(v))

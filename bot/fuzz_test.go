@@ -1,0 +1,43 @@
+package bot
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/go-telegram/bot/models"
+
+	"github.com/vigil-hrd/vigil/flows"
+)
+
+// FuzzDecodeUpdate feeds arbitrary JSON, as Telegram could send it, through
+// update decoding and the reading of an update into an event: it must never
+// panic, and what it reads must be coherent.
+func FuzzDecodeUpdate(f *testing.F) {
+	f.Add([]byte(`{"update_id":1,"message":{"message_id":1,"date":1,"chat":{"id":5,"type":"private"},"from":{"id":5,"is_bot":false,"first_name":"A","language_code":"ar"},"text":"/start@vigil_bot now","entities":[{"type":"bot_command","offset":0,"length":16}]}}`))
+	f.Add([]byte(`{"update_id":2,"callback_query":{"id":"q","from":{"id":5,"is_bot":false,"first_name":"A"},"message":{"message_id":3,"date":1,"chat":{"id":5,"type":"private"}},"data":"3|o|yes"}}`))
+	f.Add([]byte(`{"update_id":3,"callback_query":{"id":"q","from":{"id":5,"is_bot":false,"first_name":"A"},"message":{"message_id":3,"date":0,"chat":{"id":5,"type":"private"}},"data":"x"}}`))
+	f.Add([]byte(`{"update_id":4,"message":{"message_id":1,"date":1,"chat":{"id":-100,"type":"supergroup"},"photo":[{"file_id":"a","file_unique_id":"b","width":1,"height":1}],"caption":"c"}}`))
+	f.Add([]byte(`{"update_id":5,"edited_message":{"message_id":1,"date":1,"chat":{"id":5,"type":"private"},"text":"x"}}`))
+	f.Add([]byte(`{"update_id":6,"message":{"message_id":1,"date":1,"chat":{"id":5,"type":"private"},"text":"/","entities":[{"type":"bot_command","offset":0,"length":99}]}}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var u models.Update
+		if err := json.Unmarshal(raw, &u); err != nil {
+			return
+		}
+		chat, ok := chatOf(&u)
+		private, known := isPrivate(&u)
+		ev := toEvent(&u)
+		_ = updateKind(&u)
+		_ = languageHint(&u)
+		if ev.Kind == flows.EventFile && ev.File == nil {
+			t.Fatal("a file event without a file")
+		}
+		if ev.Kind == flows.EventButton && u.CallbackQuery == nil {
+			t.Fatal("a button event without a button press")
+		}
+		if known && !ok {
+			t.Fatalf("chat type known but no chat (private %v)", private)
+		}
+		_ = chat
+	})
+}
