@@ -66,6 +66,7 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 	engine := flows.New(text, flows.Config{
 		Countries: cfg.Countries,
 		Emergency: cfg.Emergency,
+		Files:     cfg.Files,
 		NewID:     intake.NewDraftID,
 	})
 	// The bot's reply key: staff seal replies to it, the bot opens them.

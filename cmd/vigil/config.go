@@ -12,6 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"golang.org/x/text/language"
 
+	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/intake"
 )
 
@@ -32,6 +33,7 @@ type Config struct {
 	Emergency       map[string]string // by country code; "" for everywhere
 	DraftTTL        time.Duration
 	Limits          intake.Limits
+	Files           flows.FileLimits
 	AlertChat       int64         // staff chat for urgent alerts; 0: none
 	AlertInterval   time.Duration // repeat until claimed
 	ClaimLease      time.Duration // VIGIL_CLAIM_LEASE
@@ -52,6 +54,11 @@ type fileConfig struct {
 		ChatID   int64  `toml:"chat_id"`
 		Interval string `toml:"interval"`
 	} `toml:"alerts"`
+	Files struct {
+		MaxFiles   int `toml:"max_files"`
+		MaxFileMB  int `toml:"max_file_mb"`
+		MaxTotalMB int `toml:"max_total_mb"`
+	} `toml:"files"`
 }
 
 // settingError names the setting at fault, so that start-up fails with one
@@ -73,6 +80,7 @@ func loadConfig(getenv func(string) string, needToken bool) (*Config, error) {
 		DraftTTL:        24 * time.Hour,
 		Emergency:       map[string]string{},
 		Limits:          intake.DefaultLimits,
+		Files:           flows.DefaultFileLimits,
 		AlertInterval:   15 * time.Minute,
 		ClaimLease:      24 * time.Hour,
 	}
@@ -148,6 +156,21 @@ func (c *Config) readFile() error {
 		case v.got > 0:
 			*v.dest = v.got
 		}
+	}
+	if f.Files.MaxFiles < 0 || f.Files.MaxFileMB < 0 || f.Files.MaxTotalMB < 0 {
+		return settingError("VIGIL_CONFIG", "files: limits must be positive")
+	}
+	if f.Files.MaxFiles > 0 {
+		c.Files.MaxFiles = f.Files.MaxFiles
+	}
+	if f.Files.MaxFileMB > 0 {
+		c.Files.MaxFileSize = int64(f.Files.MaxFileMB) << 20
+	}
+	if f.Files.MaxTotalMB > 0 {
+		c.Files.MaxTotal = int64(f.Files.MaxTotalMB) << 20
+	}
+	if c.Files.MaxTotal < c.Files.MaxFileSize {
+		return settingError("VIGIL_CONFIG", "files: max_total_mb must be at least max_file_mb")
 	}
 	c.AlertChat = f.Alerts.ChatID
 	if f.Alerts.Interval != "" {
