@@ -676,3 +676,34 @@ func TestCancelledDraftTakesItsFiles(t *testing.T) {
 		t.Fatalf("uploads left after /cancel: %v", keys)
 	}
 }
+
+// TestAFloodFromOneChatDoesNotHoldUpOthers: 10,000 updates from one chat
+// are dropped beyond what the chat may queue and answered once with a
+// request to slow down, while another defender is served as usual.
+func TestAFloodFromOneChatDoesNotHoldUpOthers(t *testing.T) {
+	h := start(t, nil)
+	flood := h.defender(1111, "en")
+	calm := h.defender(2222, "en")
+	for i := 0; i < 10000; i++ {
+		h.api.SendText(flood.chat, flood.user, "spam")
+	}
+	calm.send("/start", 1) // served while the flood is in the queue
+	slowDowns := func() int {
+		n := 0
+		for _, a := range h.api.Sent(flood.chat.ID) {
+			if strings.Contains(a.Text, "very fast") {
+				n++
+			}
+		}
+		return n
+	}
+	if err := h.api.WaitFor(60*time.Second, func() bool { return h.api.Pending() == 0 && slowDowns() > 0 }); err != nil {
+		t.Fatal(err)
+	}
+	if slow := slowDowns(); slow != 1 {
+		t.Fatalf("the flooding chat was told to slow down %d times, want once", slow)
+	}
+	if n := len(h.api.Sent(flood.chat.ID)); n > 100 {
+		t.Fatalf("the bot answered the flood %d times", n)
+	}
+}
