@@ -388,26 +388,26 @@ func toEvent(u *models.Update) flows.Event {
 	return ev
 }
 
-// command returns the command a message starts with, without the slash and
-// any @botname, in lower case.
+// command returns the command a message starts with ("/start@vigil_bot
+// now" gives "start"), in lower case. It reads the text itself rather than
+// trusting the entity's offsets, which count UTF-16 units and may be wrong.
 func command(m *models.Message) (string, bool) {
-	for _, e := range m.Entities {
-		if e.Type == models.MessageEntityTypeBotCommand && e.Offset == 0 {
-			cmd := m.Text[1:min(e.Length, len(m.Text))]
-			if i := strings.IndexByte(cmd, '@'); i >= 0 {
-				cmd = cmd[:i]
-			}
-			return strings.ToLower(cmd), true
+	if !strings.HasPrefix(m.Text, "/") {
+		return "", false
+	}
+	token := strings.TrimPrefix(strings.Fields(m.Text + " ")[0], "/")
+	if i := strings.IndexByte(token, '@'); i >= 0 {
+		token = token[:i]
+	}
+	if token == "" || len(token) > 32 {
+		return "", false
+	}
+	for _, r := range token {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return "", false
 		}
 	}
-	if strings.HasPrefix(m.Text, "/") && !strings.ContainsAny(m.Text, " \n") && len(m.Text) < 40 {
-		cmd := m.Text[1:]
-		if i := strings.IndexByte(cmd, '@'); i >= 0 {
-			cmd = cmd[:i]
-		}
-		return strings.ToLower(cmd), true
-	}
-	return "", false
+	return strings.ToLower(token), true
 }
 
 // fileOf describes the file a message carries, if it carries one the flow
