@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,9 +22,12 @@ type convo struct {
 	ids   int
 }
 
+// catalog is loaded once: the fuzzer builds a conversation per input.
+var catalog = sync.OnceValues(func() (*locales.Catalog, error) { return locales.Load("en") })
+
 func newConvo(t testing.TB) *convo {
 	t.Helper()
-	tr, err := locales.Load("en")
+	tr, err := catalog()
 	if err != nil {
 		t.Fatal(err)
 	}
