@@ -1,0 +1,368 @@
+package store_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vigil-hrd/vigil/internal/redistest"
+	"github.com/vigil-hrd/vigil/store"
+)
+
+// The production ACL file, and the placeholders it holds instead of
+// password hashes. The placeholders are not valid hashes, so Redis refuses
+// to start on the file until the deployer replaces them.
+const (
+	aclFile          = "../deploy/redis/users.acl"
+	botPlaceholder   = "#CHANGE-ME-sha256-of-the-vigil-bot-password"
+	staffPlaceholder = "#CHANGE-ME-sha256-of-the-vigil-staff-password"
+	testBotPassword  = "test-bot-password"
+	testStaffPass    = "test-staff-password"
+)
+
+// aclServer is a redis-server running deploy/redis/users.acl, with known
+// test passwords in place of the placeholders.
+type aclServer struct{ addr string }
+
+// client connects as user; it is closed when the test ends.
+func (s aclServer) client(t *testing.T, user, password string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.addr, Username: user, Password: password, MaxRetries: -1})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// startACLServer starts redis-server with the production users.
+//
+// The file turns the default user off, and redistest checks that a server
+// is up by pinging it without credentials, which an ACL-protected server
+// refuses (NOAUTH): started on the production file directly, Start would wait
+// out its timeout and fail. So the server starts on a one-line bootstrap
+// file whose default user can do nothing but PING and ACL LOAD; the test
+// then writes the production file (passwords substituted) over it, at the
+// same path, and loads it with ACL LOAD, which parses it exactly as start-up
+// does and replaces every user, the default one included. From then on the
+// default user is off, as in production.
+func startACLServer(t *testing.T) aclServer {
+	t.Helper()
+	raw, err := os.ReadFile(aclFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	for i, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			t.Fatalf("%s:%d is a comment: Redis before 8.8 refuses comments in an ACL file; document it in deploy/redis/README.md instead", aclFile, i+1)
+		}
+	}
+	for _, p := range []string{botPlaceholder, staffPlaceholder} {
+		if strings.Count(text, p) != 1 {
+			t.Fatalf("%s must hold the placeholder %s exactly once", aclFile, p)
+		}
+	}
+	text = strings.Replace(text, botPlaceholder, "#"+sha256Hex(testBotPassword), 1)
+	text = strings.Replace(text, staffPlaceholder, "#"+sha256Hex(testStaffPass), 1)
+
+	acl := filepath.Join(t.TempDir(), "users.acl") // aclfile needs an absolute path
+	bootstrap := "user default on nopass resetchannels -@all +ping +acl|load\n"
+	if err := os.WriteFile(acl, []byte(bootstrap), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := redistest.Start(t, "aclfile "+acl)
+	if err := os.WriteFile(acl, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	boot := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
+	defer boot.Close()
+	if err := boot.Do(context.Background(), "ACL", "LOAD").Err(); err != nil {
+		t.Fatalf("ACL LOAD %s: %v", aclFile, err)
+	}
+	return aclServer{addr: srv.Addr}
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// refused fails the test unless err is Redis refusing a command or a key
+// for lack of permission.
+func refused(t *testing.T, err error, what string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s was allowed; the ACL must refuse it", what)
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "NOPERM") && !strings.Contains(msg, "can't run this command") {
+		t.Fatalf("%s: got %v, want a permission error (NOPERM)", what, err)
+	}
+}
+
+func must(t *testing.T, err error, what string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// TestACLUsersRunTheirWorkloadAndNothingElse runs the bot's and the staff
+// tool's Redis traffic, through the real store, as the users of
+// deploy/redis/users.acl, and checks what each must not do.
+func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
+	ctx := context.Background()
+	srv := startACLServer(t)
+	botRDB := srv.client(t, "vigil-bot", testBotPassword)
+	staffRDB := srv.client(t, "vigil-staff", testStaffPass)
+	bot := store.New(botRDB, store.Options{})
+	staff := store.New(staffRDB, store.Options{})
+
+	at := time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
+	const handle = "q2xkz7a3mfq4yt6b5ngvjw1hcr" // a made-up chat handle
+	const ref = "ABCD-EF12"
+	const botRecipient = "age1ylmv8g9z2v7k3j4pl0y6w5q8xw3e9c2r4t6u8i0o2p4a6s8d0f2gh3jkl"
+
+	// ---- The bot: start-up, a defender's conversation, a report. ----
+	must(t, botRDB.Ping(ctx).Err(), "bot: ping")
+	must(t, bot.Init(ctx), "bot: init")
+	id, err := bot.BotIdentity(ctx, []byte("bot-sealed-identity"), botRecipient)
+	must(t, err, "bot: create its identity")
+	if string(id) != "bot-sealed-identity" {
+		t.Fatalf("bot identity: %q", id)
+	}
+	id, err = bot.BotIdentity(ctx, []byte("another"), "age1another")
+	must(t, err, "bot: read its identity back")
+	if string(id) != "bot-sealed-identity" {
+		t.Fatalf("bot identity after restart: %q", id)
+	}
+
+	first, err := bot.FirstTime(ctx, 1001, time.Hour)
+	must(t, err, "bot: mark an update seen")
+	again, err := bot.FirstTime(ctx, 1001, time.Hour)
+	must(t, err, "bot: mark an update seen again")
+	if !first || again {
+		t.Fatalf("update dedupe: first %v, again %v", first, again)
+	}
+	n, err := bot.Count(ctx, handle, "msg", time.Minute, at)
+	must(t, err, "bot: count a message")
+	if c, err := bot.Counted(ctx, handle, "msg", time.Minute, at); err != nil || c != n || n != 1 {
+		t.Fatalf("rate counter: %d then %d, %v", n, c, err)
+	}
+	must(t, bot.RememberMessages(ctx, handle, []int{10, 11, 12}), "bot: remember message ids")
+
+	must(t, bot.SaveChat(ctx, handle, store.ChatUpdate{Draft: []byte("sealed-draft"), Profile: []byte("sealed-profile")}), "bot: save chat")
+	chat, err := bot.LoadChat(ctx, handle)
+	must(t, err, "bot: load chat")
+	if string(chat.Draft) != "sealed-draft" || string(chat.Profile) != "sealed-profile" {
+		t.Fatalf("chat read back: %+v", chat)
+	}
+	// An evidence file, larger than one upload chunk (SET, then APPEND),
+	// and one the defender drops before sending.
+	evidence := []byte(strings.Repeat("made-up age ciphertext of a photo ", 10000))
+	upload := store.UploadKey("draft-1", 0)
+	w := bot.Upload(ctx, upload)
+	if _, err := w.Write(evidence); err != nil {
+		t.Fatalf("bot: upload evidence: %v", err)
+	}
+	must(t, w.Close(), "bot: finish the upload")
+	dropped := store.UploadKey("draft-1", 1)
+	w = bot.Upload(ctx, dropped)
+	w.Write([]byte("dropped"))
+	must(t, w.Close(), "bot: upload a file to drop")
+	must(t, bot.DeleteUploads(ctx, []string{dropped}), "bot: drop an upload")
+
+	sub := store.Submission{
+		DraftID: "draft-1", Ref: ref, Sealed: []byte("age-encryption.org/v1 made-up sealed report"),
+		SealedTo: []string{"3f2a9b1c"}, ReceivedAt: at, Urgent: true, Route: []byte("bot-sealed-route"),
+		Uploads: []string{upload},
+	}
+	got, fresh, err := bot.Enqueue(ctx, sub)
+	must(t, err, "bot: enqueue a report")
+	if got != ref || !fresh {
+		t.Fatalf("enqueue: %q fresh=%v", got, fresh)
+	}
+	if got, fresh, err = bot.Enqueue(ctx, sub); err != nil || got != ref || fresh {
+		t.Fatalf("enqueue twice: %q fresh=%v %v", got, fresh, err)
+	}
+	must(t, bot.SaveChat(ctx, handle, store.ChatUpdate{DeleteDraft: true, Profile: []byte("sealed-profile-2")}), "bot: drop the draft")
+	sts, err := bot.Statuses(ctx, []string{ref})
+	must(t, err, "bot: /status")
+	if len(sts) != 1 || sts[0].Status != "new" {
+		t.Fatalf("statuses: %+v", sts)
+	}
+	alerts, err := bot.DueAlerts(ctx, at.Add(time.Minute), 15*time.Minute, 24*time.Hour)
+	must(t, err, "bot: look for urgent unclaimed cases")
+	if len(alerts) != 1 || alerts[0].Ref != ref || alerts[0].Repeat != 0 || !alerts[0].ReceivedAt.Equal(at) {
+		t.Fatalf("bot: alerts %+v", alerts)
+	}
+	out, err := bot.NextReplies(ctx, "bot-1", time.Minute, -1)
+	must(t, err, "bot: poll for replies")
+	if len(out) != 0 {
+		t.Fatalf("replies before any was written: %+v", out)
+	}
+
+	// ---- Staff: list, open, claim, triage, note, reply. ----
+	must(t, staffRDB.Ping(ctx).Err(), "staff: ping")
+	if r, err := staff.BotRecipient(ctx); err != nil || r != botRecipient {
+		t.Fatalf("staff: bot recipient %q, %v", r, err)
+	}
+	for _, sel := range []store.Selection{store.SelectOpen, store.SelectAll, store.SelectStatus("new")} {
+		cases, total, err := staff.Cases(ctx, sel, 0, 50)
+		must(t, err, "staff: list "+string(sel))
+		if total != 1 || len(cases) != 1 || cases[0].Ref != ref || !cases[0].Urgent {
+			t.Fatalf("staff: list %q: %d %+v", sel, total, cases)
+		}
+	}
+	// Cases(SelectAll) sets the lifetime of its temporary union and
+	// ignores an error doing so; check the permission it needs directly.
+	must(t, staffRDB.Expire(ctx, "vigil:{q}:tmp:all", 10*time.Second).Err(), "staff: expire the temporary union")
+	c, err := staff.Report(ctx, ref)
+	must(t, err, "staff: read the report")
+	if string(c.Sealed) != string(sub.Sealed) || c.Status != "new" || c.Files != 1 || c.Missing != 0 {
+		t.Fatalf("staff: report %+v", c)
+	}
+	fr, size, err := staff.OpenFile(ctx, ref, 0)
+	must(t, err, "staff: open an evidence file")
+	file, err := io.ReadAll(fr)
+	must(t, err, "staff: read an evidence file")
+	if size != int64(len(evidence)) || string(file) != string(evidence) {
+		t.Fatalf("staff: evidence file of %d bytes (size %d), want %d", len(file), size, len(evidence))
+	}
+	must(t, staff.Audit(ctx, store.AuditEntry{At: at, Who: "ana", What: "show", Ref: ref}), "staff: audit a decryption")
+	prev, err := staff.Hold(ctx, store.Holding{Ref: ref, Staff: "ana", Mode: "claim", At: at, Lease: 24 * time.Hour})
+	must(t, err, "staff: claim")
+	if prev != "" {
+		t.Fatalf("claim: previous holder %q", prev)
+	}
+	must(t, staff.SetStatus(ctx, store.Transition{Ref: ref, Staff: "ana", From: "new", To: "triaged", At: at.Add(time.Minute), Reason: []byte("sealed-reason")}), "staff: triage")
+	must(t, staff.AddEntry(ctx, store.Entry{Ref: ref, Staff: "ana", Kind: "note", At: at.Add(2 * time.Minute), Sealed: []byte("sealed-note")}), "staff: note")
+	must(t, staff.AddEntry(ctx, store.Entry{Ref: ref, Staff: "ana", Kind: "reply", At: at.Add(3 * time.Minute), Sealed: []byte("sealed-reply"), ForBot: []byte("reply-for-bot")}), "staff: reply")
+
+	// ---- The bot delivers the reply; the defender answers. ----
+	out, err = bot.NextReplies(ctx, "bot-1", time.Minute, -1)
+	must(t, err, "bot: read replies")
+	if len(out) != 1 || out[0].Ref != ref || string(out[0].Sealed) != "reply-for-bot" {
+		t.Fatalf("bot: replies %+v", out)
+	}
+	route, err := bot.Route(ctx, ref)
+	must(t, err, "bot: read the route")
+	if string(route) != "bot-sealed-route" {
+		t.Fatalf("route: %q", route)
+	}
+	if _, err := bot.LoadChat(ctx, handle); err != nil {
+		t.Fatalf("bot: load chat for delivery: %v", err)
+	}
+	must(t, bot.ReplyDone(ctx, out[0], "delivered", "", at.Add(4*time.Minute)), "bot: record delivery")
+	must(t, bot.AddEntry(ctx, store.Entry{Ref: ref, Kind: "answer", At: at.Add(5 * time.Minute), Sealed: []byte("sealed-answer")}), "bot: add the defender's answer")
+	if out, err = bot.NextReplies(ctx, "bot-1", 0, -1); err != nil || len(out) != 0 {
+		t.Fatalf("bot: replies after delivery: %+v, %v", out, err)
+	}
+
+	// ---- Staff read the thread and the audit, close and purge. ----
+	events, err := staff.Events(ctx, ref)
+	must(t, err, "staff: case history")
+	var types []string
+	for _, e := range events {
+		types = append(types, e.Type)
+	}
+	if want := []string{"claim", "status", "note", "reply", "delivered", "answer"}; !slices.Equal(types, want) {
+		t.Fatalf("staff: history %v, want %v", types, want)
+	}
+	audit, err := staff.AuditLog(ctx, ref)
+	must(t, err, "staff: audit trail")
+	var whats []string
+	for _, e := range audit {
+		whats = append(whats, e.What)
+	}
+	if want := []string{"show", "claim", "status", "note", "reply"}; !slices.Equal(whats, want) {
+		t.Fatalf("staff: audit %v, want %v", whats, want)
+	}
+	must(t, staff.SetStatus(ctx, store.Transition{Ref: ref, Staff: "ana", From: "triaged", To: "closed", At: at.Add(time.Hour)}), "staff: close")
+	closed, err := staff.ClosedBefore(ctx, at.Add(48*time.Hour))
+	must(t, err, "staff: closed cases")
+	if !slices.Equal(closed, []string{ref}) {
+		t.Fatalf("staff: closed before: %v", closed)
+	}
+
+	// ---- What each user must not do. ----
+	t.Run("bot refused", func(t *testing.T) {
+		for _, cmd := range [][]any{
+			{"FLUSHALL"}, {"FLUSHDB"}, {"CONFIG", "GET", "*"}, {"KEYS", "*"}, {"SCAN", "0"},
+			{"ACL", "LIST"}, {"MODULE", "LIST"}, {"BGSAVE"}, {"SAVE"}, {"SHUTDOWN", "NOSAVE"},
+			{"SCRIPT", "FLUSH"}, {"CLIENT", "LIST"}, {"MONITOR"}, {"REPLICAOF", "NO", "ONE"},
+			{"GET", "not-vigil:key"},
+		} {
+			// (DEBUG is not listed: redis-server refuses it to every client
+			// before the ACL is consulted, unless enable-debug-command is set.)
+			refused(t, botRDB.Do(ctx, cmd...).Err(), "vigil-bot "+strings.Join(strs(cmd), " "))
+		}
+		// Commands inside a script are checked against the caller too.
+		refused(t, botRDB.Eval(ctx, "return redis.call('FLUSHALL')", nil).Err(), "vigil-bot FLUSHALL in a script")
+	})
+	t.Run("staff refused", func(t *testing.T) {
+		refused(t, staffRDB.Get(ctx, "vigil:{c:"+handle+"}:profile").Err(), "vigil-staff reading a chat's profile")
+		refused(t, staffRDB.Get(ctx, "vigil:{c:x}:draft").Err(), "vigil-staff reading a draft")
+		refused(t, staffRDB.Get(ctx, "vigil:bot:identity").Err(), "vigil-staff reading the bot identity")
+		refused(t, staffRDB.Set(ctx, "vigil:bot:recipient", "age1swapped", 0).Err(), "vigil-staff swapping the bot recipient")
+		refused(t, staffRDB.Eval(ctx, "return redis.call('GET', KEYS[1])", []string{"vigil:{c:x}:draft"}).Err(), "vigil-staff reading a draft in a script")
+		refused(t, staffRDB.Eval(ctx, "return redis.call('SET', KEYS[1], 'x')", []string{"vigil:{q}:route:" + ref}).Err(), "vigil-staff SET in a script")
+		for _, cmd := range [][]any{{"FLUSHALL"}, {"CONFIG", "GET", "*"}, {"KEYS", "*"}, {"SCAN", "0"}, {"ACL", "LIST"}} {
+			refused(t, staffRDB.Do(ctx, cmd...).Err(), "vigil-staff "+strings.Join(strs(cmd), " "))
+		}
+	})
+	t.Run("default user off", func(t *testing.T) {
+		anon := srv.client(t, "", "")
+		if err := anon.Ping(ctx).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOAUTH") {
+			t.Fatalf("PING without credentials: %v, want NOAUTH", err)
+		}
+		if err := anon.Get(ctx, "vigil:{q}:open").Err(); err == nil || !strings.HasPrefix(err.Error(), "NOAUTH") {
+			t.Fatalf("GET without credentials: %v, want NOAUTH", err)
+		}
+		for _, pw := range []string{"", "guess", testBotPassword} {
+			if err := anon.Do(ctx, "AUTH", "default", pw).Err(); err == nil || !strings.HasPrefix(err.Error(), "WRONGPASS") {
+				t.Fatalf("AUTH default %q: %v, want WRONGPASS", pw, err)
+			}
+		}
+		if err := srv.client(t, "default", "guess").Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+			t.Fatalf("connecting as default: %v, want WRONGPASS", err)
+		}
+		if err := srv.client(t, "vigil-bot", "wrong").Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+			t.Fatalf("vigil-bot with a wrong password: %v, want WRONGPASS", err)
+		}
+	})
+
+	// Nothing refused above touched the data; the last steps still work.
+	must(t, staff.Purge(ctx, ref, "ana", at.Add(49*time.Hour)), "staff: purge")
+	if _, err := staff.Report(ctx, ref); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("staff: purged case still there: %v", err)
+	}
+	if _, _, err := staff.OpenFile(ctx, ref, 0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("staff: purged evidence file still there: %v", err)
+	}
+	ids, err := bot.TakeMessages(ctx, handle)
+	must(t, err, "bot: /wipe takes the message ids")
+	if !slices.Equal(ids, []int{10, 11, 12}) {
+		t.Fatalf("bot: message ids %v", ids)
+	}
+	must(t, bot.Forget(ctx, handle, []string{ref}), "bot: /forget")
+	if chat, err := bot.LoadChat(ctx, handle); err != nil || chat.Draft != nil || chat.Profile != nil {
+		t.Fatalf("bot: chat after /forget: %+v, %v", chat, err)
+	}
+}
+
+func strs(args []any) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i], _ = a.(string)
+	}
+	return out
+}
