@@ -707,3 +707,48 @@ func TestAFloodFromOneChatDoesNotHoldUpOthers(t *testing.T) {
 		t.Fatalf("the bot answered the flood %d times", n)
 	}
 }
+
+// TestWipeLeavesOneNeutralLine: after the receipt the defender wipes the
+// conversation; every message of it, theirs and the bot's, is deleted but
+// one neutral line.
+func TestWipeLeavesOneNeutralLine(t *testing.T) {
+	h := start(t, nil)
+	d := h.defender(3030, "en")
+	d.report("WIPE", "English")
+	before := len(h.api.Messages(d.chat.ID))
+	if before < 20 {
+		t.Fatalf("only %d messages in the chat before the wipe", before)
+	}
+	d.press("btn.wipe", 1)
+	// The neutral line is sent after the deletions: once it is there, the
+	// wipe is over.
+	_ = h.api.WaitFor(10*time.Second, func() bool {
+		m := h.api.Messages(d.chat.ID)
+		return len(m) > 0 && m[len(m)-1].Text == d.label("msg.wiped")
+	})
+	if n := len(h.api.Deleted(d.chat.ID)); n < before {
+		t.Fatalf("%d messages deleted, the chat had %d from the bot alone", n, before)
+	}
+	if !slices.Contains(h.api.Deleted(d.chat.ID), 1) {
+		t.Fatal("the defender's first message (/start) was not deleted")
+	}
+	left := h.api.Messages(d.chat.ID)
+	if len(left) != 1 || left[0].Text != d.label("msg.wiped") {
+		var texts []string
+		for _, m := range left {
+			texts = append(texts, m.Text)
+		}
+		t.Fatalf("after the wipe the chat shows %d messages: %q", len(left), texts)
+	}
+	// The user's own messages went too (Telegram lets bots delete them in
+	// private chats).
+	h.api.SendText(d.chat, d.user, "/wipe")
+	if err := h.api.WaitFor(10*time.Second, func() bool { return len(h.api.Messages(d.chat.ID)) == 2 }); err != nil {
+		t.Fatalf("a second wipe should leave the two neutral lines: %v", err)
+	}
+	for _, id := range h.api.Deleted(d.chat.ID) {
+		if id == left[0].ID {
+			t.Fatal("a wipe deleted the neutral line of the one before")
+		}
+	}
+}
