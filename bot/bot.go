@@ -31,10 +31,12 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	tg "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/intake"
@@ -43,10 +45,9 @@ import (
 // Conversation is what the bot hands each event to; intake.Service is the
 // real one. Calls for one chat never overlap.
 type Conversation interface {
-	Handle(ctx context.Context, chat int64, ev flows.Event) (intake.Reply, error)
-	// FirstTime tells whether an update id is new, so a redelivered update
-	// is handled once.
-	FirstTime(ctx context.Context, updateID int64) (bool, error)
+	// HandleEntry handles one event taken from the inbox as entry; an
+	// entry already applied answers Reply.Skipped.
+	HandleEntry(ctx context.Context, chat int64, ev flows.Event, entry string) (intake.Reply, error)
 	// Remember records message ids of a chat, for /wipe.
 	Remember(ctx context.Context, chat int64, messageIDs []int) error
 }
@@ -77,8 +78,22 @@ type Config struct {
 	Replies Replier
 	// Alerts, when set with a chat, alerts staff to unclaimed urgent cases.
 	Alerts *AlertConfig
-	Text   Translator
-	Log    *slog.Logger
+	// Inbox holds updates durably until they are handled (required).
+	Inbox Inbox
+	// Partitions of the inbox (default 32); every process must use the same.
+	Partitions int
+	// LeaseTTL is how long a partition (or the poller role) stays with a
+	// process that stopped renewing it (default 15s).
+	LeaseTTL time.Duration
+	// Webhook, when set, receives updates over HTTPS instead of polling.
+	Webhook *WebhookConfig
+	// ShutdownTimeout bounds how long Run waits for work in hand after ctx
+	// ends (default 20s).
+	ShutdownTimeout time.Duration
+	// Metrics, when set, receives the bot's Prometheus series.
+	Metrics prometheus.Registerer
+	Text    Translator
+	Log     *slog.Logger
 	// Workers bounds how many chats are handled at once.
 	Workers int
 	// PollTimeout is the long-polling timeout (default 50s).
@@ -93,6 +108,10 @@ type Config struct {
 // Bot is a running Telegram front end.
 type Bot struct {
 	cfg      Config
+	owner    string // this process, in leases and consumer groups
+	apiURL   string
+	poller   *http.Client
+	metrics  *metrics
 	files    *http.Client
 	api      *tg.Bot
 	dispatch *Dispatcher
@@ -129,16 +148,32 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 	}
 	// Downloads have no overall timeout (a large file on a slow link takes
 	// its time); the update's context bounds them.
-	b := &Bot{cfg: cfg, dispatch: NewDispatcher(cfg.Workers), log: cfg.Log, files: &http.Client{}}
-	client := &http.Client{Timeout: cfg.PollTimeout + 10*time.Second}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 32
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 15 * time.Second
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 20 * time.Second
+	}
+	if cfg.Webhook != nil && cfg.Webhook.MaxBody <= 0 {
+		cfg.Webhook.MaxBody = 1 << 20
+	}
+	if cfg.Inbox == nil {
+		return nil, errors.New("bot: no inbox")
+	}
+	host, _ := os.Hostname()
+	b := &Bot{cfg: cfg, dispatch: NewDispatcher(cfg.Workers), log: cfg.Log, files: &http.Client{},
+		owner:  fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()%1e6),
+		apiURL: strings.TrimRight(cfg.APIURL, "/"), poller: &http.Client{Timeout: cfg.PollTimeout + 10*time.Second},
+		metrics: newMetrics(cfg.Metrics)}
+	client := &http.Client{Timeout: 60 * time.Second}
 	api, err := tg.New(cfg.Token,
-		tg.WithServerURL(strings.TrimRight(cfg.APIURL, "/")),
+		tg.WithServerURL(b.apiURL),
 		tg.WithHTTPClient(cfg.PollTimeout, client),
-		tg.WithNotAsyncHandlers(),
-		tg.WithDefaultHandler(b.receive),
 		tg.WithErrorsHandler(func(err error) { b.log.Warn("telegram api error", "kind", errorKind(err)) }),
 		tg.WithDebugHandler(func(string, ...any) {}),
-		tg.WithAllowedUpdates(tg.AllowedUpdates{"message", "edited_message", "callback_query"}),
 		tg.WithCheckInitTimeout(15*time.Second),
 	)
 	if err != nil {
@@ -172,18 +207,48 @@ func (b *Bot) publishCommands(ctx context.Context) {
 	}
 }
 
-// Run polls for updates (and delivers staff replies) until ctx ends, then
-// waits for the work in hand to finish.
-func (b *Bot) Run(ctx context.Context) {
-	b.log.Info("bot started", "mode", "long polling")
-	delivering, alerting := make(chan struct{}), make(chan struct{})
-	go func() { defer close(delivering); b.deliverReplies(ctx) }()
-	go func() { defer close(alerting); b.alert(ctx) }()
-	b.api.Start(ctx)
-	<-delivering
-	<-alerting
-	b.dispatch.Wait()
-	b.log.Info("bot stopped")
+// Run takes updates (by long polling or webhook) into the inbox, handles
+// them, delivers staff replies and sends alerts until ctx ends. Then it
+// stops taking updates, finishes the updates in hand (the rest stay in the
+// inbox for the next process) and returns within ShutdownTimeout.
+func (b *Bot) Run(ctx context.Context) error {
+	if err := b.cfg.Inbox.InitInbox(ctx, b.cfg.Partitions); err != nil {
+		return err
+	}
+	mode := "long polling"
+	if b.cfg.Webhook != nil {
+		mode = "webhook"
+	} else if _, err := b.api.DeleteWebhook(ctx, &tg.DeleteWebhookParams{}); err != nil {
+		b.log.Warn("could not remove a webhook before polling", "kind", errorKind(err))
+	}
+	b.log.Info("bot started", "mode", mode, "partitions", b.cfg.Partitions)
+	var wg sync.WaitGroup
+	var runErr error
+	for _, f := range []func(){
+		func() { b.deliverReplies(ctx) },
+		func() { b.alert(ctx) },
+		func() { b.work(ctx) },
+		func() {
+			if b.cfg.Webhook != nil {
+				runErr = b.serveWebhook(ctx)
+			} else {
+				b.poll(ctx)
+			}
+		},
+	} {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	<-ctx.Done()
+	finished := make(chan struct{})
+	go func() { wg.Wait(); b.dispatch.Wait(); close(finished) }()
+	select {
+	case <-finished:
+		b.log.Info("bot stopped")
+	case <-time.After(b.cfg.ShutdownTimeout):
+		b.log.Warn("bot stopped with work in hand; it stays in the inbox for the next process")
+	}
+	return runErr
 }
 
 // deliverReplies takes staff replies from the outbox and delivers each in
@@ -224,23 +289,6 @@ func (b *Bot) deliverReplies(ctx context.Context) {
 	}
 }
 
-// receive is called by the library for each update, in order, on its
-// polling goroutine. It only queues the update on its chat.
-func (b *Bot) receive(ctx context.Context, _ *tg.Bot, u *models.Update) {
-	chat, ok := chatOf(u)
-	if !ok {
-		return // nothing from a person to answer (e.g. an update kind we did not ask for)
-	}
-	queued := b.dispatch.Do(context.WithoutCancel(ctx), chat, func(ctx context.Context) {
-		ctx, cancel := context.WithTimeout(ctx, b.cfg.HandleTimeout)
-		defer cancel()
-		b.handle(ctx, chat, u)
-	})
-	if !queued {
-		b.log.Warn("a chat has too many updates waiting; update dropped", "update", updateKind(u))
-	}
-}
-
 func chatOf(u *models.Update) (int64, bool) {
 	switch {
 	case u.Message != nil:
@@ -259,8 +307,8 @@ func chatOf(u *models.Update) (int64, bool) {
 	return 0, false
 }
 
-// handle runs one update. It never panics.
-func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update) {
+// handle runs one update taken from the inbox as entry. It never panics.
+func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry string) {
 	start := time.Now()
 	kind := updateKind(u)
 	hint := languageHint(u)
@@ -285,22 +333,19 @@ func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update) {
 		return
 	}
 
-	if first, err := b.cfg.Service.FirstTime(ctx, u.ID); err != nil {
-		// Handling an update twice is better than losing it.
-		b.log.Warn("could not check whether an update is new", "err", err)
-	} else if !first {
-		b.answer(ctx, u, "")
-		b.log.Info("redelivered update ignored", "update", kind)
-		return
-	}
-
 	var incoming []int
 	if u.Message != nil {
 		incoming = append(incoming, u.Message.ID)
 	}
 	ev := toEvent(u)
-	reply, err := b.cfg.Service.Handle(ctx, chat, ev)
+	reply, err := b.cfg.Service.HandleEntry(ctx, chat, ev, entry)
+	if err == nil && reply.Skipped {
+		b.metrics.updates(kind, "already-handled")
+		return
+	}
+	defer func() { b.metrics.observe(kind, time.Since(start)) }()
 	if err != nil {
+		b.metrics.updates(kind, "error")
 		b.log.Error("update failed", "update", kind, "err", err)
 		b.answer(ctx, u, "")
 		ids, _ := b.send(ctx, chat, []flows.Message{{Text: b.cfg.Text.T(b.cfg.Text.Match(hint), "msg.internal_error", nil)}}, 0)
@@ -321,6 +366,7 @@ func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update) {
 	}
 	ids, _ := b.send(ctx, chat, reply.Messages, editable)
 	b.remember(ctx, chat, append(incoming, ids...))
+	b.metrics.updates(kind, "handled")
 	b.log.Debug("update handled", "update", kind, "ms", time.Since(start).Milliseconds())
 }
 

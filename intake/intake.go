@@ -133,6 +133,9 @@ type Reply struct {
 	// Delete lists messages of the chat to delete before sending Messages
 	// (/wipe). Deleting may fail for messages older than Telegram allows.
 	Delete []int
+	// Skipped is true when the update had already been applied (it was
+	// handled before a crash): nothing to send.
+	Skipped bool
 }
 
 // FirstTime reports whether a transport's update id is new (within two
@@ -163,6 +166,14 @@ func wipeOrForget(ev flows.Event) bool {
 // Handle runs one event from chat (a transport's chat id; only its keyed
 // hash is stored).
 func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply, error) {
+	return s.HandleEntry(ctx, chat, ev, "")
+}
+
+// HandleEntry is Handle for an update taken from the inbox as entry (a
+// stream id). The chat's state records the last entry applied to it, in the
+// same write as the state itself, so an entry handled again after a crash
+// changes nothing and is answered with Reply.Skipped.
+func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, entry string) (Reply, error) {
 	handle := s.keys.Hash("chat", chat)
 	if !wipeOrForget(ev) {
 		n, err := s.store.Count(ctx, handle, "msg", time.Minute, s.now())
@@ -181,6 +192,9 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 	stored, err := s.store.LoadChat(ctx, handle)
 	if err != nil {
 		return Reply{}, fmt.Errorf("intake: %w", err)
+	}
+	if entry != "" && store.Applied(stored.Applied, entry) {
+		return Reply{Skipped: true}, nil
 	}
 	prof, draft := s.open(handle, stored)
 	before := prof.state(draft)
@@ -212,7 +226,7 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 		if !slices.Contains(next.Refs, ref) {
 			next.Refs = append(slices.Clip(next.Refs), ref)
 		}
-		if err := s.save(ctx, handle, next, after, true, true); err != nil {
+		if err := s.save(ctx, handle, next, after, true, true, entry); err != nil {
 			// The report is queued; only the draft lingers. Sending the
 			// draft again returns the same reference.
 			return Reply{}, err
@@ -275,7 +289,7 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 	}
 
 	next := prof.with(after)
-	if err := s.save(ctx, handle, next, after, !next.equal(prof), after.Draft != before.Draft); err != nil {
+	if err := s.save(ctx, handle, next, after, !next.equal(prof), after.Draft != before.Draft, entry); err != nil {
 		return Reply{}, err
 	}
 	if before.Draft != nil && (after.Draft == nil || after.Draft.ID != before.Draft.ID) {
@@ -402,8 +416,8 @@ func (s *Service) open(handle string, c store.Chat) (profile, *flows.Draft) {
 	return p, d
 }
 
-func (s *Service) save(ctx context.Context, handle string, p profile, st flows.State, profileChanged, draftChanged bool) error {
-	var u store.ChatUpdate
+func (s *Service) save(ctx context.Context, handle string, p profile, st flows.State, profileChanged, draftChanged bool, applied string) error {
+	u := store.ChatUpdate{Applied: applied}
 	if profileChanged {
 		raw, err := json.Marshal(p)
 		if err != nil {

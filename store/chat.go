@@ -104,7 +104,7 @@ func (s *Store) TakeMessages(ctx context.Context, handle string) ([]int, error) 
 // which staff can no longer write to the chat). Counters expire on their own.
 func (s *Store) Forget(ctx context.Context, handle string, refs []string) error {
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, draftKey(handle), profileKey(handle), msgsKey(handle))
+		p.Del(ctx, draftKey(handle), profileKey(handle), msgsKey(handle), appliedKey(handle))
 		for _, ref := range refs {
 			p.Del(ctx, routeKey(ref))
 		}

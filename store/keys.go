@@ -14,6 +14,13 @@ package store
 //	                                    as Telegram lets bots delete messages for 48 hours
 //	vigil:{c:H}:rl:K:W          string  a rate-limit counter (kind K, window W); TTL = the window
 //	vigil:upd:ID                string  an update id already handled (dedupe); TTL = update TTL
+//	vigil:{c:H}:applied         string  the last inbox entry applied to the chat's state (a stream id); TTL = profile TTL
+//	vigil:{in:P}:updates        stream  partition P of the inbox (group "workers"): update id, and the update
+//	                                    sealed with the bot's key; an entry lives until it is handled
+//	vigil:{in:P}:seen:ID        string  update ID was accepted (dedupe); TTL 7 days
+//	vigil:{in:P}:owner          string  the bot process holding partition P; TTL = lease
+//	vigil:lease:NAME            string  the bot process holding a role (the poller); TTL = lease
+//	vigil:replicas              zset    bot processes alive (random names), scored by expiry
 //	vigil:{q}:reports           stream  the queue (group "staff"): ref, received_at, urgent — plain, to route and order
 //	vigil:{q}:report:REF        hash    sealed = age file for the staff; plain case metadata: received_at,
 //	                                    urgent, status, assignee (a staff name), times, stream entry id,
@@ -41,6 +48,12 @@ import "time"
 const prefix = "vigil:"
 
 func draftKey(handle string) string   { return prefix + "{c:" + handle + "}:draft" }
+func appliedKey(handle string) string { return prefix + "{c:" + handle + "}:applied" }
+func inboxKey(p int) string           { return prefix + "{in:" + itoa(int64(p)) + "}:updates" }
+func leaseKey(p int) string           { return prefix + "{in:" + itoa(int64(p)) + "}:owner" }
+func inboxSeenKey(p int, id int64) string {
+	return prefix + "{in:" + itoa(int64(p)) + "}:seen:" + itoa(id)
+}
 func profileKey(handle string) string { return prefix + "{c:" + handle + "}:profile" }
 func msgsKey(handle string) string    { return prefix + "{c:" + handle + "}:msgs" }
 func updateKey(id int64) string       { return prefix + "upd:" + itoa(id) }
@@ -56,6 +69,7 @@ const (
 	outboxKey    = prefix + "{q}:outbox"
 	botIDKey     = prefix + "bot:identity"
 	botRecipKey  = prefix + "bot:recipient"
+	replicasKey  = prefix + "replicas"
 	staffGroup   = "staff"
 	botGroup     = "bot"
 	unclaimedTag = "queue" // the consumer that holds new cases nobody has claimed

@@ -87,15 +87,17 @@ func (s *Store) Init(ctx context.Context) error {
 type Chat struct {
 	Draft   []byte // nil when there is no draft
 	Profile []byte // nil when nothing is remembered
+	Applied string // the last inbox entry applied; "" when none
 }
 
 // LoadChat reads a chat's draft and profile in one round trip and renews the
 // profile's lifetime.
 func (s *Store) LoadChat(ctx context.Context, handle string) (Chat, error) {
-	var draft, profile *redis.StringCmd
+	var draft, profile, applied *redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		draft = p.Get(ctx, draftKey(handle))
 		profile = p.GetEx(ctx, profileKey(handle), s.opts.ProfileTTL)
+		applied = p.Get(ctx, appliedKey(handle))
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -108,6 +110,7 @@ func (s *Store) LoadChat(ctx context.Context, handle string) (Chat, error) {
 	if b, err := profile.Bytes(); err == nil {
 		c.Profile = b
 	}
+	c.Applied = applied.Val()
 	return c, nil
 }
 
@@ -117,16 +120,20 @@ type ChatUpdate struct {
 	Draft       []byte // new sealed draft
 	DeleteDraft bool
 	Profile     []byte // new sealed profile
+	Applied     string // the inbox entry this change applies; "" for none
 }
 
 // SaveChat applies a change to a chat in one round trip.
 func (s *Store) SaveChat(ctx context.Context, handle string, u ChatUpdate) error {
-	if u.Draft == nil && !u.DeleteDraft && u.Profile == nil {
+	if u.Draft == nil && !u.DeleteDraft && u.Profile == nil && u.Applied == "" {
 		return nil
 	}
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		if u.Profile != nil {
 			p.Set(ctx, profileKey(handle), u.Profile, s.opts.ProfileTTL)
+		}
+		if u.Applied != "" {
+			p.Set(ctx, appliedKey(handle), u.Applied, s.opts.ProfileTTL)
 		}
 		switch {
 		case u.Draft != nil:

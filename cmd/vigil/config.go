@@ -26,6 +26,15 @@ type Config struct {
 	SecretFile     string
 	ConfigFile     string
 	LogLevel       slog.Level
+	LogFormat      string // json (the bot's default) or text
+
+	// Production (issue: webhooks, replicas, metrics).
+	WebhookURL      string
+	WebhookListen   string
+	WebhookSecret   string // secret: never printed
+	MetricsListen   string
+	Partitions      int
+	ShutdownTimeout time.Duration
 
 	// From the optional TOML file (VIGIL_CONFIG).
 	DefaultLanguage string
@@ -93,6 +102,44 @@ func loadConfig(getenv func(string) string, needToken bool) (*Config, error) {
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("VIGIL_LOG_LEVEL"), "info"))); err != nil {
 		return nil, settingError("VIGIL_LOG_LEVEL", "want debug, info, warn or error")
+	}
+	c.LogFormat = or(getenv("VIGIL_LOG_FORMAT"), "json")
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return nil, settingError("VIGIL_LOG_FORMAT", "want json or text")
+	}
+	c.MetricsListen = or(getenv("VIGIL_METRICS_LISTEN"), "127.0.0.1:9464")
+	if c.MetricsListen == "off" {
+		c.MetricsListen = ""
+	}
+	c.Partitions = 32
+	if v := getenv("VIGIL_PARTITIONS"); v != "" {
+		if _, err := fmt.Sscan(v, &c.Partitions); err != nil || c.Partitions < 1 || c.Partitions > 1024 {
+			return nil, settingError("VIGIL_PARTITIONS", "want a number from 1 to 1024, the same for every bot process")
+		}
+	}
+	c.ShutdownTimeout = 20 * time.Second
+	if v := getenv("VIGIL_SHUTDOWN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, settingError("VIGIL_SHUTDOWN_TIMEOUT", "want a duration such as 20s")
+		}
+		c.ShutdownTimeout = d
+	}
+	c.WebhookURL, c.WebhookListen = getenv("VIGIL_WEBHOOK_URL"), getenv("VIGIL_WEBHOOK_LISTEN")
+	secret, err := secretSetting(getenv, "VIGIL_WEBHOOK_SECRET")
+	if err != nil {
+		return nil, err
+	}
+	c.WebhookSecret = secret
+	if c.WebhookURL != "" || c.WebhookListen != "" || c.WebhookSecret != "" {
+		switch {
+		case !strings.HasPrefix(c.WebhookURL, "https://") && !strings.HasPrefix(c.WebhookURL, "http://"):
+			return nil, settingError("VIGIL_WEBHOOK_URL", "webhook mode needs the public https:// URL Telegram posts to")
+		case c.WebhookListen == "":
+			return nil, settingError("VIGIL_WEBHOOK_LISTEN", "webhook mode needs the local address to listen on, such as :8443")
+		case len(c.WebhookSecret) < 16 || strings.Trim(c.WebhookSecret, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != "":
+			return nil, settingError("VIGIL_WEBHOOK_SECRET", "webhook mode needs a secret of 16 to 256 characters A-Z, a-z, 0-9, _ and - (value not shown)")
+		}
 	}
 	token, err := secretSetting(getenv, "TELEGRAM_BOT_TOKEN")
 	if err != nil {

@@ -27,7 +27,7 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg, newLogger(stderr, cfg.LogLevel), true)
+	a, err := openApp(ctx, cfg, newLogger(stderr, cfg.LogLevel, or(getenv("VIGIL_LOG_FORMAT"), "text")), true)
 	if err != nil {
 		return err
 	}

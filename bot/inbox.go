@@ -1,0 +1,332 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	tg "github.com/go-telegram/bot"
+	"github.com/go-telegram/bot/models"
+
+	"github.com/vigil-hrd/vigil/intake"
+)
+
+// Inbox is where updates wait, durably, until a worker has handled them;
+// intake.Service is the real one.
+type Inbox interface {
+	Accept(ctx context.Context, partitions int, updateID, chat int64, raw []byte) (dropped string, err error)
+	InitInbox(ctx context.Context, partitions int) error
+	Lease(ctx context.Context, p int, owner string, ttl time.Duration) (bool, error)
+	LeaseNamed(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	Release(ctx context.Context, p int, owner string) error
+	NextInbox(ctx context.Context, p int, consumer string, block time.Duration) ([]intake.InboxEntry, error)
+	OpenEntry(p int, e intake.InboxEntry) ([]byte, error)
+	DoneInbox(ctx context.Context, p int, id string) error
+	Heartbeat(ctx context.Context, owner string, ttl time.Duration) (int, error)
+}
+
+// WebhookConfig turns on webhook mode.
+type WebhookConfig struct {
+	URL     string // public HTTPS URL Telegram posts to
+	Listen  string // local address to serve it on
+	Secret  string // X-Telegram-Bot-Api-Secret-Token
+	MaxBody int64  // bytes; larger bodies are refused (default 1 MiB)
+}
+
+var allowedUpdates = []string{"message", "edited_message", "callback_query"}
+
+// accept stores one raw update in the inbox. It returns nil only when the
+// update is safely stored (or deliberately dropped), so that the caller may
+// acknowledge it to Telegram.
+func (b *Bot) accept(ctx context.Context, raw []byte) error {
+	var u models.Update
+	if err := json.Unmarshal(raw, &u); err != nil {
+		b.metrics.updates("malformed", "dropped")
+		return nil // Telegram would send the same bytes again: never useful
+	}
+	chat, ok := chatOf(&u)
+	if !ok {
+		b.metrics.updates(updateKind(&u), "ignored")
+		return nil
+	}
+	dropped, err := b.cfg.Inbox.Accept(ctx, b.cfg.Partitions, u.ID, chat, raw)
+	if err != nil {
+		return err
+	}
+	if dropped != "" {
+		b.metrics.updates(updateKind(&u), dropped)
+		b.log.Info("update not stored", "update", updateKind(&u), "why", dropped)
+	}
+	return nil
+}
+
+// poll runs getUpdates while this process holds the poller's lease (one
+// process polls; the others stand by). The offset moves past an update only
+// once it is stored.
+func (b *Bot) poll(ctx context.Context) {
+	ttl := b.cfg.LeaseTTL
+	timeout := min(b.cfg.PollTimeout, ttl/2)
+	var offset int64
+	backoff := time.Duration(0)
+	for ctx.Err() == nil {
+		if backoff > 0 {
+			sleep(ctx, backoff)
+		}
+		leader, err := b.cfg.Inbox.LeaseNamed(ctx, "poller", b.owner, ttl)
+		if err != nil || !leader {
+			backoff = ttl / 3
+			continue
+		}
+		ups, retryAfter, err := b.getUpdates(ctx, offset, timeout)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.log.Warn("getUpdates failed", "err", err)
+			}
+			backoff = max(retryAfter, min(2*max(backoff, 100*time.Millisecond), 5*time.Second))
+			continue
+		}
+		backoff = 0
+		for _, raw := range ups {
+			var head struct {
+				ID int64 `json:"update_id"`
+			}
+			json.Unmarshal(raw, &head)
+			if err := b.accept(ctx, raw); err != nil {
+				b.log.Warn("could not store an update; it will be fetched again", "err", err)
+				backoff = time.Second
+				break
+			}
+			offset = head.ID + 1
+		}
+	}
+}
+
+// getUpdates calls the Bot API directly: the library's poller moves the
+// offset before updates are handled, which loses them on a crash.
+func (b *Bot) getUpdates(ctx context.Context, offset int64, timeout time.Duration) ([]json.RawMessage, time.Duration, error) {
+	body, _ := json.Marshal(map[string]any{"offset": offset, "timeout": int(timeout.Seconds()), "allowed_updates": allowedUpdates})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.apiURL+"/bot"+b.cfg.Token+"/getUpdates", bytes.NewReader(body))
+	if err != nil {
+		return nil, 0, errors.New("bot: build getUpdates request")
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := b.poller.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("bot: getUpdates: %s", errorKind(err))
+	}
+	defer resp.Body.Close()
+	var r struct {
+		OK          bool              `json:"ok"`
+		Result      []json.RawMessage `json:"result"`
+		ErrorCode   int               `json:"error_code"`
+		Description string            `json:"description"`
+		Parameters  struct {
+			RetryAfter int `json:"retry_after"`
+		} `json:"parameters"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&r); err != nil {
+		return nil, 0, fmt.Errorf("bot: getUpdates: undecodable answer (HTTP %d)", resp.StatusCode)
+	}
+	if !r.OK {
+		b.metrics.apiError(r.ErrorCode)
+		return nil, time.Duration(r.Parameters.RetryAfter) * time.Second, fmt.Errorf("bot: getUpdates: error %d", r.ErrorCode)
+	}
+	return r.Result, 0, nil
+}
+
+// Webhook returns the HTTP handler Telegram posts updates to. It answers
+// 200 only once the update is stored in Redis; anything else gets a non-2xx
+// answer so that Telegram delivers it again.
+func (b *Bot) Webhook() http.Handler {
+	wc := b.cfg.Webhook
+	secret := []byte(wc.Secret)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		got := []byte(r.Header.Get("X-Telegram-Bot-Api-Secret-Token"))
+		if subtle.ConstantTimeCompare(got, secret) != 1 {
+			b.metrics.updates("webhook", "unauthorized")
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wc.MaxBody))
+		if err != nil {
+			b.metrics.updates("webhook", "too-large")
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if err := b.accept(r.Context(), raw); err != nil {
+			b.log.Warn("could not store a webhook update; Telegram will retry", "err", err)
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// serveWebhook registers the webhook with Telegram and serves it until ctx
+// ends; it stops taking updates first on shutdown.
+func (b *Bot) serveWebhook(ctx context.Context) error {
+	wc := b.cfg.Webhook
+	path := "/"
+	if i := strings.Index(strings.TrimPrefix(strings.TrimPrefix(wc.URL, "https://"), "http://"), "/"); i >= 0 {
+		path = strings.TrimPrefix(strings.TrimPrefix(wc.URL, "https://"), "http://")[i:]
+	}
+	mux := http.NewServeMux()
+	mux.Handle(path, b.Webhook())
+	srv := &http.Server{Addr: wc.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	_, err := b.api.SetWebhook(ctx, &tg.SetWebhookParams{URL: wc.URL, SecretToken: wc.Secret, AllowedUpdates: allowedUpdates, MaxConnections: 40})
+	if err != nil {
+		b.log.Warn("could not register the webhook with Telegram", "kind", errorKind(err))
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("bot: webhook listener: %w", err)
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shut)
+}
+
+// work holds partitions of the inbox and handles their updates, one at a
+// time and in order per partition, so each chat's updates stay in order.
+// Processes share the partitions: each takes about its share, and takes over
+// those of a process whose lease lapsed.
+func (b *Bot) work(ctx context.Context) {
+	ttl := b.cfg.LeaseTTL
+	type held struct {
+		stop chan struct{}
+		done chan struct{}
+	}
+	owned := map[int]*held{}
+	stopOne := func(p int) {
+		h := owned[p]
+		close(h.stop)
+		<-h.done
+		delete(owned, p)
+		b.cfg.Inbox.Release(context.WithoutCancel(ctx), p, b.owner)
+	}
+	defer func() {
+		for p := range owned {
+			stopOne(p)
+		}
+	}()
+	tick := time.NewTicker(ttl / 3)
+	defer tick.Stop()
+	for {
+		alive, err := b.cfg.Inbox.Heartbeat(ctx, b.owner, ttl)
+		if err != nil || alive < 1 {
+			alive = 1
+		}
+		target := (b.cfg.Partitions + alive - 1) / alive
+		for p := 0; p < b.cfg.Partitions && ctx.Err() == nil; p++ {
+			if _, ok := owned[p]; ok {
+				if still, err := b.cfg.Inbox.Lease(ctx, p, b.owner, ttl); err == nil && !still {
+					stopOne(p) // another process took it: stop at once
+				}
+				continue
+			}
+			if len(owned) >= target {
+				continue
+			}
+			if got, err := b.cfg.Inbox.Lease(ctx, p, b.owner, ttl); err == nil && got {
+				h := &held{stop: make(chan struct{}), done: make(chan struct{})}
+				owned[p] = h
+				go func() { defer close(h.done); b.partition(ctx, p, h.stop) }()
+			}
+		}
+		for p := range owned {
+			if len(owned) <= target {
+				break
+			}
+			stopOne(p) // hand a share to a process that joined
+		}
+		b.metrics.partitions(len(owned))
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// partition handles the updates of partition p until stop or ctx ends; the
+// update in hand is finished first.
+func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		default:
+		}
+		entries, err := b.cfg.Inbox.NextInbox(ctx, p, b.owner, b.cfg.ReplyPoll)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.log.Warn("could not read the inbox", "err", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		for _, e := range entries {
+			select {
+			case <-stop:
+				return // another process holds it now; it takes over from here
+			default:
+			}
+			b.process(context.WithoutCancel(ctx), p, e)
+		}
+	}
+}
+
+// process handles one inbox entry in its chat's serial slot and removes it.
+func (b *Bot) process(ctx context.Context, p int, e intake.InboxEntry) {
+	raw, err := b.cfg.Inbox.OpenEntry(p, e)
+	var u models.Update
+	if err == nil {
+		err = json.Unmarshal(raw, &u)
+	}
+	chat, ok := chatOf(&u)
+	if err != nil || !ok {
+		b.log.Warn("an update in the inbox does not open; dropped", "err", err)
+		b.cfg.Inbox.DoneInbox(ctx, p, e.ID)
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	queued := b.dispatch.Do(ctx, chat, func(ctx context.Context) {
+		defer wg.Done()
+		ctx, cancel := context.WithTimeout(ctx, b.cfg.HandleTimeout)
+		defer cancel()
+		b.handle(ctx, chat, &u, e.ID)
+	})
+	if queued {
+		wg.Wait()
+	} else {
+		b.metrics.updates(updateKind(&u), "flood")
+	}
+	if err := b.cfg.Inbox.DoneInbox(ctx, p, e.ID); err != nil {
+		b.log.Warn("could not remove a handled update; it will be skipped when seen again", "err", err)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

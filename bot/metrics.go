@@ -1,0 +1,66 @@
+package bot
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the bot's Prometheus series. No label carries a chat id, a
+// name or any text: only kinds of update, outcomes and error codes.
+type metrics struct {
+	updatesTotal *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	apiErrors    *prometheus.CounterVec
+	owned        prometheus.Gauge
+}
+
+// newMetrics registers the bot's series with reg; a nil reg gives metrics
+// that record nothing.
+func newMetrics(reg prometheus.Registerer) *metrics {
+	if reg == nil {
+		return nil
+	}
+	m := &metrics{
+		updatesTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_updates_total", Help: "Updates from Telegram by kind and outcome.",
+		}, []string{"type", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vigil_update_seconds", Help: "Time to handle one update, from inbox to the last reply sent.",
+			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"type"}),
+		apiErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_telegram_errors_total", Help: "Errors from the Telegram Bot API by code.",
+		}, []string{"code"}),
+		owned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_inbox_partitions_held", Help: "Inbox partitions this process holds.",
+		}),
+	}
+	reg.MustRegister(m.updatesTotal, m.latency, m.apiErrors, m.owned)
+	return m
+}
+
+func (m *metrics) updates(kind, outcome string) {
+	if m != nil {
+		m.updatesTotal.WithLabelValues(kind, outcome).Inc()
+	}
+}
+
+func (m *metrics) observe(kind string, d time.Duration) {
+	if m != nil {
+		m.latency.WithLabelValues(kind).Observe(d.Seconds())
+	}
+}
+
+func (m *metrics) apiError(code int) {
+	if m != nil {
+		m.apiErrors.WithLabelValues(strconv.Itoa(code)).Inc()
+	}
+}
+
+func (m *metrics) partitions(n int) {
+	if m != nil {
+		m.owned.Set(float64(n))
+	}
+}

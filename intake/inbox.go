@@ -1,0 +1,106 @@
+package intake
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/vigil-hrd/vigil/store"
+)
+
+// seenTTL is how long an accepted update id is remembered. Telegram's ids
+// restart at random after a week of silence; a redelivery comes within
+// hours.
+const seenTTL = 7 * 24 * time.Hour
+
+// Partition returns the inbox partition of a chat, out of n: always the same
+// for one chat, spread evenly over chats.
+func (s *Service) Partition(chat int64, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(s.keys.Hash("chat", chat)))
+	return int(h.Sum32() % uint32(n))
+}
+
+func updateName(p int) string { return "update:" + strconv.Itoa(p) }
+
+// Accept stores an update from Telegram durably, sealed with the bot's key,
+// in its chat's partition of the inbox: when Accept returns nil the update
+// may be acknowledged to Telegram. An update id already accepted is not
+// stored again; nor is an update from a chat flooding the bot far beyond its
+// rate limit (dropped reports why, without content).
+func (s *Service) Accept(ctx context.Context, partitions int, updateID, chat int64, raw []byte) (dropped string, err error) {
+	handle := s.keys.Hash("chat", chat)
+	n, err := s.store.Count(ctx, handle, "in", time.Minute, s.now())
+	if err != nil {
+		return "", fmt.Errorf("intake: %w", err)
+	}
+	if n > int64(5*s.limits.MessagesPerMinute) {
+		return "flood", nil
+	}
+	p := s.Partition(chat, partitions)
+	fresh, err := s.store.Accept(ctx, p, updateID, s.keys.Seal(updateName(p), raw), seenTTL)
+	if err != nil {
+		return "", fmt.Errorf("intake: %w", err)
+	}
+	if !fresh {
+		return "duplicate", nil
+	}
+	return "", nil
+}
+
+// OpenEntry unseals an update taken from partition p of the inbox.
+func (s *Service) OpenEntry(p int, e store.InboxEntry) ([]byte, error) {
+	raw, err := s.keys.Open(updateName(p), e.Sealed)
+	if err != nil {
+		return nil, fmt.Errorf("intake: open update: %w", err)
+	}
+	return raw, nil
+}
+
+// Store returns the service's store, for the inbox workers.
+func (s *Service) Store() *store.Store { return s.store }
+
+// InboxEntry is an update waiting in the inbox.
+type InboxEntry = store.InboxEntry
+
+// Lease takes or renews a partition's lease (see store.Lease).
+func (s *Service) Lease(ctx context.Context, p int, owner string, ttl time.Duration) (bool, error) {
+	return s.store.Lease(ctx, p, owner, ttl)
+}
+
+// LeaseNamed takes or renews the lease of a role such as the poller.
+func (s *Service) LeaseNamed(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	return s.store.LeaseNamed(ctx, name, owner, ttl)
+}
+
+// Release gives up a partition's lease.
+func (s *Service) Release(ctx context.Context, p int, owner string) error {
+	return s.store.Release(ctx, p, owner)
+}
+
+// NextInbox returns the next updates of a partition (see store.NextInbox).
+func (s *Service) NextInbox(ctx context.Context, p int, consumer string, block time.Duration) ([]InboxEntry, error) {
+	return s.store.NextInbox(ctx, p, consumer, block)
+}
+
+// DoneInbox removes a handled update.
+func (s *Service) DoneInbox(ctx context.Context, p int, id string) error {
+	return s.store.DoneInbox(ctx, p, id)
+}
+
+// Heartbeat records that bot process owner is alive and returns how many are.
+func (s *Service) Heartbeat(ctx context.Context, owner string, ttl time.Duration) (int, error) {
+	return s.store.Heartbeat(ctx, owner, s.now(), ttl)
+}
+
+// InitInbox creates the inbox's partitions.
+func (s *Service) InitInbox(ctx context.Context, partitions int) error {
+	return s.store.InitInbox(ctx, partitions)
+}
+
+// InboxDepth returns how many updates wait, and the age of the oldest.
+func (s *Service) InboxDepth(ctx context.Context, partitions int) (int64, time.Duration, error) {
+	return s.store.InboxDepth(ctx, partitions, s.now())
+}

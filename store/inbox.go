@@ -1,0 +1,198 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The inbox holds updates from Telegram, sealed by the bot, from the moment
+// they arrive until a worker has handled them. It is split into partitions
+// by chat, so that one worker at a time, holding the partition's lease,
+// handles a chat's updates in the order they came, whichever bot process
+// received them.
+
+const inboxGroup = "workers"
+
+// InitInbox creates the partitions' streams and consumer groups.
+func (s *Store) InitInbox(ctx context.Context, partitions int) error {
+	for p := 0; p < partitions; p++ {
+		err := s.rdb.XGroupCreateMkStream(ctx, inboxKey(p), inboxGroup, "0").Err()
+		if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+			return fmt.Errorf("store: create inbox: %w", err)
+		}
+	}
+	return nil
+}
+
+var accept = redis.NewScript(`
+if redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then
+  redis.call('XADD', KEYS[2], '*', 'update', ARGV[2], 'sealed', ARGV[3])
+  return 1
+end
+return 0
+`)
+
+// Accept stores an update in its partition once: an update id seen within
+// ttl is not stored again (fresh false). When Accept returns without error
+// the update is in Redis, and may be acknowledged to Telegram.
+func (s *Store) Accept(ctx context.Context, partition int, updateID int64, sealed []byte, ttl time.Duration) (fresh bool, err error) {
+	n, err := accept.Run(ctx, s.rdb, []string{inboxSeenKey(partition, updateID), inboxKey(partition)},
+		ttl.Milliseconds(), updateID, sealed).Int()
+	if err != nil {
+		return false, fmt.Errorf("store: accept update: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Lease takes or renews the lease on a partition for owner; it reports
+// whether owner holds it now.
+func (s *Store) Lease(ctx context.Context, partition int, owner string, ttl time.Duration) (bool, error) {
+	n, err := lease.Run(ctx, s.rdb, []string{leaseKey(partition)}, owner, ttl.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("store: lease partition: %w", err)
+	}
+	return n == 1, nil
+}
+
+var lease = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == false or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`)
+
+var unlease = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Release gives up owner's lease on a partition.
+func (s *Store) Release(ctx context.Context, partition int, owner string) error {
+	if err := unlease.Run(ctx, s.rdb, []string{leaseKey(partition)}, owner).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("store: release partition: %w", err)
+	}
+	return nil
+}
+
+// Entry is an update waiting in the inbox.
+type InboxEntry struct {
+	ID       string // stream id: orders the updates of a partition
+	UpdateID int64
+	Sealed   []byte
+}
+
+// NextInbox returns, for the holder of a partition's lease, the updates to
+// handle next, oldest first: first those another worker took and did not
+// finish (it died or lost its lease), then new ones, waiting up to block.
+func (s *Store) NextInbox(ctx context.Context, partition int, consumer string, block time.Duration) ([]InboxEntry, error) {
+	key := inboxKey(partition)
+	msgs, _, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+		Stream: key, Group: inboxGroup, Consumer: consumer, MinIdle: 0, Start: "0-0", Count: 50,
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: reclaim updates: %w", err)
+	}
+	if len(msgs) == 0 {
+		streams, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: inboxGroup, Consumer: consumer, Streams: []string{key, ">"}, Count: 50, Block: block,
+		}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("store: read updates: %w", err)
+		}
+		for _, st := range streams {
+			msgs = append(msgs, st.Messages...)
+		}
+	}
+	out := make([]InboxEntry, 0, len(msgs))
+	for _, m := range msgs {
+		v := func(k string) string { s, _ := m.Values[k].(string); return s }
+		var id int64
+		fmt.Sscan(v("update"), &id)
+		out = append(out, InboxEntry{ID: m.ID, UpdateID: id, Sealed: []byte(v("sealed"))})
+	}
+	return out, nil
+}
+
+// DoneInbox removes a handled update from its partition.
+func (s *Store) DoneInbox(ctx context.Context, partition int, id string) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAck(ctx, inboxKey(partition), inboxGroup, id)
+		p.XDel(ctx, inboxKey(partition), id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: finish update: %w", err)
+	}
+	return nil
+}
+
+// InboxDepth returns how many updates wait in all partitions, and the age of
+// the oldest.
+func (s *Store) InboxDepth(ctx context.Context, partitions int, now time.Time) (int64, time.Duration, error) {
+	var total int64
+	var oldest time.Duration
+	for p := 0; p < partitions; p++ {
+		n, err := s.rdb.XLen(ctx, inboxKey(p)).Result()
+		if err != nil {
+			return 0, 0, fmt.Errorf("store: inbox depth: %w", err)
+		}
+		total += n
+		if n == 0 {
+			continue
+		}
+		first, err := s.rdb.XRangeN(ctx, inboxKey(p), "-", "+", 1).Result()
+		if err == nil && len(first) == 1 {
+			var ms int64
+			fmt.Sscanf(first[0].ID, "%d-", &ms)
+			if age := now.Sub(time.UnixMilli(ms)); age > oldest {
+				oldest = age
+			}
+		}
+	}
+	return total, oldest, nil
+}
+
+// streamIDLess orders stream ids ("ms-seq").
+func streamIDLess(a, b string) bool {
+	var am, as, bm, bs int64
+	fmt.Sscanf(a, "%d-%d", &am, &as)
+	fmt.Sscanf(b, "%d-%d", &bm, &bs)
+	return am < bm || am == bm && as < bs
+}
+
+// Applied reports whether the chat's state already includes inbox entry id
+// (the chat's state records the last entry it applied).
+func Applied(last, id string) bool { return last != "" && !streamIDLess(last, id) }
+
+// LeaseNamed is Lease for a named role (such as the one poller of all the
+// bot processes).
+func (s *Store) LeaseNamed(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	n, err := lease.Run(ctx, s.rdb, []string{prefix + "lease:" + name}, owner, ttl.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("store: lease %s: %w", name, err)
+	}
+	return n == 1, nil
+}
+
+// Heartbeat records that bot process owner is alive for ttl and returns how
+// many are alive.
+func (s *Store) Heartbeat(ctx context.Context, owner string, now time.Time, ttl time.Duration) (int, error) {
+	var card *redis.IntCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, replicasKey, redis.Z{Score: float64(now.Add(ttl).UnixMilli()), Member: owner})
+		p.ZRemRangeByScore(ctx, replicasKey, "-inf", fmt.Sprint(now.UnixMilli()))
+		card = p.ZCard(ctx, replicasKey)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: heartbeat: %w", err)
+	}
+	return int(card.Val()), nil
+}
