@@ -138,16 +138,6 @@ type Reply struct {
 	Skipped bool
 }
 
-// FirstTime reports whether a transport's update id is new (within two
-// days), so that a redelivered update is handled once.
-func (s *Service) FirstTime(ctx context.Context, updateID int64) (bool, error) {
-	ok, err := s.store.FirstTime(ctx, updateID, 48*time.Hour)
-	if err != nil {
-		return false, fmt.Errorf("intake: %w", err)
-	}
-	return ok, nil
-}
-
 // Remember records ids of messages in the chat (the defender's and the
 // bot's), for /wipe.
 func (s *Service) Remember(ctx context.Context, chat int64, messageIDs []int) error {

@@ -117,14 +117,41 @@ func TestReportRateLimitKeepsTheDraft(t *testing.T) {
 	testenv.ReceiptRef(t, c.Do(flows.Event{Kind: flows.EventButton, Data: c.Button("Send").Data}))
 }
 
-func TestRedeliveredUpdateIsHandledOnce(t *testing.T) {
+func TestRedeliveredUpdateIsStoredOnceAndAppliedOnce(t *testing.T) {
 	ctx := context.Background()
 	env := testenv.New(t)
-	first, err := env.Service.FirstTime(ctx, 987)
-	if err != nil || !first {
-		t.Fatalf("first: %v %v", first, err)
+	svc := env.Service
+	if err := svc.InitInbox(ctx, 4); err != nil {
+		t.Fatal(err)
 	}
-	if again, _ := env.Service.FirstTime(ctx, 987); again {
-		t.Fatal("the same update counted as new twice")
+	for i, want := range []string{"", "duplicate"} {
+		dropped, err := svc.Accept(ctx, 4, 987, 42, []byte(`{"update_id":987}`))
+		if err != nil || dropped != want {
+			t.Fatalf("accept %d: %q %v, want %q", i, dropped, err, want)
+		}
+	}
+	p := svc.Partition(42, 4)
+	entries, err := svc.NextInbox(ctx, p, "w", -1)
+	if err != nil || len(entries) != 1 || entries[0].UpdateID != 987 {
+		t.Fatalf("inbox: %+v %v", entries, err)
+	}
+	raw, err := svc.OpenEntry(p, entries[0])
+	if err != nil || string(raw) != `{"update_id":987}` {
+		t.Fatalf("open: %q %v", raw, err)
+	}
+	if _, err := svc.OpenEntry((p+1)%4, entries[0]); err == nil {
+		t.Fatal("an update opened as another partition's")
+	}
+	start := flows.Event{Kind: flows.EventCommand, Command: "start"}
+	if r, err := svc.HandleEntry(ctx, 42, start, "100-1"); err != nil || r.Skipped || len(r.Messages) == 0 {
+		t.Fatalf("first handling: %+v %v", r, err)
+	}
+	for _, entry := range []string{"100-1", "100-0", "99-7"} {
+		if r, _ := svc.HandleEntry(ctx, 42, start, entry); !r.Skipped {
+			t.Errorf("entry %s handled again after 100-1", entry)
+		}
+	}
+	if r, _ := svc.HandleEntry(ctx, 42, start, "100-2"); r.Skipped {
+		t.Error("a newer entry was skipped")
 	}
 }

@@ -145,13 +145,33 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 		t.Fatalf("bot identity after restart: %q", id)
 	}
 
-	first, err := bot.FirstTime(ctx, 1001, time.Hour)
-	must(t, err, "bot: mark an update seen")
-	again, err := bot.FirstTime(ctx, 1001, time.Hour)
-	must(t, err, "bot: mark an update seen again")
+	// The inbox: accept (with dedupe), leases, reading, finishing, depth.
+	must(t, bot.InitInbox(ctx, 2), "bot: create the inbox")
+	first, err := bot.Accept(ctx, 1, 1001, []byte("sealed-update"), time.Hour)
+	must(t, err, "bot: accept an update")
+	again, err := bot.Accept(ctx, 1, 1001, []byte("sealed-update"), time.Hour)
+	must(t, err, "bot: accept an update again")
 	if !first || again {
 		t.Fatalf("update dedupe: first %v, again %v", first, again)
 	}
+	if ok, err := bot.Lease(ctx, 1, "p1", time.Minute); err != nil || !ok {
+		t.Fatalf("bot: lease a partition: %v %v", ok, err)
+	}
+	if ok, err := bot.LeaseNamed(ctx, "poller", "p1", time.Minute); err != nil || !ok {
+		t.Fatalf("bot: lease the poller: %v %v", ok, err)
+	}
+	if _, err := bot.Heartbeat(ctx, "p1", at, time.Minute); err != nil {
+		t.Fatalf("bot: heartbeat: %v", err)
+	}
+	entries, err := bot.NextInbox(ctx, 1, "p1", -1)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("bot: read the inbox: %v %v", entries, err)
+	}
+	if _, _, err := bot.InboxDepth(ctx, 2, at); err != nil {
+		t.Fatalf("bot: inbox depth: %v", err)
+	}
+	must(t, bot.DoneInbox(ctx, 1, entries[0].ID), "bot: finish an update")
+	must(t, bot.Release(ctx, 1, "p1"), "bot: release a partition")
 	n, err := bot.Count(ctx, handle, "msg", time.Minute, at)
 	must(t, err, "bot: count a message")
 	if c, err := bot.Counted(ctx, handle, "msg", time.Minute, at); err != nil || c != n || n != 1 {

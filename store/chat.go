@@ -17,16 +17,6 @@ const messageTTL = 48 * time.Hour
 // maxRemembered bounds the message ids kept per chat.
 const maxRemembered = 1000
 
-// FirstTime reports whether an update id is seen for the first time within
-// ttl, and marks it seen. A redelivered update is then handled once.
-func (s *Store) FirstTime(ctx context.Context, updateID int64, ttl time.Duration) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, updateKey(updateID), 1, ttl).Result()
-	if err != nil {
-		return false, fmt.Errorf("store: mark update seen: %w", err)
-	}
-	return ok, nil
-}
-
 // Count adds one to a chat's counter of kind in the current fixed window
 // and returns the new count.
 func (s *Store) Count(ctx context.Context, handle, kind string, window time.Duration, now time.Time) (int64, error) {

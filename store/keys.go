@@ -13,7 +13,6 @@ package store
 //	vigil:{c:H}:msgs            list    ids of the chat's messages, for /wipe (numbers, no content); TTL 48h,
 //	                                    as Telegram lets bots delete messages for 48 hours
 //	vigil:{c:H}:rl:K:W          string  a rate-limit counter (kind K, window W); TTL = the window
-//	vigil:upd:ID                string  an update id already handled (dedupe); TTL = update TTL
 //	vigil:{c:H}:applied         string  the last inbox entry applied to the chat's state (a stream id); TTL = profile TTL
 //	vigil:{in:P}:updates        stream  partition P of the inbox (group "workers"): update id, and the update
 //	                                    sealed with the bot's key; an entry lives until it is handled
@@ -56,7 +55,6 @@ func inboxSeenKey(p int, id int64) string {
 }
 func profileKey(handle string) string { return prefix + "{c:" + handle + "}:profile" }
 func msgsKey(handle string) string    { return prefix + "{c:" + handle + "}:msgs" }
-func updateKey(id int64) string       { return prefix + "upd:" + itoa(id) }
 
 func rateKey(handle, kind string, window time.Duration, now time.Time) string {
 	return prefix + "{c:" + handle + "}:rl:" + kind + ":" + itoa(now.UnixMilli()/window.Milliseconds())
