@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -753,5 +755,58 @@ func TestWipeLeavesOneNeutralLine(t *testing.T) {
 		if id == left[0].ID {
 			t.Fatal("a wipe deleted the neutral line of the one before")
 		}
+	}
+}
+
+// TestWebhookAnswers2xxOnlyOnceStored drives the webhook handler: a wrong
+// secret and an oversized body are refused; a good update is in the inbox
+// when 200 comes back; with Redis gone the answer is 503, so that Telegram
+// delivers the update again.
+func TestWebhookAnswers2xxOnlyOnceStored(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.New(t)
+	api := fakeapi.New(t, token)
+	b, err := bot.New(ctx, bot.Config{Token: token, APIURL: api.URL(), Service: env.Service, Text: env.Text, Log: env.Log,
+		Inbox: env.Service, Partitions: 2,
+		Webhook: &bot.WebhookConfig{URL: "https://example.org/tg/hook", Listen: "127.0.0.1:0", Secret: "s3cret-s3cret-s3cret", MaxBody: 4096}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Service.InitInbox(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	post := func(secret, body string) int {
+		req := httptest.NewRequest(http.MethodPost, "/tg/hook", strings.NewReader(body))
+		req.Header.Set("X-Telegram-Bot-Api-Secret-Token", secret)
+		rec := httptest.NewRecorder()
+		b.Webhook().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	update := `{"update_id":555,"message":{"message_id":1,"date":1,"chat":{"id":4242,"type":"private"},"from":{"id":4242,"is_bot":false,"first_name":"D"},"text":"WEBHOOK-MARKER"}}`
+	for name, tc := range map[string]struct {
+		secret, body string
+		want         int
+	}{
+		"no secret":    {"", update, http.StatusUnauthorized},
+		"wrong secret": {"s3cret-s3cret-s3creX", update, http.StatusUnauthorized},
+		"too large":    {"s3cret-s3cret-s3cret", strings.Repeat("x", 5000), http.StatusRequestEntityTooLarge},
+		"good":         {"s3cret-s3cret-s3cret", update, http.StatusOK},
+		"again":        {"s3cret-s3cret-s3cret", update, http.StatusOK},
+	} {
+		if got := post(tc.secret, tc.body); got != tc.want {
+			t.Errorf("%s: HTTP %d, want %d", name, got, tc.want)
+		}
+	}
+	p := env.Service.Partition(4242, 2)
+	entries, err := env.Service.NextInbox(ctx, p, "t", -1)
+	if err != nil || len(entries) != 1 || entries[0].UpdateID != 555 {
+		t.Fatalf("inbox after the webhook: %+v %v", entries, err)
+	}
+	if bytes.Contains(env.Everything(t), []byte("WEBHOOK-MARKER")) {
+		t.Fatal("the stored update is not sealed")
+	}
+	env.RDB.Shutdown(ctx)
+	if got := post("s3cret-s3cret-s3cret", strings.Replace(update, "555", "556", 1)); got != http.StatusServiceUnavailable {
+		t.Fatalf("with Redis down: HTTP %d, want 503", got)
 	}
 }
