@@ -141,6 +141,13 @@ func loadConfig(getenv func(string) string, needToken bool) (*Config, error) {
 			return nil, settingError("VIGIL_WEBHOOK_SECRET", "webhook mode needs a secret of 16 to 256 characters A-Z, a-z, 0-9, _ and - (value not shown)")
 		}
 	}
+	redisURL, err := secretSetting(getenv, "REDIS_URL")
+	if err != nil {
+		return nil, err
+	}
+	if redisURL != "" {
+		c.RedisURL = redisURL
+	}
 	token, err := secretSetting(getenv, "TELEGRAM_BOT_TOKEN")
 	if err != nil {
 		return nil, err

@@ -114,7 +114,11 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	rdb, err := store.Connect(cctx, or(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"))
+	redisURL, err := secretSetting(getenv, "REDIS_URL")
+	if err != nil {
+		return err
+	}
+	rdb, err := store.Connect(cctx, or(redisURL, "redis://127.0.0.1:6379/0"))
 	if err != nil {
 		return settingError("REDIS_URL", "%v", err)
 	}
