@@ -38,7 +38,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	bc := bot.Config{Token: cfg.Token, APIURL: cfg.APIURL, Service: a.service, Replies: a.service, Text: a.text, Log: log,
 		Alerts: &bot.AlertConfig{Source: a.service, Chat: cfg.AlertChat, Interval: cfg.AlertInterval, Lease: cfg.ClaimLease},
-		Inbox:  a.service, Partitions: cfg.Partitions, ShutdownTimeout: cfg.ShutdownTimeout, Metrics: reg}
+		Inbox:  a.service, Partitions: cfg.Partitions, ShutdownTimeout: cfg.ShutdownTimeout, Metrics: reg, LeaseTTL: cfg.LeaseTTL}
 	if cfg.WebhookURL != "" {
 		bc.Webhook = &bot.WebhookConfig{URL: cfg.WebhookURL, Listen: cfg.WebhookListen, Secret: cfg.WebhookSecret}
 	}

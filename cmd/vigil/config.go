@@ -34,6 +34,7 @@ type Config struct {
 	WebhookSecret   string // secret: never printed
 	MetricsListen   string
 	Partitions      int
+	LeaseTTL        time.Duration
 	ShutdownTimeout time.Duration
 
 	// From the optional TOML file (VIGIL_CONFIG).
@@ -116,6 +117,14 @@ func loadConfig(getenv func(string) string, needToken bool) (*Config, error) {
 		if _, err := fmt.Sscan(v, &c.Partitions); err != nil || c.Partitions < 1 || c.Partitions > 1024 {
 			return nil, settingError("VIGIL_PARTITIONS", "want a number from 1 to 1024, the same for every bot process")
 		}
+	}
+	c.LeaseTTL = 15 * time.Second
+	if v := getenv("VIGIL_LEASE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return nil, settingError("VIGIL_LEASE_TTL", "want a duration of at least 1s, such as 15s")
+		}
+		c.LeaseTTL = d
 	}
 	c.ShutdownTimeout = 20 * time.Second
 	if v := getenv("VIGIL_SHUTDOWN_TIMEOUT"); v != "" {

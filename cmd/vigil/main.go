@@ -8,6 +8,7 @@
 //	vigil bot                          run the Telegram bot
 //	vigil console [--lang XX]          the report flow in this terminal
 //	vigil triage COMMAND …             the staff tool (vigil triage help)
+//	vigil locales COMMAND …            the translators' tool (vigil locales help)
 //
 // Configuration comes from the environment (see config.go and the README);
 // bad configuration stops start-up with one line naming the setting.
@@ -31,6 +32,8 @@ Usage:
   vigil console [--lang XX] [--chat N]   walk the report flow in this terminal, no Telegram needed
   vigil triage COMMAND …                 the staff tool: list, show, claim, status, note,
                                          reply, export, stats, purge, audit (vigil triage help)
+  vigil locales COMMAND …                the translators' tool: check, export, import, accept
+                                         (vigil locales help)
 
 Environment: TELEGRAM_BOT_TOKEN (or TELEGRAM_BOT_TOKEN_FILE), TELEGRAM_API_URL,
 REDIS_URL, VIGIL_RECIPIENTS_FILE, VIGIL_SECRET_FILE, VIGIL_CONFIG, VIGIL_IDENTITY,
@@ -64,6 +67,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runConsole(ctx, args[1:], stdin, stdout, stderr, getenv)
 	case "triage":
 		err = runTriage(ctx, args[1:], stdin, stdout, stderr, getenv)
+	case "locales":
+		err = runLocales(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

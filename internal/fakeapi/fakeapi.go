@@ -20,7 +20,8 @@
 //     is {"ok":true,"result":…} or {"ok":false,"error_code":N,"description":…}
 //     with HTTP status N, results are encoded from go-telegram/bot/models
 //     types, and errors use Telegram's descriptions.
-//   - Methods: getMe, deleteWebhook, setMyCommands, getUpdates,
+//   - Methods: getMe, deleteWebhook, setWebhook (recorded; the fake does not
+//     post to it), setMyCommands, getUpdates,
 //     sendMessage, editMessageText, editMessageReplyMarkup, deleteMessage,
 //     answerCallbackQuery, sendChatAction and getFile. Others answer 404 Not
 //     Found (and are logged), like unknown methods.
@@ -116,6 +117,7 @@ type Server struct {
 	closed chan struct{} // closed when the test ends, to release long polls
 
 	mu           sync.Mutex
+	webhook      string        // set by setWebhook
 	changed      chan struct{} // closed and replaced on every state change
 	chats        map[int64]*chatState
 	updates      []queuedUpdate // undelivered or unconfirmed, ascending ids
@@ -681,6 +683,8 @@ func (s *Server) handler(method string) handlerFunc {
 		return s.getMe
 	case "deletewebhook":
 		return s.deleteWebhook
+	case "setwebhook":
+		return s.setWebhook
 	case "setmycommands":
 		return s.setMyCommands
 	case "getupdates":
@@ -895,6 +899,26 @@ func (s *Server) deleteWebhook(_ context.Context, p params) (any, *Failure) {
 		s.mu.Unlock()
 	}
 	return true, nil
+}
+
+// setWebhook records the webhook a bot registers. The fake does not post
+// to it: a test plays Telegram's deliveries itself.
+func (s *Server) setWebhook(_ context.Context, p params) (any, *Failure) {
+	url := p.get("url")
+	if url != "" && !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://127.0.0.1") {
+		return nil, fail(BadRequest("Bad Request: bad webhook: An HTTPS URL must be provided for webhook"))
+	}
+	s.mu.Lock()
+	s.webhook = url
+	s.mu.Unlock()
+	return true, nil
+}
+
+// Webhook returns the URL the bot registered with setWebhook.
+func (s *Server) Webhook() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.webhook
 }
 
 func (s *Server) setMyCommands(_ context.Context, p params) (any, *Failure) {

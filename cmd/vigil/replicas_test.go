@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-telegram/bot/models"
+
+	"github.com/vigil-hrd/vigil/internal/fakeapi"
+	"github.com/vigil-hrd/vigil/internal/testenv"
+)
+
+// TestMain lets the test binary stand in for the vigil binary: re-executed
+// with VIGIL_TEST_RUN_MAIN=1 it runs main, so the replica tests start real
+// processes they can kill, without a separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("VIGIL_TEST_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+const replicaToken = "123456789:AAFakeTokenForReplicaTests_abcdefg"
+
+// replica is one `vigil bot` process in webhook mode.
+type replica struct {
+	cmd  *exec.Cmd
+	addr string
+	dead bool
+}
+
+func startReplica(t *testing.T, env *testenv.Env, api *fakeapi.Server, secret string) *replica {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(os.Args[0], "bot")
+	cmd.Env = append(os.Environ(),
+		"VIGIL_TEST_RUN_MAIN=1",
+		"TELEGRAM_BOT_TOKEN="+replicaToken,
+		"TELEGRAM_API_URL="+api.URL(),
+		"REDIS_URL="+env.Redis.URL(),
+		"VIGIL_RECIPIENTS_FILE="+filepath.Join(env.Dir, "recipients.txt"),
+		"VIGIL_SECRET_FILE="+filepath.Join(env.Dir, "bot.secret"),
+		"VIGIL_WEBHOOK_URL=http://"+addr+"/hook",
+		"VIGIL_WEBHOOK_LISTEN="+addr,
+		"VIGIL_WEBHOOK_SECRET="+secret,
+		"VIGIL_PARTITIONS=8",
+		"VIGIL_LEASE_TTL=2s",
+		"VIGIL_METRICS_LISTEN=off",
+		"VIGIL_LOG_LEVEL=error",
+	)
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := &replica{cmd: cmd, addr: addr}
+	t.Cleanup(func() {
+		if !r.dead {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		}
+		if t.Failed() && logs.Len() > 0 {
+			t.Logf("replica %s log:\n%s", addr, logs.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Post("http://"+addr+"/hook", "application/json", strings.NewReader("{}")); err == nil {
+			resp.Body.Close()
+			return r
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("replica on %s did not start:\n%s", addr, logs.String())
+	return nil
+}
+
+// forwarder plays Telegram's webhook delivery behind a round-robin balancer:
+// an update goes to the next replica; a refusal or a dead replica means the
+// next one, until one answers 200.
+type forwarder struct {
+	mu       sync.Mutex
+	replicas []*replica
+	next     int
+	secret   string
+}
+
+func (f *forwarder) deliver(t *testing.T, raw []byte) {
+	for attempt := 0; attempt < 300; attempt++ {
+		f.mu.Lock()
+		r := f.replicas[f.next%len(f.replicas)]
+		f.next++
+		f.mu.Unlock()
+		req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+"/hook", bytes.NewReader(raw))
+		req.Header.Set("X-Telegram-Bot-Api-Secret-Token", f.secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("an update was refused by every replica")
+}
+
+// script is one defender's whole report, sent without waiting for the
+// bot: the buttons' data can be computed because each change bumps the
+// draft's revision by one. Any update handled out of order or twice breaks
+// the report (a stale button, a part twice or out of place).
+func script(chat int64, firstID int64, parts int) [][]byte {
+	var out [][]byte
+	id := firstID
+	msg := func(text string) {
+		u := map[string]any{"update_id": id, "message": map[string]any{
+			"message_id": id, "date": time.Now().Unix(), "text": text,
+			"chat": map[string]any{"id": chat, "type": "private", "first_name": "D"},
+			"from": map[string]any{"id": chat, "is_bot": false, "first_name": "D", "language_code": "en"}}}
+		if strings.HasPrefix(text, "/") {
+			u["message"].(map[string]any)["entities"] = []any{map[string]any{"type": "bot_command", "offset": 0, "length": len(text)}}
+		}
+		raw, _ := json.Marshal(u)
+		out = append(out, raw)
+		id++
+	}
+	press := func(data string) {
+		raw, _ := json.Marshal(map[string]any{"update_id": id, "callback_query": map[string]any{
+			"id": fmt.Sprint(id), "data": data, "chat_instance": "x",
+			"from":    map[string]any{"id": chat, "is_bot": false, "first_name": "D"},
+			"message": map[string]any{"message_id": 1, "date": time.Now().Unix(), "chat": map[string]any{"id": chat, "type": "private"}}}})
+		out = append(out, raw)
+		id++
+	}
+	msg("/start")
+	press("0|l|en")
+	press("1|c|")
+	press("2|o|no")
+	press("3|s|")
+	press("4|t|threats")
+	press("5|d|")
+	for rev := 6; rev <= 9; rev++ {
+		press(fmt.Sprintf("%d|s|", rev)) // when, country, place, perpetrator
+	}
+	for i := 0; i < parts; i++ {
+		msg(fmt.Sprintf("p%d", i))
+	}
+	rev := 10 + parts
+	press(fmt.Sprintf("%d|d|", rev))
+	for i := 1; i <= 5; i++ {
+		press(fmt.Sprintf("%d|s|", rev+i)) // evidence, help, consent, contact, detail
+	}
+	press(fmt.Sprintf("%d|x|", rev+6))
+	return out
+}
+
+func TestReplicasKeepEveryChatInOrderOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three bot processes; skipped with -short")
+	}
+	for _, kill := range []bool{false, true} {
+		name := "three replicas"
+		if kill {
+			name = "one replica killed with SIGKILL mid-run"
+		}
+		t.Run(name, func(t *testing.T) { runReplicas(t, kill) })
+	}
+}
+
+func runReplicas(t *testing.T, kill bool) {
+	ctx := context.Background()
+	env := testenv.New(t)
+	api := fakeapi.New(t, replicaToken)
+	const chats, parts = 200, 7 // 25 updates a chat: 5,000 in all
+	for c := int64(0); c < chats; c++ {
+		api.AddChat(models.Chat{ID: 100000 + c, Type: models.ChatTypePrivate})
+	}
+	secret := "replica-test-secret-0123"
+	f := &forwarder{secret: secret}
+	for i := 0; i < 3; i++ {
+		f.replicas = append(f.replicas, startReplica(t, env, api, secret))
+	}
+	scripts := make([][][]byte, chats)
+	total := 0
+	for c := range scripts {
+		scripts[c] = script(100000+int64(c), int64(c)*1000+1, parts)
+		total += len(scripts[c])
+	}
+	if total != 5000 {
+		t.Fatalf("script has %d updates", total)
+	}
+	// Eight senders, each owning some chats, send every chat's updates in
+	// order, interleaving chats.
+	var sent sync.WaitGroup
+	var killOnce sync.Once
+	for w := 0; w < 8; w++ {
+		sent.Add(1)
+		go func() {
+			defer sent.Done()
+			for step := 0; step < len(scripts[0]); step++ {
+				for c := w; c < chats; c += 8 {
+					f.deliver(t, scripts[c][step])
+				}
+				if kill && step == len(scripts[0])/2 {
+					killOnce.Do(func() {
+						victim := f.replicas[0]
+						victim.cmd.Process.Signal(syscall.SIGKILL)
+						victim.cmd.Wait()
+						victim.dead = true
+					})
+				}
+			}
+		}()
+	}
+	sent.Wait()
+	if err := waitFor(120*time.Second, func() bool {
+		n, _ := env.Store.QueueLength(ctx)
+		return n >= chats
+	}); err != nil {
+		n, _ := env.Store.QueueLength(ctx)
+		t.Fatalf("%d of %d reports queued: %v", n, chats, err)
+	}
+	time.Sleep(500 * time.Millisecond) // let any duplicate show itself
+	refs := env.Queue(t)
+	if len(refs) != chats {
+		t.Fatalf("the queue holds %d reports, want %d (one per chat)", len(refs), chats)
+	}
+	want := make([]string, parts)
+	for i := range want {
+		want[i] = fmt.Sprintf("p%d", i)
+	}
+	for _, ref := range refs {
+		rep := env.OpenReport(t, ref)
+		if got, _ := rep.Answers["description"].(string); got != strings.Join(want, "\n\n") {
+			t.Fatalf("report %s: description %q: an update was lost, repeated or reordered", ref, got)
+		}
+	}
+	receipts := 0
+	for c := int64(0); c < chats; c++ {
+		n := 0
+		for _, a := range api.Sent(100000 + c) {
+			if strings.Contains(a.Text, "Your case reference is") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("chat %d got %d receipts", c, n)
+		}
+		receipts += n
+	}
+	t.Logf("%d updates through %d replicas (kill: %v): %d reports, %d receipts", total, len(f.replicas), kill, len(refs), receipts)
+}
+
+func waitFor(d time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %v", d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
