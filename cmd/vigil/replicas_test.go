@@ -279,3 +279,74 @@ func waitFor(d time.Duration, cond func() bool) error {
 	}
 	return nil
 }
+
+// receiptRefs returns the case references of the receipts the bot sent.
+func receiptRefs(api *fakeapi.Server, chats []int64) []string {
+	var refs []string
+	for _, c := range chats {
+		for _, a := range api.Sent(c) {
+			if i := strings.Index(a.Text, "reference is "); i >= 0 && len(a.Text) >= i+13+9 {
+				refs = append(refs, a.Text[i+13:i+13+9])
+			}
+		}
+	}
+	return refs
+}
+
+// TestRedisKilledDuringSubmissionsKeepsEveryReceipt: Redis runs as in
+// production (appendonly, appendfsync always) and is killed with SIGKILL
+// while reports are being sent, then restarted. Every report whose receipt
+// went out is in the queue.
+func TestRedisKilledDuringSubmissionsKeepsEveryReceipt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts redis-server; skipped with -short")
+	}
+	ctx := context.Background()
+	env := testenv.New(t, "appendonly yes", "appendfsync always")
+	api := fakeapi.New(t, replicaToken)
+	const n = 150
+	var chats []int64
+	for c := int64(0); c < n; c++ {
+		chats = append(chats, 200000+c)
+		api.AddChat(models.Chat{ID: 200000 + c, Type: models.ChatTypePrivate})
+	}
+	secret := "replica-test-secret-0123"
+	f := &forwarder{secret: secret, replicas: []*replica{startReplica(t, env, api, secret)}}
+	var sent sync.WaitGroup
+	var once sync.Once
+	for w := 0; w < 6; w++ {
+		sent.Add(1)
+		go func() {
+			defer sent.Done()
+			scripts := map[int64][][]byte{}
+			for c := w; c < n; c += 6 {
+				scripts[chats[c]] = script(chats[c], int64(c)*1000+1, 1)
+			}
+			for step := 0; step < 19; step++ {
+				for c := w; c < n; c += 6 {
+					f.deliver(t, scripts[chats[c]][step])
+				}
+				if step == 18 { // the first sender to have sent all its Sends: others are mid-way
+					once.Do(func() {
+						env.Redis.Kill()
+						time.Sleep(300 * time.Millisecond)
+						env.Redis.Restart(t)
+					})
+				}
+			}
+		}()
+	}
+	sent.Wait()
+	time.Sleep(3 * time.Second) // let the bot finish what it took
+	refs := receiptRefs(api, chats)
+	if len(refs) < n/2 {
+		t.Fatalf("only %d receipts were sent; the test did not exercise submissions", len(refs))
+	}
+	for _, ref := range refs {
+		if _, err := env.Store.Report(ctx, ref); err != nil {
+			t.Errorf("receipt %s was sent but the report is not in the queue: %v", ref, err)
+		}
+	}
+	queued, _ := env.Store.QueueLength(ctx)
+	t.Logf("%d receipts sent, %d reports queued after a Redis crash", len(refs), queued)
+}

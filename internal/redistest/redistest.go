@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +27,12 @@ import (
 type Server struct {
 	Addr string // host:port on loopback
 	Dir  string // working directory holding dump.rdb and the log
+
+	mu     sync.Mutex
+	bin    string
+	conf   string
+	cmd    *exec.Cmd
+	exited chan error
 }
 
 // URL returns a redis:// URL for database 0 of the server.
@@ -98,17 +105,54 @@ func launch(tb testing.TB, bin, dir string, port int, extra []string) (*Server, 
 		default:
 		}
 		if ping(addr) {
-			tb.Cleanup(func() {
-				_ = cmd.Process.Kill()
-				<-exited
-			})
-			return &Server{Addr: addr, Dir: dir}, nil
+			s := &Server{Addr: addr, Dir: dir, bin: bin, conf: confPath, cmd: cmd, exited: exited}
+			tb.Cleanup(s.Kill)
+			return s, nil
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	_ = cmd.Process.Kill()
 	<-exited
 	return nil, fmt.Errorf("redis-server on %s did not answer within 10s", addr)
+}
+
+// Kill stops the server at once with SIGKILL, as a crash would.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
+// Restart starts a killed server again on the same address, data directory
+// and configuration (so with appendonly yes it reloads what it had
+// persisted), and waits until it answers.
+func (s *Server) Restart(tb testing.TB) {
+	tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		tb.Fatal("redistest: Restart of a running server")
+	}
+	cmd := exec.Command(s.bin, s.conf)
+	cmd.Dir = s.Dir
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("redistest: restart: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	s.cmd, s.exited = cmd, exited
+	deadline := time.Now().Add(20 * time.Second)
+	for !ping(s.Addr) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("redistest: restarted server did not answer: %s", tail(filepath.Join(s.Dir, "redis.log")))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func ping(addr string) bool {
