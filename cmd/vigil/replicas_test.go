@@ -350,3 +350,99 @@ func TestRedisKilledDuringSubmissionsKeepsEveryReceipt(t *testing.T) {
 	queued, _ := env.Store.QueueLength(ctx)
 	t.Logf("%d receipts sent, %d reports queued after a Redis crash", len(refs), queued)
 }
+
+// TestBotKilledAtRandomDuringSubmissions: one bot process at a time runs
+// 1,000 scripted submissions and is killed with SIGKILL at random moments,
+// a new one taking its place. Every report whose receipt was sent is in the
+// queue, and no chat's report is queued twice.
+func TestBotKilledAtRandomDuringSubmissions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills bot processes; skipped with -short")
+	}
+	ctx := context.Background()
+	env := testenv.New(t)
+	api := fakeapi.New(t, replicaToken)
+	const n = 1000
+	var chats []int64
+	for c := int64(0); c < n; c++ {
+		chats = append(chats, 300000+c)
+		api.AddChat(models.Chat{ID: 300000 + c, Type: models.ChatTypePrivate})
+	}
+	secret := "replica-test-secret-0123"
+	f := &forwarder{secret: secret, replicas: []*replica{startReplica(t, env, api, secret)}}
+	stop := make(chan struct{})
+	kills := 0
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(700+time.Now().UnixNano()%900) * time.Millisecond):
+			}
+			f.mu.Lock()
+			old := f.replicas[0]
+			f.mu.Unlock()
+			old.cmd.Process.Signal(syscall.SIGKILL)
+			old.cmd.Wait()
+			old.dead = true
+			kills++
+			next := startReplica(t, env, api, secret)
+			f.mu.Lock()
+			f.replicas = []*replica{next}
+			f.mu.Unlock()
+		}
+	}()
+	var sent sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		sent.Add(1)
+		go func() {
+			defer sent.Done()
+			scripts := map[int64][][]byte{}
+			for c := w; c < n; c += 8 {
+				scripts[chats[c]] = script(chats[c], int64(c)*1000+1, 1)
+			}
+			for step := 0; step < 19; step++ {
+				for c := w; c < n; c += 8 {
+					f.deliver(t, scripts[chats[c]][step])
+				}
+			}
+		}()
+	}
+	sent.Wait()
+	close(stop)
+	<-killed
+	// The last process finishes what is in the inbox.
+	if err := waitFor(60*time.Second, func() bool { d, _, _ := env.Service.InboxDepth(ctx, 8); return d == 0 }); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	refs := receiptRefs(api, chats)
+	seen := map[string]bool{}
+	for _, ref := range refs {
+		if _, err := env.Store.Report(ctx, ref); err != nil {
+			t.Errorf("receipt %s was sent but the report is not in the queue: %v", ref, err)
+		}
+		seen[ref] = true
+	}
+	// Each chat's receipts (a receipt may be sent again after a crash)
+	// name one reference, and the queue holds exactly those.
+	for _, c := range chats {
+		if mine := receiptRefs(api, []int64{c}); len(mine) > 1 {
+			for _, r := range mine[1:] {
+				if r != mine[0] {
+					t.Errorf("chat %d got receipts for %s and %s: its report was queued twice", c, mine[0], r)
+				}
+			}
+		}
+	}
+	queued := env.Queue(t)
+	if len(queued) != len(seen) {
+		t.Errorf("%d reports queued, %d distinct receipts", len(queued), len(seen))
+	}
+	if kills < 3 || len(refs) < n/2 {
+		t.Fatalf("%d kills, %d receipts: the test did not exercise crashes", kills, len(refs))
+	}
+	t.Logf("%d submissions, %d kills: %d receipts, %d distinct, %d reports queued", n, kills, len(refs), len(seen), len(queued))
+}
