@@ -47,14 +47,42 @@ type Store struct {
 // Connect opens a client for a redis:// or unix:// URL and checks that the
 // server answers.
 func Connect(ctx context.Context, url string) (redis.UniversalClient, error) {
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("store: REDIS_URL: %w", err)
+	return ConnectTo(ctx, Target{URL: url})
+}
+
+// Target says which Redis deployment to use: one server (URL), or a Redis
+// Cluster (Addrs, several seed nodes), or Redis Sentinel (Addrs of the
+// sentinels and the MasterName). Every key the project uses together shares
+// a hash tag, so a Cluster keeps them in one slot.
+type Target struct {
+	URL        string
+	Addrs      []string
+	MasterName string
+	Username   string
+	Password   string
+}
+
+// ConnectTo opens a go-redis UniversalClient for t and checks that it
+// answers.
+func ConnectTo(ctx context.Context, t Target) (redis.UniversalClient, error) {
+	var c redis.UniversalClient
+	where := strings.Join(t.Addrs, ",")
+	switch {
+	case len(t.Addrs) > 0 && t.MasterName != "":
+		c = redis.NewFailoverClient(&redis.FailoverOptions{MasterName: t.MasterName, SentinelAddrs: t.Addrs,
+			Username: t.Username, Password: t.Password})
+	case len(t.Addrs) > 0:
+		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: t.Addrs, Username: t.Username, Password: t.Password})
+	default:
+		opt, err := redis.ParseURL(t.URL)
+		if err != nil {
+			return nil, fmt.Errorf("store: REDIS_URL: %w", err)
+		}
+		c, where = redis.NewClient(opt), opt.Addr
 	}
-	c := redis.NewClient(opt)
 	if err := c.Ping(ctx).Err(); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("store: connect to redis at %s: %w", opt.Addr, err)
+		return nil, fmt.Errorf("store: connect to redis at %s: %w", where, err)
 	}
 	return c, nil
 }

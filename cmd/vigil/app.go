@@ -58,7 +58,7 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	rdb, err := store.Connect(cctx, cfg.RedisURL)
+	rdb, err := store.ConnectTo(cctx, cfg.Redis)
 	if err != nil {
 		return nil, settingError("REDIS_URL", "%v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/intake"
+	"github.com/vigil-hrd/vigil/store"
 )
 
 // Config is every setting, parsed and checked once at start-up and passed
@@ -22,6 +24,7 @@ type Config struct {
 	Token          string // secret: never printed
 	APIURL         string
 	RedisURL       string
+	Redis          store.Target // REDIS_ADDRS / REDIS_MASTER_NAME, or REDIS_URL
 	RecipientsFile string
 	SecretFile     string
 	ConfigFile     string
@@ -157,6 +160,11 @@ func loadConfig(getenv func(string) string, needToken bool) (*Config, error) {
 	if redisURL != "" {
 		c.RedisURL = redisURL
 	}
+	target, err := redisTarget(getenv, c.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	c.Redis = target
 	token, err := secretSetting(getenv, "TELEGRAM_BOT_TOKEN")
 	if err != nil {
 		return nil, err
@@ -254,6 +262,30 @@ func (c *Config) readFile() error {
 		}
 	}
 	return nil
+}
+
+// redisTarget reads REDIS_ADDRS (a Cluster's seed nodes, or with
+// REDIS_MASTER_NAME the Sentinels) and REDIS_USERNAME/REDIS_PASSWORD(_FILE);
+// without REDIS_ADDRS the target is REDIS_URL.
+func redisTarget(getenv func(string) string, url string) (store.Target, error) {
+	t := store.Target{URL: url, MasterName: getenv("REDIS_MASTER_NAME"), Username: getenv("REDIS_USERNAME")}
+	for _, a := range strings.Split(getenv("REDIS_ADDRS"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return t, settingError("REDIS_ADDRS", "%q is not host:port", a)
+			}
+			t.Addrs = append(t.Addrs, a)
+		}
+	}
+	if t.MasterName != "" && len(t.Addrs) == 0 {
+		return t, settingError("REDIS_MASTER_NAME", "needs the Sentinels in REDIS_ADDRS")
+	}
+	pw, err := secretSetting(getenv, "REDIS_PASSWORD")
+	if err != nil {
+		return t, err
+	}
+	t.Password = pw
+	return t, nil
 }
 
 // secretSetting reads NAME or the file named by NAME_FILE, not both.

@@ -51,11 +51,16 @@ func startReplica(t *testing.T, env *testenv.Env, api *fakeapi.Server, secret st
 	addr := l.Addr().String()
 	l.Close()
 	cmd := exec.Command(os.Args[0], "bot")
-	cmd.Env = append(os.Environ(),
+	var redisVar string
+	if env.Cluster != nil {
+		redisVar = "REDIS_ADDRS=" + strings.Join(env.Cluster.Addrs(), ",")
+	} else {
+		redisVar = "REDIS_URL=" + env.Redis.URL()
+	}
+	cmd.Env = append(os.Environ(), redisVar,
 		"VIGIL_TEST_RUN_MAIN=1",
 		"TELEGRAM_BOT_TOKEN="+replicaToken,
 		"TELEGRAM_API_URL="+api.URL(),
-		"REDIS_URL="+env.Redis.URL(),
 		"VIGIL_RECIPIENTS_FILE="+filepath.Join(env.Dir, "recipients.txt"),
 		"VIGIL_SECRET_FILE="+filepath.Join(env.Dir, "bot.secret"),
 		"VIGIL_WEBHOOK_URL=http://"+addr+"/hook",
@@ -176,18 +181,25 @@ func TestReplicasKeepEveryChatInOrderOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three bot processes; skipped with -short")
 	}
-	for _, kill := range []bool{false, true} {
-		name := "three replicas"
-		if kill {
-			name = "one replica killed with SIGKILL mid-run"
-		}
-		t.Run(name, func(t *testing.T) { runReplicas(t, kill) })
+	for _, tc := range []struct {
+		name          string
+		kill, cluster bool
+	}{
+		{"three replicas", false, false},
+		{"one replica killed with SIGKILL mid-run", true, false},
+		{"on a three-master Redis Cluster", false, true},
+		{"on a Redis Cluster, one replica killed", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { runReplicas(t, tc.kill, tc.cluster) })
 	}
 }
 
-func runReplicas(t *testing.T, kill bool) {
+func runReplicas(t *testing.T, kill, cluster bool) {
 	ctx := context.Background()
 	env := testenv.New(t)
+	if cluster {
+		env = testenv.NewCluster(t)
+	}
 	api := fakeapi.New(t, replicaToken)
 	const chats, parts = 200, 7 // 25 updates a chat: 5,000 in all
 	for c := int64(0); c < chats; c++ {

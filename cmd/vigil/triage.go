@@ -118,7 +118,11 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	rdb, err := store.Connect(cctx, or(redisURL, "redis://127.0.0.1:6379/0"))
+	target, err := redisTarget(getenv, or(redisURL, "redis://127.0.0.1:6379/0"))
+	if err != nil {
+		return err
+	}
+	rdb, err := store.ConnectTo(cctx, target)
 	if err != nil {
 		return settingError("REDIS_URL", "%v", err)
 	}

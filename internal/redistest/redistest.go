@@ -188,3 +188,51 @@ func tail(path string) string {
 	}
 	return strings.Join(last, " | ")
 }
+
+// Cluster is a Redis Cluster of masters on loopback, owned by one test.
+type Cluster struct {
+	Nodes []*Server
+}
+
+// Addrs returns the nodes' addresses, as seeds for a cluster client.
+func (c *Cluster) Addrs() []string {
+	out := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		out[i] = n.Addr
+	}
+	return out
+}
+
+// StartCluster starts masters redis-servers in cluster mode and joins them
+// into one cluster with redis-cli --cluster create, waiting until every node
+// reports the cluster as ok.
+func StartCluster(tb testing.TB, masters int) *Cluster {
+	tb.Helper()
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		tb.Fatalf("redis-cli is not installed; install redis-tools (Debian: `sudo apt-get install redis-server` brings it)")
+	}
+	c := &Cluster{}
+	for i := 0; i < masters; i++ {
+		c.Nodes = append(c.Nodes, Start(tb, "cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 5000"))
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		tb.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range c.Nodes {
+		for {
+			out, _ := exec.Command(cli, "-h", "127.0.0.1", "-p", n.Addr[strings.LastIndexByte(n.Addr, ':')+1:], "cluster", "info").Output()
+			if strings.Contains(string(out), "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("redistest: cluster not ok on %s: %s", n.Addr, out)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return c
+}

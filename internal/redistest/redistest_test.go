@@ -1,7 +1,10 @@
 package redistest_test
 
 import (
+	"fmt"
+
 	"context"
+	"github.com/redis/go-redis/v9"
 	"testing"
 
 	"github.com/vigil-hrd/vigil/internal/redistest"
@@ -19,5 +22,26 @@ func TestStartGivesPrivateServer(t *testing.T) {
 	}
 	if n, _ := b.Client(t).Exists(ctx, "k").Result(); n != 0 {
 		t.Fatalf("key written to one server is visible in the other")
+	}
+}
+
+func TestStartCluster(t *testing.T) {
+	c := redistest.StartCluster(t, 3)
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
+	defer rdb.Close()
+	ctx := context.Background()
+	for i := 0; i < 50; i++ {
+		if err := rdb.Set(ctx, fmt.Sprint("k", i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	used := 0
+	for _, n := range c.Nodes {
+		if k, _ := n.Client(t).DBSize(ctx).Result(); k > 0 {
+			used++
+		}
+	}
+	if used != 3 {
+		t.Fatalf("keys landed on %d of 3 masters", used)
 	}
 }

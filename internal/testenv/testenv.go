@@ -29,8 +29,9 @@ import (
 
 // Env is a wired core over a private Redis.
 type Env struct {
-	Redis        *redistest.Server
-	RDB          *redis.Client
+	Redis        *redistest.Server  // nil on a cluster
+	Cluster      *redistest.Cluster // nil on a single server
+	RDB          redis.UniversalClient
 	Store        *store.Store
 	Text         *locales.Catalog
 	Engine       *flows.Engine
@@ -56,6 +57,22 @@ func New(tb testing.TB, redisConfig ...string) *Env {
 	e := &Env{Dir: tb.TempDir(), Logs: &SafeBuffer{}}
 	e.Redis = redistest.Start(tb, redisConfig...)
 	e.RDB = e.Redis.Client(tb)
+	return e.wire(tb)
+}
+
+// NewCluster builds an Env over a three-master Redis Cluster.
+func NewCluster(tb testing.TB) *Env {
+	tb.Helper()
+	e := &Env{Dir: tb.TempDir(), Logs: &SafeBuffer{}}
+	e.Cluster = redistest.StartCluster(tb, 3)
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: e.Cluster.Addrs()})
+	tb.Cleanup(func() { c.Close() })
+	e.RDB = c
+	return e.wire(tb)
+}
+
+func (e *Env) wire(tb testing.TB) *Env {
+	tb.Helper()
 	e.Log = slog.New(slog.NewTextHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
 	if e.Text, err = locales.Load("en"); err != nil {
