@@ -14,11 +14,20 @@
 //
 // Catalog implements flows.Translator. Plural rules and templates come from
 // go-i18n; language matching and country names from golang.org/x/text.
+//
+// The translators' workflow (vigil locales) works on a Workspace: the files
+// of a directory or of the binary (OpenFS) with sources.lock, which records
+// the English each translation was made from (LockFile). Export lists what a
+// language lacks or what changed in English since it was translated, as a
+// Request a translator fills in; Apply merges a filled-in Request back,
+// rewriting the file in the source's order.
 package locales
 
 import (
 	"embed"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"path"
 	"slices"
@@ -32,8 +41,12 @@ import (
 	"github.com/vigil-hrd/vigil/flows"
 )
 
-//go:embed *.toml
+//go:embed *.toml sources.lock
 var files embed.FS
+
+// Embedded returns the language files built into the binary (and their
+// sources.lock): what ships.
+func Embedded() fs.FS { return files }
 
 // Source is the language every other file is checked against.
 const Source = "en"
@@ -58,36 +71,76 @@ type file struct {
 	rtl     bool
 	texts   map[string]string            // key → text
 	plurals map[string]map[string]string // key → form → text
+	// leaves are the paths of the file's texts in the order they appear
+	// ("meta.name", …, "plural.msg.forgotten.one", …): the source's order
+	// is the order of every file written by Format.
+	leaves []string
 }
 
-// Load reads the embedded language files. defaultLang is the language used
-// when a defender's language is unknown or lacks a text; it must be one of
-// the files.
-func Load(defaultLang string) (*Catalog, error) {
-	names, err := files.ReadDir(".")
+// Load reads the language files embedded in the binary. defaultLang is the
+// language used when a defender's language is unknown or lacks a text; it
+// must be one of the files.
+func Load(defaultLang string) (*Catalog, error) { return LoadFS(files, defaultLang) }
+
+// LoadFS reads the language files (<code>.toml) at the root of fsys: the
+// embedded ones (Embedded) or, for a translator's working copy,
+// os.DirFS(dir). Any file that does not parse is an error.
+func LoadFS(fsys fs.FS, defaultLang string) (*Catalog, error) {
+	c, broken, err := loadFS(fsys, defaultLang)
 	if err != nil {
-		return nil, fmt.Errorf("locales: list files: %w", err)
+		return nil, err
+	}
+	var errs []error
+	for _, code := range sortedKeys(broken) {
+		errs = append(errs, broken[code])
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// loadFS reads what parses and returns the files that do not, by language,
+// so that a check can report them and go on with the rest. The source and
+// the default language must parse.
+func loadFS(fsys fs.FS, defaultLang string) (*Catalog, map[string]error, error) {
+	names, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, nil, fmt.Errorf("locales: list files: %w", err)
 	}
 	c := &Catalog{files: map[string]*file{}, loc: map[string]*i18n.Localizer{}}
+	broken := map[string]error{}
 	for _, n := range names {
-		if !strings.HasSuffix(n.Name(), ".toml") {
+		if n.IsDir() || !strings.HasSuffix(n.Name(), ".toml") {
 			continue
 		}
-		raw, err := files.ReadFile(n.Name())
+		code := strings.TrimSuffix(n.Name(), path.Ext(n.Name()))
+		raw, err := fs.ReadFile(fsys, n.Name())
 		if err != nil {
-			return nil, fmt.Errorf("locales: read %s: %w", n.Name(), err)
+			return nil, nil, fmt.Errorf("locales: read %s: %w", n.Name(), err)
 		}
-		f, err := parse(strings.TrimSuffix(n.Name(), path.Ext(n.Name())), raw)
+		f, err := parse(code, raw)
+		if err == nil {
+			if _, err = language.Parse(code); err != nil {
+				err = fmt.Errorf("locales: %s.toml: file name is not a BCP 47 tag: %w", code, err)
+			}
+		}
 		if err != nil {
-			return nil, err
+			broken[code] = err
+			continue
 		}
 		c.files[f.code] = f
 	}
 	if defaultLang == "" {
 		defaultLang = Source
 	}
-	if _, ok := c.files[defaultLang]; !ok {
-		return nil, fmt.Errorf("locales: default language %q has no file (have %s)", defaultLang, strings.Join(slices.Sorted(maps.Keys(c.files)), ", "))
+	for _, must := range []struct{ role, code string }{{"source", Source}, {"default", defaultLang}} {
+		if err := broken[must.code]; err != nil {
+			return nil, nil, err
+		}
+		if _, ok := c.files[must.code]; !ok {
+			return nil, nil, fmt.Errorf("locales: %s language %q has no file (have %s)", must.role, must.code, strings.Join(slices.Sorted(maps.Keys(c.files)), ", "))
+		}
 	}
 	c.def = defaultLang
 	c.order = append([]string{defaultLang}, slices.DeleteFunc(slices.Sorted(maps.Keys(c.files)), func(s string) bool { return s == defaultLang })...)
@@ -96,10 +149,7 @@ func Load(defaultLang string) (*Catalog, error) {
 	var tags []language.Tag
 	for _, code := range c.order {
 		f := c.files[code]
-		tag, err := language.Parse(code)
-		if err != nil {
-			return nil, fmt.Errorf("locales: %s.toml: file name is not a BCP 47 tag: %w", code, err)
-		}
+		tag := language.MustParse(code) // checked above
 		tags = append(tags, tag)
 		c.matchIdx = append(c.matchIdx, code)
 		var msgs []*i18n.Message
@@ -111,22 +161,28 @@ func Load(defaultLang string) (*Catalog, error) {
 				Few: forms["few"], Many: forms["many"], Other: forms["other"]})
 		}
 		if err := c.bundle.AddMessages(tag, msgs...); err != nil {
-			return nil, fmt.Errorf("locales: %s.toml: %w", code, err)
+			return nil, nil, fmt.Errorf("locales: %s.toml: %w", code, err)
 		}
 	}
 	for _, code := range c.order {
 		c.loc[code] = i18n.NewLocalizer(c.bundle, code, c.def)
 	}
 	c.matcher = language.NewMatcher(tags)
-	return c, nil
+	return c, broken, nil
 }
 
 func parse(code string, raw []byte) (*file, error) {
 	var tree map[string]any
-	if err := toml.Unmarshal(raw, &tree); err != nil {
+	md, err := toml.Decode(string(raw), &tree)
+	if err != nil {
 		return nil, fmt.Errorf("locales: %s.toml: %w", code, err)
 	}
 	f := &file{code: code, texts: map[string]string{}, plurals: map[string]map[string]string{}}
+	for _, k := range md.Keys() {
+		if md.Type(k...) == "String" {
+			f.leaves = append(f.leaves, strings.Join(k, "."))
+		}
+	}
 	if p, ok := tree["plural"].(map[string]any); ok {
 		delete(tree, "plural")
 		if err := flattenPlurals(f, "", p); err != nil {

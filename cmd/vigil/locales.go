@@ -224,8 +224,11 @@ func (l *localesCLI) export(lang, out string) error {
 		return err
 	}
 	if out == "" {
-		_, err = l.stdout.Write(req.Marshal())
-		return err
+		if _, err := l.stdout.Write(req.Marshal()); err != nil {
+			return err
+		}
+		fmt.Fprintf(l.stderr, "%s: %s to translate\n", lang, countNoun(len(req.Strings), "string"))
+		return nil
 	}
 	// A request may already be half filled in: never overwrite one.
 	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
