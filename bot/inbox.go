@@ -94,6 +94,7 @@ func (b *Bot) poll(ctx context.Context) {
 			continue
 		}
 		backoff = 0
+		b.log.Debug("updates fetched", "n", len(ups))
 		for _, raw := range ups {
 			var head struct {
 				ID int64 `json:"update_id"`
@@ -281,6 +282,9 @@ func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}) {
 				sleep(ctx, time.Second)
 			}
 			continue
+		}
+		if len(entries) > 0 {
+			b.log.Debug("inbox entries read", "partition", p, "n", len(entries))
 		}
 		for _, e := range entries {
 			select {

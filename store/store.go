@@ -60,6 +60,9 @@ type Target struct {
 	MasterName string
 	Username   string
 	Password   string
+	// PoolSize is the least number of connections to keep (at least 64);
+	// a bot process needs more than the inbox partitions it may hold.
+	PoolSize int
 }
 
 // ConnectTo opens a go-redis UniversalClient for t and checks that it
@@ -67,17 +70,22 @@ type Target struct {
 func ConnectTo(ctx context.Context, t Target) (redis.UniversalClient, error) {
 	var c redis.UniversalClient
 	where := strings.Join(t.Addrs, ",")
+	// Each inbox partition a bot process holds keeps one connection in a
+	// blocking read: the pool must be larger than the partitions, or every
+	// other command waits for a read to time out.
+	pool := max(t.PoolSize, 64)
 	switch {
 	case len(t.Addrs) > 0 && t.MasterName != "":
 		c = redis.NewFailoverClient(&redis.FailoverOptions{MasterName: t.MasterName, SentinelAddrs: t.Addrs,
-			Username: t.Username, Password: t.Password})
+			Username: t.Username, Password: t.Password, PoolSize: pool})
 	case len(t.Addrs) > 0:
-		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: t.Addrs, Username: t.Username, Password: t.Password})
+		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: t.Addrs, Username: t.Username, Password: t.Password, PoolSize: pool})
 	default:
 		opt, err := redis.ParseURL(t.URL)
 		if err != nil {
 			return nil, fmt.Errorf("store: REDIS_URL: %w", err)
 		}
+		opt.PoolSize = max(opt.PoolSize, pool)
 		c, where = redis.NewClient(opt), opt.Addr
 	}
 	if err := c.Ping(ctx).Err(); err != nil {

@@ -58,7 +58,9 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	rdb, err := store.ConnectTo(cctx, cfg.Redis)
+	target := cfg.Redis
+	target.PoolSize = cfg.Partitions + 32
+	rdb, err := store.ConnectTo(cctx, target)
 	if err != nil {
 		return nil, settingError("REDIS_URL", "%v", err)
 	}

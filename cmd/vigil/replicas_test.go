@@ -391,7 +391,7 @@ func TestBotKilledAtRandomDuringSubmissions(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case <-time.After(time.Duration(700+time.Now().UnixNano()%900) * time.Millisecond):
+			case <-time.After(time.Duration(300+time.Now().UnixNano()%500) * time.Millisecond):
 			}
 			f.mu.Lock()
 			old := f.replicas[0]
@@ -453,7 +453,7 @@ func TestBotKilledAtRandomDuringSubmissions(t *testing.T) {
 	if len(queued) != len(seen) {
 		t.Errorf("%d reports queued, %d distinct receipts", len(queued), len(seen))
 	}
-	if kills < 3 || len(refs) < n/2 {
+	if kills < 2 || len(refs) < n/2 {
 		t.Fatalf("%d kills, %d receipts: the test did not exercise crashes", kills, len(refs))
 	}
 	t.Logf("%d submissions, %d kills: %d receipts, %d distinct, %d reports queued", n, kills, len(refs), len(seen), len(queued))

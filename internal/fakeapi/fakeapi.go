@@ -181,6 +181,7 @@ type Action struct {
 	ParseMode   string                          // parse_mode as sent
 	Keyboard    [][]models.InlineKeyboardButton // inline keyboard on the message; nil when none
 	ReplyMarkup string                          // reply_markup as sent (JSON), any kind; "" when absent
+	At          time.Time                       // when the fake received the call
 }
 
 // CallbackAnswer records one successful answerCallbackQuery call.
@@ -1364,6 +1365,7 @@ func (s *Server) recordLocked(cs *chatState, method string, p params, msg *model
 		RawText:     p.get("text"),
 		ParseMode:   p.get("parse_mode"),
 		ReplyMarkup: rawMarkup,
+		At:          time.Now(),
 	}
 	if msg.ReplyMarkup != nil {
 		a.Keyboard = cloneKeyboard(msg.ReplyMarkup.InlineKeyboard)
