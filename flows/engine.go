@@ -832,7 +832,7 @@ func (e *Engine) answerText(lang string, q *Question, d *Draft) string {
 		for i, v := range a.Values {
 			labels[i] = e.optionLabel(lang, q, v)
 		}
-		return strings.Join(labels, ", ")
+		return strings.Join(labels, e.tr.T(lang, "review.separator", nil))
 	case len(a.Parts) > 0:
 		text := strings.Join(a.Parts, "\n")
 		if utf8.RuneCountInString(text) > reviewExcerpt {
@@ -872,6 +872,9 @@ func (e *Engine) Receipt(lang, ref string) []Message {
 
 // Forgotten confirms /forget, and says what stays with the mission.
 func (e *Engine) Forgotten(lang string, reports int) []Message {
+	if reports == 0 {
+		return []Message{{Text: e.tr.T(lang, "msg.forgotten_none", nil)}}
+	}
 	return []Message{{Text: e.tr.N(lang, "msg.forgotten", reports, nil)}}
 }
 
