@@ -307,8 +307,9 @@ func chatOf(u *models.Update) (int64, bool) {
 	return 0, false
 }
 
-// handle runs one update taken from the inbox as entry. It never panics.
-func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry string) {
+// handle runs one update taken from the inbox as entry and returns the ids
+// of the chat's messages it involved, for /wipe to find. It never panics.
+func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry string) (remember []int) {
 	start := time.Now()
 	kind := updateKind(u)
 	hint := languageHint(u)
@@ -349,8 +350,7 @@ func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry st
 		b.log.Error("update failed", "update", kind, "err", err)
 		b.answer(ctx, u, "")
 		ids, _ := b.send(ctx, chat, []flows.Message{{Text: b.cfg.Text.T(b.cfg.Text.Match(hint), "msg.internal_error", nil)}}, 0)
-		b.remember(ctx, chat, append(incoming, ids...))
-		return
+		return append(incoming, ids...)
 	}
 	b.answer(ctx, u, reply.Toast)
 	if reply.Delete != nil {
@@ -365,9 +365,9 @@ func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry st
 		editable = u.CallbackQuery.Message.Message.ID
 	}
 	ids, _ := b.send(ctx, chat, reply.Messages, editable)
-	b.remember(ctx, chat, append(incoming, ids...))
 	b.metrics.updates(kind, "handled")
 	b.log.Debug("update handled", "update", kind, "ms", time.Since(start).Milliseconds())
+	return append(incoming, ids...)
 }
 
 func (b *Bot) remember(ctx context.Context, chat int64, ids []int) {

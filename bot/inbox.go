@@ -27,9 +27,9 @@ type Inbox interface {
 	Lease(ctx context.Context, p int, owner string, ttl time.Duration) (bool, error)
 	LeaseNamed(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
 	Release(ctx context.Context, p int, owner string) error
-	NextInbox(ctx context.Context, p int, consumer string, block time.Duration) ([]intake.InboxEntry, error)
+	NextInbox(ctx context.Context, p int, consumer string, block time.Duration, reclaim bool) ([]intake.InboxEntry, error)
 	OpenEntry(p int, e intake.InboxEntry) ([]byte, error)
-	DoneInbox(ctx context.Context, p int, id string) error
+	DoneInbox(ctx context.Context, p int, id string, chat int64, messageIDs []int) error
 	Heartbeat(ctx context.Context, owner string, ttl time.Duration) (int, error)
 }
 
@@ -267,6 +267,7 @@ func (b *Bot) work(ctx context.Context) {
 // partition handles the updates of partition p until stop or ctx ends; the
 // update in hand is finished first.
 func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}) {
+	reclaim := true // what a previous holder left unfinished comes first
 	for {
 		select {
 		case <-stop:
@@ -275,7 +276,10 @@ func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}) {
 			return
 		default:
 		}
-		entries, err := b.cfg.Inbox.NextInbox(ctx, p, b.owner, b.cfg.ReplyPoll)
+		entries, err := b.cfg.Inbox.NextInbox(ctx, p, b.owner, b.cfg.ReplyPoll, reclaim)
+		if err == nil {
+			reclaim = false
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				b.log.Warn("could not read the inbox", "err", err)
@@ -307,23 +311,24 @@ func (b *Bot) process(ctx context.Context, p int, e intake.InboxEntry) {
 	chat, ok := chatOf(&u)
 	if err != nil || !ok {
 		b.log.Warn("an update in the inbox does not open; dropped", "err", err)
-		b.cfg.Inbox.DoneInbox(ctx, p, e.ID)
+		b.cfg.Inbox.DoneInbox(ctx, p, e.ID, 0, nil)
 		return
 	}
 	var wg sync.WaitGroup
+	var ids []int
 	wg.Add(1)
 	queued := b.dispatch.Do(ctx, chat, func(ctx context.Context) {
 		defer wg.Done()
 		ctx, cancel := context.WithTimeout(ctx, b.cfg.HandleTimeout)
 		defer cancel()
-		b.handle(ctx, chat, &u, e.ID)
+		ids = b.handle(ctx, chat, &u, e.ID)
 	})
 	if queued {
 		wg.Wait()
 	} else {
 		b.metrics.updates(updateKind(&u), "flood")
 	}
-	if err := b.cfg.Inbox.DoneInbox(ctx, p, e.ID); err != nil {
+	if err := b.cfg.Inbox.DoneInbox(ctx, p, e.ID, chat, ids); err != nil {
 		b.log.Warn("could not remove a handled update; it will be skipped when seen again", "err", err)
 	}
 }

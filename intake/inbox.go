@@ -32,22 +32,12 @@ func updateName(p int) string { return "update:" + strconv.Itoa(p) }
 // rate limit (dropped reports why, without content).
 func (s *Service) Accept(ctx context.Context, partitions int, updateID, chat int64, raw []byte) (dropped string, err error) {
 	handle := s.keys.Hash("chat", chat)
-	n, err := s.store.Count(ctx, handle, "in", time.Minute, s.now())
-	if err != nil {
-		return "", fmt.Errorf("intake: %w", err)
-	}
-	if n > int64(5*s.limits.MessagesPerMinute) {
-		return "flood", nil
-	}
 	p := s.Partition(chat, partitions)
-	fresh, err := s.store.Accept(ctx, p, updateID, s.keys.Seal(updateName(p), raw), seenTTL)
+	dropped, err = s.store.Accept(ctx, p, updateID, handle, 5*s.limits.MessagesPerMinute, s.keys.Seal(updateName(p), raw), seenTTL)
 	if err != nil {
 		return "", fmt.Errorf("intake: %w", err)
 	}
-	if !fresh {
-		return "duplicate", nil
-	}
-	return "", nil
+	return dropped, nil
 }
 
 // OpenEntry unseals an update taken from partition p of the inbox.
@@ -81,13 +71,18 @@ func (s *Service) Release(ctx context.Context, p int, owner string) error {
 }
 
 // NextInbox returns the next updates of a partition (see store.NextInbox).
-func (s *Service) NextInbox(ctx context.Context, p int, consumer string, block time.Duration) ([]InboxEntry, error) {
-	return s.store.NextInbox(ctx, p, consumer, block)
+func (s *Service) NextInbox(ctx context.Context, p int, consumer string, block time.Duration, reclaim bool) ([]InboxEntry, error) {
+	return s.store.NextInbox(ctx, p, consumer, block, reclaim)
 }
 
-// DoneInbox removes a handled update.
-func (s *Service) DoneInbox(ctx context.Context, p int, id string) error {
-	return s.store.DoneInbox(ctx, p, id)
+// DoneInbox removes a handled update and records the ids of the messages it
+// involved in chat (for /wipe), in one round trip; chat 0 records none.
+func (s *Service) DoneInbox(ctx context.Context, p int, id string, chat int64, messageIDs []int) error {
+	handle := ""
+	if chat != 0 {
+		handle = s.keys.Hash("chat", chat)
+	}
+	return s.store.DoneInbox(ctx, p, id, handle, messageIDs)
 }
 
 // Heartbeat records that bot process owner is alive and returns how many are.

@@ -165,8 +165,13 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 // changes nothing and is answered with Reply.Skipped.
 func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, entry string) (Reply, error) {
 	handle := s.keys.Hash("chat", chat)
-	if !wipeOrForget(ev) {
-		n, err := s.store.Count(ctx, handle, "msg", time.Minute, s.now())
+	var stored store.Chat
+	var err error
+	if wipeOrForget(ev) {
+		stored, err = s.store.LoadChat(ctx, handle)
+	} else {
+		var n int64
+		stored, n, err = s.store.LoadChatCounting(ctx, handle, "msg", time.Minute, s.now())
 		if err != nil {
 			return Reply{}, fmt.Errorf("intake: %w", err)
 		}
@@ -179,7 +184,6 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 			return Reply{}, nil
 		}
 	}
-	stored, err := s.store.LoadChat(ctx, handle)
 	if err != nil {
 		return Reply{}, fmt.Errorf("intake: %w", err)
 	}

@@ -147,11 +147,11 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 
 	// The inbox: accept (with dedupe), leases, reading, finishing, depth.
 	must(t, bot.InitInbox(ctx, 2), "bot: create the inbox")
-	first, err := bot.Accept(ctx, 1, 1001, []byte("sealed-update"), time.Hour)
+	first, err := bot.Accept(ctx, 1, 1001, handle, 100, []byte("sealed-update"), time.Hour)
 	must(t, err, "bot: accept an update")
-	again, err := bot.Accept(ctx, 1, 1001, []byte("sealed-update"), time.Hour)
+	again, err := bot.Accept(ctx, 1, 1001, handle, 100, []byte("sealed-update"), time.Hour)
 	must(t, err, "bot: accept an update again")
-	if !first || again {
+	if first != "" || again != "duplicate" {
 		t.Fatalf("update dedupe: first %v, again %v", first, again)
 	}
 	if ok, err := bot.Lease(ctx, 1, "p1", time.Minute); err != nil || !ok {
@@ -163,14 +163,14 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 	if _, err := bot.Heartbeat(ctx, "p1", at, time.Minute); err != nil {
 		t.Fatalf("bot: heartbeat: %v", err)
 	}
-	entries, err := bot.NextInbox(ctx, 1, "p1", -1)
+	entries, err := bot.NextInbox(ctx, 1, "p1", -1, true)
 	if err != nil || len(entries) != 1 {
 		t.Fatalf("bot: read the inbox: %v %v", entries, err)
 	}
 	if _, _, err := bot.InboxDepth(ctx, 2, at); err != nil {
 		t.Fatalf("bot: inbox depth: %v", err)
 	}
-	must(t, bot.DoneInbox(ctx, 1, entries[0].ID), "bot: finish an update")
+	must(t, bot.DoneInbox(ctx, 1, entries[0].ID, handle, []int{13}), "bot: finish an update")
 	must(t, bot.Release(ctx, 1, "p1"), "bot: release a partition")
 	n, err := bot.Count(ctx, handle, "msg", time.Minute, at)
 	must(t, err, "bot: count a message")

@@ -52,21 +52,25 @@ func (s *Store) RememberMessages(ctx context.Context, handle string, ids []int) 
 	if len(ids) == 0 {
 		return nil
 	}
-	vals := make([]any, len(ids))
-	for i, id := range ids {
-		vals[i] = id
-	}
-	key := msgsKey(handle)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.RPush(ctx, key, vals...)
-		p.LTrim(ctx, key, -maxRemembered, -1)
-		p.Expire(ctx, key, messageTTL)
+		s.rememberIn(ctx, p, handle, ids)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("store: remember messages: %w", err)
 	}
 	return nil
+}
+
+func (s *Store) rememberIn(ctx context.Context, p redis.Pipeliner, handle string, ids []int) {
+	vals := make([]any, len(ids))
+	for i, id := range ids {
+		vals[i] = id
+	}
+	key := msgsKey(handle)
+	p.RPush(ctx, key, vals...)
+	p.LTrim(ctx, key, -maxRemembered, -1)
+	p.Expire(ctx, key, messageTTL)
 }
 
 // TakeMessages returns and forgets the message ids recorded for a chat.

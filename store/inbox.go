@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,9 @@ func (s *Store) InitInbox(ctx context.Context, partitions int) error {
 }
 
 var accept = redis.NewScript(`
+local n = redis.call('INCR', KEYS[3])
+if n == 1 then redis.call('PEXPIRE', KEYS[3], 60000) end
+if n > tonumber(ARGV[4]) then return -1 end
 if redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then
   redis.call('XADD', KEYS[2], '*', 'update', ARGV[2], 'sealed', ARGV[3])
   return 1
@@ -38,15 +42,26 @@ return 0
 `)
 
 // Accept stores an update in its partition once: an update id seen within
-// ttl is not stored again (fresh false). When Accept returns without error
-// the update is in Redis, and may be acknowledged to Telegram.
-func (s *Store) Accept(ctx context.Context, partition int, updateID int64, sealed []byte, ttl time.Duration) (fresh bool, err error) {
-	n, err := accept.Run(ctx, s.rdb, []string{inboxSeenKey(partition, updateID), inboxKey(partition)},
-		ttl.Milliseconds(), updateID, sealed).Int()
+// ttl is not stored again ("duplicate"), nor an update from a chat (handle)
+// that sent more than perMinute in the current minute ("flood"). When
+// Accept returns without error the update is in Redis, or deliberately
+// dropped, and may be acknowledged to Telegram. One round trip.
+func (s *Store) Accept(ctx context.Context, partition int, updateID int64, handle string, perMinute int, sealed []byte, ttl time.Duration) (dropped string, err error) {
+	window := strconv.FormatInt(time.Now().Unix()/60, 10)
+	n, err := accept.Run(ctx, s.rdb,
+		[]string{inboxSeenKey(partition, updateID), inboxKey(partition), inboxRateKey(partition, handle, window)},
+		ttl.Milliseconds(), updateID, sealed, perMinute).Int()
 	if err != nil {
-		return false, fmt.Errorf("store: accept update: %w", err)
+		return "", fmt.Errorf("store: accept update: %w", err)
 	}
-	return n == 1, nil
+	switch n {
+	case 1:
+		return "", nil
+	case 0:
+		return "duplicate", nil
+	default:
+		return "flood", nil
+	}
 }
 
 // Lease takes or renews the lease on a partition for owner; it reports
@@ -89,15 +104,24 @@ type InboxEntry struct {
 }
 
 // NextInbox returns, for the holder of a partition's lease, the updates to
-// handle next, oldest first: first those another worker took and did not
-// finish (it died or lost its lease), then new ones, waiting up to block.
-func (s *Store) NextInbox(ctx context.Context, partition int, consumer string, block time.Duration) ([]InboxEntry, error) {
+// handle next, oldest first: with reclaim, first those another worker took
+// and did not finish (it died or lost its lease; the new holder asks once,
+// when it takes the partition), then new ones, waiting up to block.
+func (s *Store) NextInbox(ctx context.Context, partition int, consumer string, block time.Duration, reclaim bool) ([]InboxEntry, error) {
 	key := inboxKey(partition)
-	msgs, _, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-		Stream: key, Group: inboxGroup, Consumer: consumer, MinIdle: 0, Start: "0-0", Count: 50,
-	}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("store: reclaim updates: %w", err)
+	var msgs []redis.XMessage
+	for start := "0-0"; reclaim; {
+		got, next, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: key, Group: inboxGroup, Consumer: consumer, MinIdle: 0, Start: start, Count: 100,
+		}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("store: reclaim updates: %w", err)
+		}
+		msgs = append(msgs, got...)
+		if next == "0-0" || next == "" {
+			break
+		}
+		start = next
 	}
 	if len(msgs) == 0 {
 		streams, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
@@ -120,9 +144,14 @@ func (s *Store) NextInbox(ctx context.Context, partition int, consumer string, b
 	return out, nil
 }
 
-// DoneInbox removes a handled update from its partition.
-func (s *Store) DoneInbox(ctx context.Context, partition int, id string) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+// DoneInbox removes a handled update from its partition and, when handle
+// is given, records the chat's message ids (see RememberMessages) in the
+// same round trip.
+func (s *Store) DoneInbox(ctx context.Context, partition int, id, handle string, messageIDs []int) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if handle != "" && len(messageIDs) > 0 {
+			s.rememberIn(ctx, p, handle, messageIDs)
+		}
 		p.XAck(ctx, inboxKey(partition), inboxGroup, id)
 		p.XDel(ctx, inboxKey(partition), id)
 		return nil

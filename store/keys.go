@@ -17,6 +17,7 @@ package store
 //	vigil:{in:P}:updates        stream  partition P of the inbox (group "workers"): update id, and the update
 //	                                    sealed with the bot's key; an entry lives until it is handled
 //	vigil:{in:P}:seen:ID        string  update ID was accepted (dedupe); TTL 7 days
+//	vigil:{in:P}:rl:H:W         string  updates accepted from chat H in minute W (flood guard); TTL 1 minute
 //	vigil:{in:P}:owner          string  the bot process holding partition P; TTL = lease
 //	vigil:lease:NAME            string  the bot process holding a role (the poller); TTL = lease
 //	vigil:replicas              zset    bot processes alive (random names), scored by expiry
@@ -50,6 +51,9 @@ func draftKey(handle string) string   { return prefix + "{c:" + handle + "}:draf
 func appliedKey(handle string) string { return prefix + "{c:" + handle + "}:applied" }
 func inboxKey(p int) string           { return prefix + "{in:" + itoa(int64(p)) + "}:updates" }
 func leaseKey(p int) string           { return prefix + "{in:" + itoa(int64(p)) + "}:owner" }
+func inboxRateKey(p int, handle, window string) string {
+	return prefix + "{in:" + itoa(int64(p)) + "}:rl:" + handle + ":" + window
+}
 func inboxSeenKey(p int, id int64) string {
 	return prefix + "{in:" + itoa(int64(p)) + "}:seen:" + itoa(id)
 }

@@ -129,15 +129,32 @@ type Chat struct {
 // LoadChat reads a chat's draft and profile in one round trip and renews the
 // profile's lifetime.
 func (s *Store) LoadChat(ctx context.Context, handle string) (Chat, error) {
+	c, _, err := s.loadChat(ctx, handle, "", 0, time.Time{})
+	return c, err
+}
+
+// LoadChatCounting is LoadChat that also adds one to the chat's counter of
+// kind in the current window (see Count), in the same round trip.
+func (s *Store) LoadChatCounting(ctx context.Context, handle, kind string, window time.Duration, now time.Time) (Chat, int64, error) {
+	return s.loadChat(ctx, handle, kind, window, now)
+}
+
+func (s *Store) loadChat(ctx context.Context, handle, kind string, window time.Duration, now time.Time) (Chat, int64, error) {
 	var draft, profile, applied *redis.StringCmd
+	var n *redis.IntCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		draft = p.Get(ctx, draftKey(handle))
 		profile = p.GetEx(ctx, profileKey(handle), s.opts.ProfileTTL)
 		applied = p.Get(ctx, appliedKey(handle))
+		if kind != "" {
+			key := rateKey(handle, kind, window, now)
+			n = p.Incr(ctx, key)
+			p.Expire(ctx, key, window)
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return Chat{}, fmt.Errorf("store: load chat: %w", err)
+		return Chat{}, 0, fmt.Errorf("store: load chat: %w", err)
 	}
 	var c Chat
 	if b, err := draft.Bytes(); err == nil {
@@ -147,7 +164,11 @@ func (s *Store) LoadChat(ctx context.Context, handle string) (Chat, error) {
 		c.Profile = b
 	}
 	c.Applied = applied.Val()
-	return c, nil
+	var count int64
+	if n != nil {
+		count = n.Val()
+	}
+	return c, count, nil
 }
 
 // ChatUpdate is a change to a chat's stored state. Nil fields are left as

@@ -458,3 +458,54 @@ func TestBotKilledAtRandomDuringSubmissions(t *testing.T) {
 	}
 	t.Logf("%d submissions, %d kills: %d receipts, %d distinct, %d reports queued", n, kills, len(refs), len(seen), len(queued))
 }
+
+// TestSIGTERMStopsWithinTheShutdownTime: a bot process asked to stop stops
+// taking updates, finishes those in hand and exits cleanly in time; what it
+// had not taken is handled by the next process.
+func TestSIGTERMStopsWithinTheShutdownTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts bot processes; skipped with -short")
+	}
+	ctx := context.Background()
+	env := testenv.New(t)
+	api := fakeapi.New(t, replicaToken)
+	const n = 40
+	var chats []int64
+	for c := int64(0); c < n; c++ {
+		chats = append(chats, 600000+c)
+		api.AddChat(models.Chat{ID: 600000 + c, Type: models.ChatTypePrivate})
+	}
+	secret := "replica-test-secret-0123"
+	first := startReplica(t, env, api, secret)
+	f := &forwarder{secret: secret, replicas: []*replica{first}}
+	for c := range chats {
+		for _, raw := range script(chats[c], int64(c)*1000+1, 1)[:10] {
+			f.deliver(t, raw)
+		}
+	}
+	began := time.Now()
+	first.cmd.Process.Signal(syscall.SIGTERM)
+	err := first.cmd.Wait()
+	first.dead = true
+	if err != nil {
+		t.Fatalf("the bot did not exit cleanly on SIGTERM: %v", err)
+	}
+	if took := time.Since(began); took > 25*time.Second {
+		t.Fatalf("the bot took %v to stop; the shutdown time is 20s", took)
+	}
+	// A new process finishes the conversations: every report arrives once.
+	f.replicas = []*replica{startReplica(t, env, api, secret)}
+	for c := range chats {
+		for _, raw := range script(chats[c], int64(c)*1000+1, 1)[10:] {
+			f.deliver(t, raw)
+		}
+	}
+	if err := waitFor(60*time.Second, func() bool { q, _ := env.Store.QueueLength(ctx); return q >= n }); err != nil {
+		q, _ := env.Store.QueueLength(ctx)
+		t.Fatalf("%d of %d reports after a restart: %v", q, n, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if q, _ := env.Store.QueueLength(ctx); q != n {
+		t.Fatalf("%d reports for %d chats", q, n)
+	}
+}
