@@ -118,52 +118,39 @@ type Bot struct {
 	log      *slog.Logger
 }
 
+// orDefault sets a setting left at zero (or below) to its default.
+func orDefault[T ~int | ~int64](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
 // New connects to the Bot API (getMe) and returns a bot ready to Run.
 func New(ctx context.Context, cfg Config) (*Bot, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 64
-	}
-	if cfg.PollTimeout <= 0 {
-		cfg.PollTimeout = 50 * time.Second
-	}
-	if cfg.HandleTimeout <= 0 {
-		cfg.HandleTimeout = 30 * time.Second
-	}
-	if cfg.ReplyPoll <= 0 {
-		cfg.ReplyPoll = 2 * time.Second
-	}
+	orDefault(&cfg.Workers, 64)
+	orDefault(&cfg.PollTimeout, 50*time.Second)
+	orDefault(&cfg.HandleTimeout, 30*time.Second)
+	orDefault(&cfg.ReplyPoll, 2*time.Second)
+	orDefault(&cfg.Partitions, 32)
+	orDefault(&cfg.LeaseTTL, 15*time.Second)
+	orDefault(&cfg.ShutdownTimeout, 20*time.Second)
 	if a := cfg.Alerts; a != nil {
-		if a.Interval <= 0 {
-			a.Interval = 15 * time.Minute
-		}
-		if a.Lease <= 0 {
-			a.Lease = 24 * time.Hour
-		}
-		if a.Every <= 0 {
-			a.Every = 30 * time.Second
-		}
+		orDefault(&a.Interval, 15*time.Minute)
+		orDefault(&a.Lease, 24*time.Hour)
+		orDefault(&a.Every, 30*time.Second)
 	}
-	// Downloads have no overall timeout (a large file on a slow link takes
-	// its time); the update's context bounds them.
-	if cfg.Partitions <= 0 {
-		cfg.Partitions = 32
-	}
-	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = 15 * time.Second
-	}
-	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 20 * time.Second
-	}
-	if cfg.Webhook != nil && cfg.Webhook.MaxBody <= 0 {
-		cfg.Webhook.MaxBody = 1 << 20
+	if cfg.Webhook != nil {
+		orDefault(&cfg.Webhook.MaxBody, 1<<20)
 	}
 	if cfg.Inbox == nil {
 		return nil, errors.New("bot: no inbox")
 	}
 	host, _ := os.Hostname()
+	// Downloads have no overall timeout (a large file on a slow link takes
+	// its time); the update's context bounds them.
 	b := &Bot{cfg: cfg, dispatch: NewDispatcher(cfg.Workers), log: cfg.Log, files: &http.Client{},
 		owner:  fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()%1e6),
 		apiURL: strings.TrimRight(cfg.APIURL, "/"), poller: &http.Client{Timeout: cfg.PollTimeout + 10*time.Second},
