@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 
@@ -27,7 +28,11 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg, newLogger(stderr, cfg.LogLevel, or(getenv("VIGIL_LOG_FORMAT"), "text")), true)
+	level := cfg.LogLevel
+	if getenv("VIGIL_LOG_LEVEL") == "" {
+		level = slog.LevelWarn // the console is a conversation: keep routine log lines out of it
+	}
+	a, err := openApp(ctx, cfg, newLogger(stderr, level, or(getenv("VIGIL_LOG_FORMAT"), "text")), true)
 	if err != nil {
 		return err
 	}
