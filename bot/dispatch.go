@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Dispatcher runs work for many chats: one chat's jobs strictly one after
@@ -91,4 +92,31 @@ func (d *Dispatcher) Pending() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.chats)
+}
+
+// Run runs job for chat in the calling goroutine, after any job of the chat
+// queued or running before it, and returns when it is done. It saves the
+// hand-over to another goroutine when the chat is idle, as it nearly always
+// is for the one worker that holds the chat's inbox partition.
+func (d *Dispatcher) Run(ctx context.Context, chat int64, job func(context.Context)) {
+	d.mu.Lock()
+	if _, busy := d.chats[chat]; busy {
+		d.mu.Unlock()
+		done := make(chan struct{})
+		for !d.Do(ctx, chat, func(ctx context.Context) { defer close(done); job(ctx) }) {
+			time.Sleep(10 * time.Millisecond) // the chat's queue is full: wait for room
+		}
+		<-done
+		return
+	}
+	q := &chatQueue{}
+	d.chats[chat] = q
+	d.wg.Add(1)
+	d.mu.Unlock()
+
+	d.slots <- struct{}{}
+	job(ctx)
+	<-d.slots
+	// Jobs queued for the chat meanwhile (staff replies) run on their own.
+	d.run(ctx, chat, q)
 }

@@ -2,9 +2,11 @@ package bot
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestDispatcherKeepsEachChatInOrderAndAlone(t *testing.T) {
@@ -78,5 +80,27 @@ func TestDispatcherBoundsAFloodingChat(t *testing.T) {
 	// Depending on whether the first job had started, MaxPerChat or one more.
 	if (accepted != MaxPerChat && accepted != MaxPerChat+1) || int(ran.Load()) != accepted || d.Dropped() != 10000-accepted {
 		t.Fatalf("accepted %d, ran %d, dropped %d; want about %d accepted", accepted, ran.Load(), d.Dropped(), MaxPerChat)
+	}
+}
+
+func TestRunKeepsOrderWithQueuedJobs(t *testing.T) {
+	d := NewDispatcher(4)
+	var mu sync.Mutex
+	var order []int
+	add := func(i int) func(context.Context) {
+		return func(context.Context) { mu.Lock(); order = append(order, i); mu.Unlock() }
+	}
+	release := make(chan struct{})
+	d.Do(context.Background(), 1, func(context.Context) { <-release; add(0)(nil) })
+	d.Do(context.Background(), 1, add(1))
+	done := make(chan struct{})
+	go func() { d.Run(context.Background(), 1, add(2)); close(done) }()
+	time.Sleep(20 * time.Millisecond) // Run must wait behind the two queued jobs
+	close(release)
+	<-done
+	d.Run(context.Background(), 1, add(3)) // idle chat: runs here
+	d.Wait()
+	if fmt.Sprint(order) != "[0 1 2 3]" {
+		t.Fatalf("order %v", order)
 	}
 }

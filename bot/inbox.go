@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	tg "github.com/go-telegram/bot"
@@ -315,20 +314,12 @@ func (b *Bot) process(ctx context.Context, p int, e intake.InboxEntry) {
 		b.cfg.Inbox.DoneInbox(ctx, p, e.ID, 0, nil)
 		return
 	}
-	var wg sync.WaitGroup
 	var ids []int
-	wg.Add(1)
-	queued := b.dispatch.Do(ctx, chat, func(ctx context.Context) {
-		defer wg.Done()
+	b.dispatch.Run(ctx, chat, func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, b.cfg.HandleTimeout)
 		defer cancel()
 		ids = b.handle(ctx, chat, &u, e.ID)
 	})
-	if queued {
-		wg.Wait()
-	} else {
-		b.metrics.updates(updateKind(&u), "flood")
-	}
 	if err := b.cfg.Inbox.DoneInbox(ctx, p, e.ID, chat, ids); err != nil {
 		b.log.Warn("could not remove a handled update; it will be skipped when seen again", "err", err)
 	}
