@@ -22,6 +22,7 @@ import (
 // intake.Service is the real one.
 type Inbox interface {
 	Accept(ctx context.Context, partitions int, updateID, chat int64, raw []byte) (dropped string, err error)
+	AcceptMany(ctx context.Context, partitions int, us []intake.Update) (dropped []string, err error)
 	InitInbox(ctx context.Context, partitions int) error
 	Lease(ctx context.Context, p int, owner string, ttl time.Duration) (bool, error)
 	LeaseNamed(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
@@ -67,6 +68,46 @@ func (b *Bot) accept(ctx context.Context, raw []byte) error {
 	return nil
 }
 
+// acceptMany stores the updates of one getUpdates answer in one round trip
+// and returns the offset past them. On error nothing may be acknowledged.
+func (b *Bot) acceptMany(ctx context.Context, ups []json.RawMessage) (next int64, err error) {
+	var batch []intake.Update
+	var kinds []string
+	for _, raw := range ups {
+		var head struct {
+			ID int64 `json:"update_id"`
+		}
+		json.Unmarshal(raw, &head) // the offset must pass even an update that does not decode
+		next = max(next, head.ID+1)
+		var u models.Update
+		if err := json.Unmarshal(raw, &u); err != nil {
+			b.metrics.updates("malformed", "dropped")
+			continue
+		}
+		chat, ok := chatOf(&u)
+		if !ok {
+			b.metrics.updates(updateKind(&u), "ignored")
+			continue
+		}
+		batch = append(batch, intake.Update{ID: u.ID, Chat: chat, Raw: raw})
+		kinds = append(kinds, updateKind(&u))
+	}
+	if len(batch) == 0 {
+		return next, nil
+	}
+	dropped, err := b.cfg.Inbox.AcceptMany(ctx, b.cfg.Partitions, batch)
+	if err != nil {
+		return 0, err
+	}
+	for i, d := range dropped {
+		if d != "" {
+			b.metrics.updates(kinds[i], d)
+			b.log.Info("update not stored", "update", kinds[i], "why", d)
+		}
+	}
+	return next, nil
+}
+
 // poll runs getUpdates while this process holds the poller's lease (one
 // process polls; the others stand by). The offset moves past an update only
 // once it is stored.
@@ -74,15 +115,23 @@ func (b *Bot) poll(ctx context.Context) {
 	ttl := b.cfg.LeaseTTL
 	timeout := min(b.cfg.PollTimeout, ttl/2)
 	var offset int64
+	var renewed time.Time
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
 		if backoff > 0 {
 			sleep(ctx, backoff)
 		}
-		leader, err := b.cfg.Inbox.LeaseNamed(ctx, "poller", b.owner, ttl)
-		if err != nil || !leader {
-			backoff = ttl / 3
-			continue
+		// The lease is renewed a few times per lease, not on every poll:
+		// at a steady stream of updates polls come every millisecond. A
+		// poll lasts at most ttl/2, so the lease never lapses mid-poll.
+		if time.Since(renewed) > ttl/4 {
+			leader, err := b.cfg.Inbox.LeaseNamed(ctx, "poller", b.owner, ttl)
+			if err != nil || !leader {
+				renewed = time.Time{}
+				backoff = ttl / 3
+				continue
+			}
+			renewed = time.Now()
 		}
 		ups, retryAfter, err := b.getUpdates(ctx, offset, timeout)
 		if err != nil {
@@ -94,18 +143,13 @@ func (b *Bot) poll(ctx context.Context) {
 		}
 		backoff = 0
 		b.log.Debug("updates fetched", "n", len(ups))
-		for _, raw := range ups {
-			var head struct {
-				ID int64 `json:"update_id"`
-			}
-			json.Unmarshal(raw, &head)
-			if err := b.accept(ctx, raw); err != nil {
-				b.log.Warn("could not store an update; it will be fetched again", "err", err)
-				backoff = time.Second
-				break
-			}
-			offset = head.ID + 1
+		next, err := b.acceptMany(ctx, ups)
+		if err != nil {
+			b.log.Warn("could not store updates; they will be fetched again", "err", err)
+			backoff = time.Second
+			continue
 		}
+		offset = max(offset, next)
 	}
 }
 

@@ -40,6 +40,28 @@ func (s *Service) Accept(ctx context.Context, partitions int, updateID, chat int
 	return dropped, nil
 }
 
+// Update is one update from Telegram to accept.
+type Update struct {
+	ID   int64
+	Chat int64
+	Raw  []byte
+}
+
+// AcceptMany is Accept for the updates of one getUpdates answer, in one round
+// trip to Redis; dropped[i] says what became of us[i] ("" when stored).
+func (s *Service) AcceptMany(ctx context.Context, partitions int, us []Update) (dropped []string, err error) {
+	in := make([]store.Incoming, len(us))
+	for i, u := range us {
+		p := s.Partition(u.Chat, partitions)
+		in[i] = store.Incoming{Partition: p, UpdateID: u.ID, Handle: s.keys.Hash("chat", u.Chat), Sealed: s.keys.Seal(updateName(p), u.Raw)}
+	}
+	dropped, err = s.store.AcceptMany(ctx, in, 5*s.limits.MessagesPerMinute, seenTTL)
+	if err != nil {
+		return nil, fmt.Errorf("intake: %w", err)
+	}
+	return dropped, nil
+}
+
 // OpenEntry unseals an update taken from partition p of the inbox.
 func (s *Service) OpenEntry(p int, e store.InboxEntry) ([]byte, error) {
 	raw, err := s.keys.Open(updateName(p), e.Sealed)

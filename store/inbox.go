@@ -64,6 +64,54 @@ func (s *Store) Accept(ctx context.Context, partition int, updateID int64, handl
 	}
 }
 
+// Incoming is one update to accept (see Accept).
+type Incoming struct {
+	Partition int
+	UpdateID  int64
+	Handle    string
+	Sealed    []byte
+}
+
+// AcceptMany is Accept for several updates in one round trip; dropped[i]
+// says what became of in[i]. On error none may be acknowledged.
+func (s *Store) AcceptMany(ctx context.Context, in []Incoming, perMinute int, ttl time.Duration) (dropped []string, err error) {
+	window := strconv.FormatInt(time.Now().Unix()/60, 10)
+	cmds := make([]*redis.Cmd, len(in))
+	run := func() error {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, u := range in {
+				cmds[i] = accept.EvalSha(ctx, p,
+					[]string{inboxSeenKey(u.Partition, u.UpdateID), inboxKey(u.Partition), inboxRateKey(u.Partition, u.Handle, window)},
+					ttl.Milliseconds(), u.UpdateID, u.Sealed, perMinute)
+			}
+			return nil
+		})
+		return err
+	}
+	err = run()
+	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		// Redis restarted and forgot the script: none ran. Load it, again.
+		if lerr := accept.Load(ctx, s.rdb).Err(); lerr != nil {
+			return nil, fmt.Errorf("store: load accept script: %w", lerr)
+		}
+		err = run()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: accept updates: %w", err)
+	}
+	dropped = make([]string, len(in))
+	for i, c := range cmds {
+		switch n, _ := c.Int(); n {
+		case 1:
+		case 0:
+			dropped[i] = "duplicate"
+		default:
+			dropped[i] = "flood"
+		}
+	}
+	return dropped, nil
+}
+
 // Lease takes or renews the lease on a partition for owner; it reports
 // whether owner holds it now.
 func (s *Store) Lease(ctx context.Context, partition int, owner string, ttl time.Duration) (bool, error) {
