@@ -145,7 +145,10 @@ func loadRun(b *testing.B, rate, chats int) {
 		api.SendUpdate(models.Update{Message: &models.Message{Chat: chat, From: &models.User{ID: chat.ID, FirstName: "D"},
 			Text: "/start", Entities: []models.MessageEntity{{Type: models.MessageEntityTypeBotCommand, Length: 6}}}})
 	}
-	waitFor(120*time.Second, func() bool { return api.Pending() == 0 })
+	waitFor(120*time.Second, func() bool {
+		depth, _, _ := env.Service.InboxDepth(ctx, 32)
+		return api.Pending() == 0 && depth == 0
+	})
 	time.Sleep(time.Second)
 	drafts, _ := env.RDB.Keys(ctx, "vigil:{c:*}:draft").Result()
 	rss10k := rssMB(b, cmd.Process.Pid)
