@@ -71,9 +71,6 @@ func (s *Service) OpenEntry(p int, e store.InboxEntry) ([]byte, error) {
 	return raw, nil
 }
 
-// Store returns the service's store, for the inbox workers.
-func (s *Service) Store() *store.Store { return s.store }
-
 // InboxEntry is an update waiting in the inbox.
 type InboxEntry = store.InboxEntry
 

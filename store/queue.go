@@ -119,9 +119,6 @@ type Case struct {
 	Missing    int      // evidence files that had expired before the report was sent
 }
 
-// Report is the former name of Case, kept for the bot's /status.
-type Report = Case
-
 // Report returns one case by reference, or ErrNotFound.
 func (s *Store) Report(ctx context.Context, ref string) (Case, error) {
 	m, err := s.rdb.HGetAll(ctx, reportKey(ref)).Result()
