@@ -18,8 +18,13 @@ const seenTTL = 7 * 24 * time.Hour
 // Partition returns the inbox partition of a chat, out of n: always the same
 // for one chat, spread evenly over chats.
 func (s *Service) Partition(chat int64, n int) int {
+	return partitionOf(s.keys.Hash("chat", chat), n)
+}
+
+// partitionOf spreads chat handles over n partitions.
+func partitionOf(handle string, n int) int {
 	h := fnv.New32a()
-	h.Write([]byte(s.keys.Hash("chat", chat)))
+	h.Write([]byte(handle))
 	return int(h.Sum32() % uint32(n))
 }
 
@@ -32,7 +37,7 @@ func updateName(p int) string { return "update:" + strconv.Itoa(p) }
 // rate limit (dropped reports why, without content).
 func (s *Service) Accept(ctx context.Context, partitions int, updateID, chat int64, raw []byte) (dropped string, err error) {
 	handle := s.keys.Hash("chat", chat)
-	p := s.Partition(chat, partitions)
+	p := partitionOf(handle, partitions)
 	dropped, err = s.store.Accept(ctx, p, updateID, handle, 5*s.limits.MessagesPerMinute, s.keys.Seal(updateName(p), raw), seenTTL)
 	if err != nil {
 		return "", fmt.Errorf("intake: %w", err)
@@ -52,8 +57,9 @@ type Update struct {
 func (s *Service) AcceptMany(ctx context.Context, partitions int, us []Update) (dropped []string, err error) {
 	in := make([]store.Incoming, len(us))
 	for i, u := range us {
-		p := s.Partition(u.Chat, partitions)
-		in[i] = store.Incoming{Partition: p, UpdateID: u.ID, Handle: s.keys.Hash("chat", u.Chat), Sealed: s.keys.Seal(updateName(p), u.Raw)}
+		handle := s.keys.Hash("chat", u.Chat)
+		p := partitionOf(handle, partitions)
+		in[i] = store.Incoming{Partition: p, UpdateID: u.ID, Handle: handle, Sealed: s.keys.Seal(updateName(p), u.Raw)}
 	}
 	dropped, err = s.store.AcceptMany(ctx, in, 5*s.limits.MessagesPerMinute, seenTTL)
 	if err != nil {

@@ -17,13 +17,13 @@ type Alert struct {
 }
 
 var markAlerted = redis.NewScript(`
-local h = redis.call('HMGET', KEYS[1], 'status', 'assignee', 'claimed_ms', 'alerted_ms', 'alerts')
+local h = redis.call('HMGET', KEYS[1], 'status', 'assignee', 'claimed_ms', 'alerted_ms', 'received_at')
 if h[1] ~= 'new' then return -1 end
 local now, interval, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if h[2] and h[2] ~= '' and now - tonumber(h[3] or '0') < lease then return -1 end
 if now - tonumber(h[4] or '0') < interval then return -1 end
 redis.call('HSET', KEYS[1], 'alerted_ms', ARGV[1])
-return redis.call('HINCRBY', KEYS[1], 'alerts', 1) - 1
+return {redis.call('HINCRBY', KEYS[1], 'alerts', 1) - 1, h[5]}
 `)
 
 // DueAlerts returns the urgent new cases that nobody holds (or whose claim
@@ -38,16 +38,18 @@ func (s *Store) DueAlerts(ctx context.Context, now time.Time, interval, lease ti
 	}
 	var out []Alert
 	for _, ref := range refs {
-		n, err := markAlerted.Run(ctx, s.rdb, []string{reportKey(ref)},
-			now.UnixMilli(), interval.Milliseconds(), lease.Milliseconds()).Int()
+		res, err := markAlerted.Run(ctx, s.rdb, []string{reportKey(ref)},
+			now.UnixMilli(), interval.Milliseconds(), lease.Milliseconds()).Result()
 		if err != nil {
 			return nil, fmt.Errorf("store: mark alert: %w", err)
 		}
-		if n < 0 {
+		due, ok := res.([]any) // -1 when the case is not due
+		if !ok || len(due) != 2 {
 			continue
 		}
-		at, _ := s.rdb.HGet(ctx, reportKey(ref), "received_at").Result()
-		out = append(out, Alert{Ref: ref, ReceivedAt: parseTime(at), Repeat: n})
+		n, _ := due[0].(int64)
+		at, _ := due[1].(string)
+		out = append(out, Alert{Ref: ref, ReceivedAt: parseTime(at), Repeat: int(n)})
 	}
 	return out, nil
 }

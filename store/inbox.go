@@ -211,26 +211,28 @@ func (s *Store) DoneInbox(ctx context.Context, partition int, id, handle string,
 }
 
 // InboxDepth returns how many updates wait in all partitions, and the age of
-// the oldest.
+// the oldest, in one round trip.
 func (s *Store) InboxDepth(ctx context.Context, partitions int, now time.Time) (int64, time.Duration, error) {
+	lens := make([]*redis.IntCmd, partitions)
+	firsts := make([]*redis.XMessageSliceCmd, partitions)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range partitions {
+			lens[i] = p.XLen(ctx, inboxKey(i))
+			firsts[i] = p.XRangeN(ctx, inboxKey(i), "-", "+", 1)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: inbox depth: %w", err)
+	}
 	var total int64
 	var oldest time.Duration
-	for p := 0; p < partitions; p++ {
-		n, err := s.rdb.XLen(ctx, inboxKey(p)).Result()
-		if err != nil {
-			return 0, 0, fmt.Errorf("store: inbox depth: %w", err)
-		}
-		total += n
-		if n == 0 {
-			continue
-		}
-		first, err := s.rdb.XRangeN(ctx, inboxKey(p), "-", "+", 1).Result()
-		if err == nil && len(first) == 1 {
+	for i := range partitions {
+		total += lens[i].Val()
+		if first := firsts[i].Val(); len(first) == 1 {
 			var ms int64
 			fmt.Sscanf(first[0].ID, "%d-", &ms)
-			if age := now.Sub(time.UnixMilli(ms)); age > oldest {
-				oldest = age
-			}
+			oldest = max(oldest, now.Sub(time.UnixMilli(ms)))
 		}
 	}
 	return total, oldest, nil
