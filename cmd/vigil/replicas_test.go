@@ -33,7 +33,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-const replicaToken = "123456789:AAFakeTokenForReplicaTests_abcdefg"
+const (
+	replicaToken  = "123456789:AAFakeTokenForReplicaTests_abcdefg"
+	replicaSecret = "replica-test-secret-0123"
+)
+
+// privateChats makes n private chats known to the fake, with ids from first.
+func privateChats(api *fakeapi.Server, first int64, n int) []int64 {
+	chats := make([]int64, n)
+	for c := range chats {
+		chats[c] = first + int64(c)
+		api.AddChat(models.Chat{ID: chats[c], Type: models.ChatTypePrivate})
+	}
+	return chats
+}
 
 // replica is one `vigil bot` process in webhook mode.
 type replica struct {
@@ -205,7 +218,7 @@ func runReplicas(t *testing.T, kill, cluster bool) {
 	for c := int64(0); c < chats; c++ {
 		api.AddChat(models.Chat{ID: 100000 + c, Type: models.ChatTypePrivate})
 	}
-	secret := "replica-test-secret-0123"
+	secret := replicaSecret
 	f := &forwarder{secret: secret}
 	for i := 0; i < 3; i++ {
 		f.replicas = append(f.replicas, startReplica(t, env, api, secret))
@@ -317,12 +330,8 @@ func TestRedisKilledDuringSubmissionsKeepsEveryReceipt(t *testing.T) {
 	env := testenv.New(t, "appendonly yes", "appendfsync always")
 	api := fakeapi.New(t, replicaToken)
 	const n = 150
-	var chats []int64
-	for c := int64(0); c < n; c++ {
-		chats = append(chats, 200000+c)
-		api.AddChat(models.Chat{ID: 200000 + c, Type: models.ChatTypePrivate})
-	}
-	secret := "replica-test-secret-0123"
+	chats := privateChats(api, 200000, n)
+	secret := replicaSecret
 	f := &forwarder{secret: secret, replicas: []*replica{startReplica(t, env, api, secret)}}
 	var sent sync.WaitGroup
 	var once sync.Once
@@ -375,12 +384,8 @@ func TestBotKilledAtRandomDuringSubmissions(t *testing.T) {
 	env := testenv.New(t)
 	api := fakeapi.New(t, replicaToken)
 	const n = 1000
-	var chats []int64
-	for c := int64(0); c < n; c++ {
-		chats = append(chats, 300000+c)
-		api.AddChat(models.Chat{ID: 300000 + c, Type: models.ChatTypePrivate})
-	}
-	secret := "replica-test-secret-0123"
+	chats := privateChats(api, 300000, n)
+	secret := replicaSecret
 	f := &forwarder{secret: secret, replicas: []*replica{startReplica(t, env, api, secret)}}
 	stop := make(chan struct{})
 	kills := 0
@@ -470,12 +475,8 @@ func TestSIGTERMStopsWithinTheShutdownTime(t *testing.T) {
 	env := testenv.New(t)
 	api := fakeapi.New(t, replicaToken)
 	const n = 40
-	var chats []int64
-	for c := int64(0); c < n; c++ {
-		chats = append(chats, 600000+c)
-		api.AddChat(models.Chat{ID: 600000 + c, Type: models.ChatTypePrivate})
-	}
-	secret := "replica-test-secret-0123"
+	chats := privateChats(api, 600000, n)
+	secret := replicaSecret
 	first := startReplica(t, env, api, secret)
 	f := &forwarder{secret: secret, replicas: []*replica{first}}
 	for c := range chats {

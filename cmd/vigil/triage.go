@@ -272,6 +272,15 @@ func parseDate(name, v string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("--%s: want a date like 2026-01-31 or 2026-01-31T12:00:00Z", name)
 }
 
+// span reads --since and --until.
+func (t *triageCLI) span() (since, until time.Time, err error) {
+	if since, err = parseDate("since", t.f.since); err != nil {
+		return
+	}
+	until, err = parseDate("until", t.f.until)
+	return
+}
+
 func (t *triageCLI) list(ctx context.Context) error {
 	since, err := parseDate("since", t.f.since)
 	if err != nil {
@@ -547,11 +556,7 @@ func (t *triageCLI) export(ctx context.Context) error {
 	if t.f.format != "json" && t.f.format != "csv" {
 		return fmt.Errorf("--format: json or csv, not %q", t.f.format)
 	}
-	since, err := parseDate("since", t.f.since)
-	if err != nil {
-		return err
-	}
-	until, err := parseDate("until", t.f.until)
+	since, until, err := t.span()
 	if err != nil {
 		return err
 	}
@@ -584,11 +589,7 @@ func (t *triageCLI) export(ctx context.Context) error {
 }
 
 func (t *triageCLI) stats(ctx context.Context) error {
-	since, err := parseDate("since", t.f.since)
-	if err != nil {
-		return err
-	}
-	until, err := parseDate("until", t.f.until)
+	since, until, err := t.span()
 	if err != nil {
 		return err
 	}
