@@ -21,7 +21,6 @@ import (
 // Inbox is where updates wait, durably, until a worker has handled them;
 // intake.Service is the real one.
 type Inbox interface {
-	Accept(ctx context.Context, partitions int, updateID, chat int64, raw []byte) (dropped string, err error)
 	AcceptMany(ctx context.Context, partitions int, us []intake.Update) (dropped []string, err error)
 	InitInbox(ctx context.Context, partitions int) error
 	Lease(ctx context.Context, p int, owner string, ttl time.Duration) (bool, error)
@@ -43,33 +42,11 @@ type WebhookConfig struct {
 
 var allowedUpdates = []string{"message", "edited_message", "callback_query"}
 
-// accept stores one raw update in the inbox. It returns nil only when the
-// update is safely stored (or deliberately dropped), so that the caller may
-// acknowledge it to Telegram.
-func (b *Bot) accept(ctx context.Context, raw []byte) error {
-	var u models.Update
-	if err := json.Unmarshal(raw, &u); err != nil {
-		b.metrics.updates("malformed", "dropped")
-		return nil // Telegram would send the same bytes again: never useful
-	}
-	chat, ok := chatOf(&u)
-	if !ok {
-		b.metrics.updates(updateKind(&u), "ignored")
-		return nil
-	}
-	dropped, err := b.cfg.Inbox.Accept(ctx, b.cfg.Partitions, u.ID, chat, raw)
-	if err != nil {
-		return err
-	}
-	if dropped != "" {
-		b.metrics.updates(updateKind(&u), dropped)
-		b.log.Info("update not stored", "update", updateKind(&u), "why", dropped)
-	}
-	return nil
-}
-
-// acceptMany stores the updates of one getUpdates answer in one round trip
-// and returns the offset past them. On error nothing may be acknowledged.
+// acceptMany stores updates (one getUpdates answer, or one webhook post) in
+// the inbox in one round trip and returns the offset past them. It returns
+// nil only when every update is stored or deliberately dropped (malformed,
+// from no chat, duplicate, flood), so that they may be acknowledged to
+// Telegram.
 func (b *Bot) acceptMany(ctx context.Context, ups []json.RawMessage) (next int64, err error) {
 	var batch []intake.Update
 	var kinds []string
@@ -209,7 +186,7 @@ func (b *Bot) Webhook() http.Handler {
 			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		if err := b.accept(r.Context(), raw); err != nil {
+		if _, err := b.acceptMany(r.Context(), []json.RawMessage{raw}); err != nil {
 			b.log.Warn("could not store a webhook update; Telegram will retry", "err", err)
 			http.Error(w, "try again", http.StatusServiceUnavailable)
 			return

@@ -36,13 +36,11 @@ func updateName(p int) string { return "update:" + strconv.Itoa(p) }
 // stored again; nor is an update from a chat flooding the bot far beyond its
 // rate limit (dropped reports why, without content).
 func (s *Service) Accept(ctx context.Context, partitions int, updateID, chat int64, raw []byte) (dropped string, err error) {
-	handle := s.keys.Hash("chat", chat)
-	p := partitionOf(handle, partitions)
-	dropped, err = s.store.Accept(ctx, p, updateID, handle, 5*s.limits.MessagesPerMinute, s.keys.Seal(updateName(p), raw), seenTTL)
+	d, err := s.AcceptMany(ctx, partitions, []Update{{ID: updateID, Chat: chat, Raw: raw}})
 	if err != nil {
-		return "", fmt.Errorf("intake: %w", err)
+		return "", err
 	}
-	return dropped, nil
+	return d[0], nil
 }
 
 // Update is one update from Telegram to accept.

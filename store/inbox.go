@@ -45,23 +45,13 @@ return 0
 // ttl is not stored again ("duplicate"), nor an update from a chat (handle)
 // that sent more than perMinute in the current minute ("flood"). When
 // Accept returns without error the update is in Redis, or deliberately
-// dropped, and may be acknowledged to Telegram. One round trip.
+// dropped, and may be acknowledged to Telegram. See AcceptMany.
 func (s *Store) Accept(ctx context.Context, partition int, updateID int64, handle string, perMinute int, sealed []byte, ttl time.Duration) (dropped string, err error) {
-	window := strconv.FormatInt(time.Now().Unix()/60, 10)
-	n, err := accept.Run(ctx, s.rdb,
-		[]string{inboxSeenKey(partition, updateID), inboxKey(partition), inboxRateKey(partition, handle, window)},
-		ttl.Milliseconds(), updateID, sealed, perMinute).Int()
+	d, err := s.AcceptMany(ctx, []Incoming{{Partition: partition, UpdateID: updateID, Handle: handle, Sealed: sealed}}, perMinute, ttl)
 	if err != nil {
-		return "", fmt.Errorf("store: accept update: %w", err)
+		return "", err
 	}
-	switch n {
-	case 1:
-		return "", nil
-	case 0:
-		return "duplicate", nil
-	default:
-		return "flood", nil
-	}
+	return d[0], nil
 }
 
 // Incoming is one update to accept (see Accept).
@@ -72,29 +62,31 @@ type Incoming struct {
 	Sealed    []byte
 }
 
-// AcceptMany is Accept for several updates in one round trip; dropped[i]
-// says what became of in[i]. On error none may be acknowledged.
+// AcceptMany stores several updates (see Accept) in one round trip;
+// dropped[i] says what became of in[i]. On error none may be acknowledged.
 func (s *Store) AcceptMany(ctx context.Context, in []Incoming, perMinute int, ttl time.Duration) (dropped []string, err error) {
 	window := strconv.FormatInt(time.Now().Unix()/60, 10)
 	cmds := make([]*redis.Cmd, len(in))
-	run := func() error {
+	run := func(full bool) error {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, u := range in {
-				cmds[i] = accept.EvalSha(ctx, p,
-					[]string{inboxSeenKey(u.Partition, u.UpdateID), inboxKey(u.Partition), inboxRateKey(u.Partition, u.Handle, window)},
-					ttl.Milliseconds(), u.UpdateID, u.Sealed, perMinute)
+				keys := []string{inboxSeenKey(u.Partition, u.UpdateID), inboxKey(u.Partition), inboxRateKey(u.Partition, u.Handle, window)}
+				args := []any{ttl.Milliseconds(), u.UpdateID, u.Sealed, perMinute}
+				if full {
+					cmds[i] = accept.Eval(ctx, p, keys, args...)
+				} else {
+					cmds[i] = accept.EvalSha(ctx, p, keys, args...)
+				}
 			}
 			return nil
 		})
 		return err
 	}
-	err = run()
+	err = run(false)
 	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-		// Redis restarted and forgot the script: none ran. Load it, again.
-		if lerr := accept.Load(ctx, s.rdb).Err(); lerr != nil {
-			return nil, fmt.Errorf("store: load accept script: %w", lerr)
-		}
-		err = run()
+		// Redis has not seen the script since it started: none ran. Send
+		// it whole this once (EVAL also caches it).
+		err = run(true)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: accept updates: %w", err)
