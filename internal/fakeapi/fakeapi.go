@@ -9,7 +9,10 @@
 // [Server.SendUpdate] (with [Server.AddFile] for other media), and assert on what the bot did with [Server.Sent],
 // [Server.Messages], [Server.Deleted], [Server.CallbackAnswers],
 // [Server.Downloads] and [Server.Calls]. Tests wait for the bot with
-// [Server.WaitFor] or [Server.WaitSent], never with sleeps.
+// [Server.WaitFor] or [Server.WaitSent], never with sleeps. For broadcasts,
+// [Server.Block], [Server.Flood] and [Server.LimitRate] play Telegram's
+// refusals, observed with [Server.Sends], [Server.Violations] and
+// [MaxInWindow].
 //
 // # What is faithful
 //
@@ -54,16 +57,36 @@
 //     getFile has issued the path; 404 Not Found otherwise, 401 Unauthorized
 //     for a wrong token. [Server.FailDownloads] injects download failures.
 //   - Callback queries: each query id can be answered once.
+//   - Broadcast refusals: [Server.Block] answers every call naming a chat
+//     with 403 "Forbidden: bot was blocked by the user" (or another
+//     description, such as "Forbidden: user is deactivated"). [Server.Flood]
+//     starts flood waits at random (seeded): 429 "Too Many Requests: retry
+//     after N" with parameters.retry_after, then N seconds during which every
+//     sendMessage gets 429 with the seconds left. [Server.LimitRate] refuses,
+//     with 429 and retry_after 1, a sendMessage over N accepted ones in the
+//     trailing second. Calls refused inside a flood window or over the limit
+//     are counted by [Server.Violations] (the call that starts a flood is
+//     not). sendMessage to a chat never seen is 400 "Bad Request: chat not
+//     found". Unknown parameters, allow_paid_broadcast among them, are
+//     accepted and ignored.
 //
 // # What is simplified or missing
 //
 // Markdown and MarkdownV2 text is stored verbatim (not parsed or validated);
 // entities are not auto-detected in the bot's own messages (URLs, mentions);
-// callback queries never expire; there is no rate limiting unless injected
-// with [Server.FailNext]; chats are known only through updates or
+// callback queries never expire; chats are known only through updates or
 // [Server.AddChat], and membership, permissions and privacy are not modelled
 // (so the bot may delete anyone's message in groups too, and only the 48-hour
 // rule is checked, against the message's stored date).
+// Limits: there is no rate limiting unless injected with [Server.FailNext],
+// [Server.Flood] or [Server.LimitRate]. These two apply to sendMessage only,
+// after validation (a malformed message gets its 400 even in a flood
+// window), with one window for the whole bot: Telegram's per-chat (about one
+// a second) and per-group (20 a minute) limits are not modelled, and
+// allow_paid_broadcast neither raises the limit nor costs Stars. Floods
+// start only at random, never because of load. Blocking is not tied to
+// updates: Block sends no my_chat_member update, and a blocked user can
+// still write to the bot.
 // Files: ids are fake (readable, stable within one Server, unknown to any
 // other); file paths never expire (Telegram guarantees one hour); photos are
 // not recompressed, the smaller size is simply the first half of the bytes
@@ -108,7 +131,11 @@ const (
 )
 
 // Server is a fake Telegram Bot API server for one bot token. It is safe for
-// concurrent use. Create it with [New].
+// concurrent use. Create it with [New]. Message methods and the per-chat
+// observers ([Server.Sent], [Server.Messages], …) cost the same however many
+// chats there are and however many messages other chats hold (only
+// "@username" chat ids are searched for), so broadcasts to 100,000 chats
+// stay fast.
 type Server struct {
 	tb     testing.TB
 	token  string
@@ -130,6 +157,7 @@ type Server struct {
 	commands     []models.BotCommand
 	calls        map[string]int // by lower-case method name
 	failures     []*failureRule
+	limits       sendLimits // Block, Flood and LimitRate
 
 	files            map[string]*storedFile // by file_id
 	filePaths        map[string]*storedFile // by file_path
@@ -219,7 +247,7 @@ func TooManyRequests(retryAfter int) Failure {
 
 // Forbidden is 403 "Forbidden: bot was blocked by the user".
 func Forbidden() Failure {
-	return Failure{Code: http.StatusForbidden, Description: "Forbidden: bot was blocked by the user"}
+	return Failure{Code: http.StatusForbidden, Description: BlockedByUser}
 }
 
 // BadRequest is a 400 answer; "Bad Request: " is prepended to description
@@ -733,6 +761,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	var injected *Failure
 	if h != nil && parseErr == nil {
 		injected = s.takeFailureLocked(key, p)
+		if injected == nil {
+			injected = s.blockedLocked(p)
+		}
 	}
 	s.mu.Unlock()
 
@@ -1129,12 +1160,17 @@ func (s *Server) sendMessage(_ context.Context, p params) (any, *Failure) {
 	if f != nil {
 		return nil, f
 	}
+	now := time.Now()
+	if f := s.admitSendLocked(now); f != nil {
+		s.notifyLocked()
+		return nil, f
+	}
 	cs.lastID++
 	bot := s.bot
 	msg := models.Message{
 		ID:                  cs.lastID,
 		From:                &bot,
-		Date:                int(time.Now().Unix()),
+		Date:                int(now.Unix()),
 		Chat:                cs.info,
 		ReplyToMessage:      replyTo,
 		HasProtectedContent: p.flag("protect_content"),
@@ -1143,7 +1179,7 @@ func (s *Server) sendMessage(_ context.Context, p params) (any, *Failure) {
 		ReplyMarkup:         mk.inlineMarkup(),
 	}
 	cs.messages[msg.ID] = &storedMessage{msg: msg, byBot: true}
-	s.recordLocked(cs, "sendMessage", p, &msg, mk.raw)
+	s.recordLocked(cs, "sendMessage", p, &msg, mk.raw, now)
 	return cloneMessage(&msg), nil
 }
 
@@ -1201,8 +1237,9 @@ func (s *Server) editMessageText(_ context.Context, p params) (any, *Failure) {
 	sm.msg.Text = text.text
 	sm.msg.Entities = text.entities
 	sm.msg.ReplyMarkup = mk.inlineMarkup()
-	sm.msg.EditDate = int(time.Now().Unix())
-	s.recordLocked(cs, "editMessageText", p, &sm.msg, mk.raw)
+	now := time.Now()
+	sm.msg.EditDate = int(now.Unix())
+	s.recordLocked(cs, "editMessageText", p, &sm.msg, mk.raw, now)
 	return cloneMessage(&sm.msg), nil
 }
 
@@ -1221,8 +1258,9 @@ func (s *Server) editMessageReplyMarkup(_ context.Context, p params) (any, *Fail
 		return nil, fail(notModified())
 	}
 	sm.msg.ReplyMarkup = mk.inlineMarkup()
-	sm.msg.EditDate = int(time.Now().Unix())
-	s.recordLocked(cs, "editMessageReplyMarkup", p, &sm.msg, mk.raw)
+	now := time.Now()
+	sm.msg.EditDate = int(now.Unix())
+	s.recordLocked(cs, "editMessageReplyMarkup", p, &sm.msg, mk.raw, now)
 	return cloneMessage(&sm.msg), nil
 }
 
@@ -1276,7 +1314,7 @@ func (s *Server) deleteMessage(_ context.Context, p params) (any, *Failure) {
 	}
 	delete(cs.messages, int(id))
 	cs.deleted = append(cs.deleted, int(id))
-	s.recordLocked(cs, "deleteMessage", p, &sm.msg, "")
+	s.recordLocked(cs, "deleteMessage", p, &sm.msg, "", time.Now())
 	return true, nil
 }
 
@@ -1354,8 +1392,9 @@ func (s *Server) findChatLocked(v string) (*chatState, *Failure) {
 	return s.chats[id], nil
 }
 
-// recordLocked appends the action that left msg in its current state.
-func (s *Server) recordLocked(cs *chatState, method string, p params, msg *models.Message, rawMarkup string) {
+// recordLocked appends the action that left msg in its current state; at is
+// when the call arrived.
+func (s *Server) recordLocked(cs *chatState, method string, p params, msg *models.Message, rawMarkup string, at time.Time) {
 	a := Action{
 		Method:      method,
 		ChatID:      cs.info.ID,
@@ -1365,7 +1404,7 @@ func (s *Server) recordLocked(cs *chatState, method string, p params, msg *model
 		RawText:     p.get("text"),
 		ParseMode:   p.get("parse_mode"),
 		ReplyMarkup: rawMarkup,
-		At:          time.Now(),
+		At:          at,
 	}
 	if msg.ReplyMarkup != nil {
 		a.Keyboard = cloneKeyboard(msg.ReplyMarkup.InlineKeyboard)

@@ -248,6 +248,7 @@ func TestSendMessageValidation(t *testing.T) {
 		{"tags do not count", bot.SendMessageParams{Text: "<b>" + strings.Repeat("a", 4096) + "</b>", ParseMode: models.ParseModeHTML}, ""},
 		{"64-byte callback data", bot.SendMessageParams{Text: "x", ReplyMarkup: button(strings.Repeat("d", 64))}, ""},
 		{"reply keyboard", bot.SendMessageParams{Text: "x", ReplyMarkup: &models.ReplyKeyboardMarkup{Keyboard: [][]models.KeyboardButton{{{Text: "Hi"}}}}}, ""},
+		{"paid broadcast", bot.SendMessageParams{Text: "<b>x</b>", ParseMode: models.ParseModeHTML, AllowPaidBroadcast: true}, ""},
 		{"4097 ASCII characters", bot.SendMessageParams{Text: strings.Repeat("a", 4097)}, "Bad Request: message is too long"},
 		{"2049 emoji", bot.SendMessageParams{Text: strings.Repeat("😀", 2049)}, "Bad Request: message is too long"},
 		{"empty text", bot.SendMessageParams{Text: ""}, "Bad Request: message text is empty"},
