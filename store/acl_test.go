@@ -386,3 +386,88 @@ func strs(args []any) []string {
 	}
 	return out
 }
+
+// TestACLBroadcastWorkload runs subscriptions, broadcasts and guidance
+// pages as the users of deploy/redis/users.acl: coordinators create, approve
+// and stop through the staff user; the bot previews and delivers.
+func TestACLBroadcastWorkload(t *testing.T) {
+	ctx := context.Background()
+	srv := startACLServer(t)
+	botRDB := srv.client(t, "vigil-bot", testBotPassword)
+	staffRDB := srv.client(t, "vigil-staff", testStaffPass)
+	bot := store.New(botRDB, store.Options{})
+	staff := store.New(staffRDB, store.Options{})
+	at := time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
+
+	must(t, bot.SetPolicy(ctx, store.Policy{Approvals: 2, Coordinators: []string{"anna", "ben"}, DefaultLang: "en", Rate: 25}), "bot: publish the policy")
+	for _, h := range []string{"h1", "h2", "h3"} {
+		must(t, bot.Subscribe(ctx, h, []byte("sealed-"+h), []string{"AM", "GE"}), "bot: subscribe")
+	}
+	must(t, bot.Unsubscribe(ctx, "h3"), "bot: unsubscribe")
+	if n, err := bot.Subscribers(ctx, []string{"AM"}); err != nil || n != 2 {
+		t.Fatalf("bot: subscribers %d %v", n, err)
+	}
+	if _, _, err := bot.Subscription(ctx, "h1"); err != nil {
+		t.Fatalf("bot: read a subscription: %v", err)
+	}
+
+	pol, err := staff.GetPolicy(ctx)
+	must(t, err, "staff: read the policy")
+	if pol.Approvals != 2 {
+		t.Fatalf("staff: policy %+v", pol)
+	}
+	texts := map[string][]byte{"en": []byte("sealed-en")}
+	must(t, staff.CreatePublication(ctx, store.Publication{ID: "B-1", Kind: store.KindBroadcast, Countries: []string{"AM"}, Creator: "anna", CreatedAt: at, Texts: texts}), "staff: create a broadcast")
+	must(t, staff.CreatePublication(ctx, store.Publication{ID: "G-1", Kind: store.KindGuidance, Topic: "digital", Countries: []string{"AM"}, Creator: "anna", CreatedAt: at, Texts: texts}), "staff: create a page")
+	must(t, staff.CreatePublication(ctx, store.Publication{ID: "G-2", Kind: store.KindGuidance, Topic: "digital", Countries: []string{"AM"}, Creator: "anna", CreatedAt: at, Texts: texts}), "staff: create a newer page")
+
+	pending, err := bot.PendingPreviews(ctx)
+	must(t, err, "bot: pending previews")
+	if len(pending) != 3 {
+		t.Fatalf("bot: %d previews pending", len(pending))
+	}
+	for _, p := range pending {
+		must(t, bot.MarkPreviewed(ctx, p.ID, ""), "bot: mark a preview")
+	}
+	for _, id := range []string{"B-1", "G-1", "G-2"} {
+		if _, err := staff.Approve(ctx, id, "ben", 2, at); err != nil {
+			t.Fatalf("staff: approve %s: %v", id, err)
+		}
+	}
+	ps, err := staff.Publications(ctx, 10)
+	must(t, err, "staff: list publications")
+	if len(ps) != 3 {
+		t.Fatalf("staff: %d publications", len(ps))
+	}
+	if g, err := bot.Guidance(ctx, "AM"); err != nil || g["digital"] != "G-2" {
+		t.Fatalf("bot: guidance %v %v", g, err)
+	}
+
+	if ok, err := bot.LeaseNamed(ctx, "broadcast", "p1", time.Minute); err != nil || !ok {
+		t.Fatalf("bot: delivery lease %v %v", ok, err)
+	}
+	id, err := bot.NextBroadcast(ctx)
+	must(t, err, "bot: next broadcast")
+	if id != "B-1" {
+		t.Fatalf("bot: next broadcast %q", id)
+	}
+	_, err = bot.StartDelivery(ctx, id, at)
+	must(t, err, "bot: start delivery")
+	batch, _, err := bot.Take(ctx, id, 1, at)
+	must(t, err, "bot: take recipients")
+	must(t, bot.Record(ctx, id, batch[0].Handle, store.OutcomeBlocked, at), "bot: record a blocked send")
+	_, err = staff.Cancel(ctx, id, "ben", at)
+	must(t, err, "staff: stop the broadcast")
+	_, err = staff.Cancel(ctx, "G-2", "ben", at)
+	must(t, err, "staff: withdraw a page")
+	if p, err := staff.GetPublication(ctx, id); err != nil || p.Status != store.PubCancelled || p.Blocked != 1 {
+		t.Fatalf("staff: status %+v %v", p, err)
+	}
+
+	refused(t, staffRDB.HGetAll(ctx, "vigil:{b}:subs").Err(), "vigil-staff reading the subscribers")
+	refused(t, staffRDB.SMembers(ctx, "vigil:{b}:country:AM").Err(), "vigil-staff reading a country's subscribers")
+	if err := staff.SetPolicy(ctx, store.Policy{Approvals: 1}); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("vigil-staff lowering the approvals: %v, want NOPERM", err)
+	}
+	refused(t, staffRDB.HSet(ctx, "vigil:{b}:policy", "approvals", "1").Err(), "vigil-staff writing the policy")
+}

@@ -3,8 +3,8 @@ package store
 // Every Redis key the project writes is named here, and nowhere else.
 //
 // Keys that are used together share a hash tag ({…}), so that a Redis
-// Cluster keeps them in one slot: a chat's keys share {c:<handle>}, and the
-// queue's keys share {q}.
+// Cluster keeps them in one slot: a chat's keys share {c:<handle>}, the
+// queue's keys share {q}, and subscriptions and broadcasts share {b}.
 //
 // What each key holds, and why it may hold it:
 //
@@ -36,6 +36,20 @@ package store
 //	vigil:{q}:upload:ID:N       string  file N of draft ID, an age file sealed to the staff; TTL = twice the
 //	                                    draft TTL; renamed to file:REF:N when the report is sent
 //	vigil:{q}:file:REF:N        string  evidence file N of a case, an age file sealed to the staff
+//	vigil:{b}:subs              hash    chat handle → bot-sealed subscriber (chat id, language)
+//	vigil:{b}:subs:countries    hash    chat handle → the countries subscribed to ("AM,GE"; plain: segmentation)
+//	vigil:{b}:country:XX        set     chat handles subscribed to country XX
+//	vigil:{b}:pub:ID            hash    a broadcast or guidance page: kind, status, topic, countries, creator,
+//	                                    approvers (staff names), times, delivery counts; text:LANG = an age
+//	                                    file sealed to the staff and the bot
+//	vigil:{b}:pubs              zset    publication ids by creation time
+//	vigil:{b}:previews          set     publications whose preview the bot has yet to send
+//	vigil:{b}:ready             list    approved broadcasts waiting to be sent, oldest first
+//	vigil:{b}:todo:ID           set     chat handles broadcast ID has yet to be sent to
+//	vigil:{b}:inflight:ID       set     chat handles handed to a sender, outcome not recorded yet
+//	vigil:{b}:guidance:XX       hash    topic → id of the guidance page published for country XX
+//	vigil:{b}:policy            hash    the bot's broadcast policy (approvals needed, coordinator names,
+//	                                    default language, rate); staff may only read it
 //	vigil:bot:identity          string  the bot's age identity, sealed with the bot's secret
 //	vigil:bot:recipient         string  the bot's age public key (public by nature)
 //
@@ -84,3 +98,22 @@ func statusKey(status string) string    { return prefix + "{q}:status:" + status
 func submissionKey(id string) string    { return prefix + "{q}:submission:" + id }
 func uploadKey(id string, n int) string { return prefix + "{q}:upload:" + id + ":" + itoa(int64(n)) }
 func fileKey(ref string, n int) string  { return prefix + "{q}:file:" + ref + ":" + itoa(int64(n)) }
+
+func subsKey() string                { return prefix + "{b}:subs" }
+func subCountriesKey() string        { return prefix + "{b}:subs:countries" }
+func countryKey(code string) string  { return prefix + "{b}:country:" + code }
+func pubKey(id string) string        { return prefix + "{b}:pub:" + id }
+func pubsKey() string                { return prefix + "{b}:pubs" }
+func previewsKey() string            { return prefix + "{b}:previews" }
+func readyKey() string               { return prefix + "{b}:ready" }
+func todoKey(id string) string       { return prefix + "{b}:todo:" + id }
+func inflightKey(id string) string   { return prefix + "{b}:inflight:" + id }
+func guidanceKey(code string) string { return prefix + "{b}:guidance:" + code }
+func policyKey() string              { return prefix + "{b}:policy" }
+func countryKeys(codes []string) []string {
+	keys := make([]string, len(codes))
+	for i, c := range codes {
+		keys[i] = countryKey(c)
+	}
+	return keys
+}
