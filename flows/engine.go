@@ -94,6 +94,12 @@ type State struct {
 	// Thread is the case whose mission last wrote to the defender: text
 	// sent outside a draft is their answer to it.
 	Thread string `json:"thread,omitempty"`
+	// Subscribed lists the countries whose guidance the chat receives.
+	Subscribed []string `json:"subs,omitempty"`
+	// Pick is a /subscribe choice in progress.
+	Pick *Pick `json:"pick,omitempty"`
+	// Compose is a coordinator's broadcast or guidance page in progress.
+	Compose *Compose `json:"compose,omitempty"`
 }
 
 // Draft is a report being written.
@@ -186,6 +192,14 @@ type Event struct {
 	// language_code), used until they choose one.
 	LanguageHint string
 	File         *File
+	// Args is what follows a command ("/approve B-7K2QX" gives "B-7K2QX").
+	Args string
+	// Coordinator names the sender when they are one of the deployment's
+	// coordinators; "" for everyone else.
+	Coordinator string
+	// HTML is Text with its formatting as Telegram HTML; the front end
+	// fills it for coordinators, whose texts are published as written.
+	HTML string
 }
 
 // Effect is work the caller does after Handle.
@@ -210,6 +224,27 @@ const (
 	// EffectFile: fetch Event.File, seal it to the staff, store it, and
 	// pass what was stored to Engine.FileAdded.
 	EffectFile
+	// EffectSubscribe: store the subscription to State.Subscribed in the
+	// chat's language (Result.Messages confirms it).
+	EffectSubscribe
+	// EffectUnsubscribe: delete the chat's subscription.
+	EffectUnsubscribe
+	// EffectGuidance: list the guidance published for country Args[0]
+	// with Engine.GuidanceList.
+	EffectGuidance
+	// EffectGuidancePage: send the page published for country Args[0] on
+	// topic Args[1], in the chat's language or else the default.
+	EffectGuidancePage
+	// EffectCreatePublication: store Result.Publication, created by
+	// Event.Coordinator, then confirm with Engine.Created.
+	EffectCreatePublication
+	// EffectApprove: approve publication Args[0] as Event.Coordinator.
+	EffectApprove
+	// EffectCancelPublication: stop publication Args[0].
+	EffectCancelPublication
+	// EffectPublicationStatus: describe publication Args[0], or list the
+	// latest when Args is empty.
+	EffectPublicationStatus
 )
 
 // Message is one message to the defender.
@@ -219,6 +254,9 @@ type Message struct {
 	// Replace asks for the message whose button was pressed to be edited
 	// into this one instead of a new message being sent.
 	Replace bool
+	// HTML marks Text as Telegram HTML (a published broadcast or page);
+	// other texts are plain.
+	HTML bool
 }
 
 // Button is an inline button; Data comes back in an EventButton.
@@ -234,6 +272,13 @@ type Result struct {
 	// (Telegram's answerCallbackQuery text); often empty.
 	Toast  string
 	Effect Effect
+	// Args are the effect's arguments (see each Effect).
+	Args []string
+	// Publication is what EffectCreatePublication stores.
+	Publication *Publication
+	// Refused marks a coordinator's command tried by someone else, for the
+	// caller to log without content.
+	Refused bool
 }
 
 // Engine runs the report flow. It is safe for concurrent use.
@@ -284,9 +329,9 @@ func (e *Engine) Handle(s State, ev Event) (State, Result) {
 	case EventCommand:
 		return e.command(s, lang, ev)
 	case EventText:
-		return e.text(s, lang, ev.Text)
+		return e.text(s, lang, ev)
 	case EventButton:
-		return e.button(s, lang, ev.Data)
+		return e.button(s, lang, ev)
 	case EventFile:
 		return e.file(s, lang, ev.File)
 	default:
@@ -303,6 +348,9 @@ func (e *Engine) Handle(s State, ev Event) (State, Result) {
 }
 
 func (e *Engine) command(s State, lang string, ev Event) (State, Result) {
+	if IsCoordinatorCommand(ev.Command) {
+		return e.coordinatorCommand(s, lang, ev)
+	}
 	switch ev.Command {
 	case "start":
 		if s.Draft != nil {
@@ -311,6 +359,10 @@ func (e *Engine) command(s State, lang string, ev Event) (State, Result) {
 		s.Draft = &Draft{ID: e.cfg.NewID(), Step: QLanguage, Started: e.cfg.Now().UTC(), Answers: map[string]Answer{}}
 		return s, Result{Messages: []Message{e.render(s.Draft, lang)}}
 	case "cancel":
+		if s.Compose != nil || s.Pick != nil {
+			s.Compose, s.Pick = nil, nil
+			return s, e.say(lang, "msg.cancelled")
+		}
 		if s.Draft == nil {
 			return s, e.say(lang, "msg.nothing_to_cancel")
 		}
@@ -324,14 +376,24 @@ func (e *Engine) command(s State, lang string, ev Event) (State, Result) {
 		s.Draft = nil
 		return s, Result{Effect: EffectWipe, Messages: []Message{{Text: e.tr.T(lang, "msg.wiped", nil)}}}
 	case "forget":
-		s.Draft, s.Thread, s.Lang = nil, "", ""
+		s.Draft, s.Thread, s.Lang, s.Subscribed, s.Pick, s.Compose = nil, "", "", nil, nil, nil
 		return s, Result{Effect: EffectForget}
+	case "subscribe":
+		return e.subscribeCommand(s, lang)
+	case "unsubscribe":
+		return e.unsubscribeCommand(s, lang)
+	case "guidance":
+		return e.guidanceCommand(s, lang)
 	default:
 		return s, e.say(lang, "msg.help")
 	}
 }
 
-func (e *Engine) text(s State, lang, text string) (State, Result) {
+func (e *Engine) text(s State, lang string, ev Event) (State, Result) {
+	text := ev.Text
+	if s.Compose != nil && ev.Coordinator != "" {
+		return e.composeText(s, lang, ev)
+	}
 	if s.Draft == nil {
 		if s.Thread != "" {
 			return s, Result{Effect: EffectAnswer}
@@ -494,12 +556,18 @@ func (e *Engine) stale(s State, lang string) (State, Result) {
 	return s, Result{Toast: e.tr.T(lang, "msg.stale", nil)}
 }
 
-func (e *Engine) button(s State, lang, raw string) (State, Result) {
-	rev, act, arg, ok := parseData(raw)
+func (e *Engine) button(s State, lang string, ev Event) (State, Result) {
+	rev, act, arg, ok := parseData(ev.Data)
 	if !ok {
 		return e.stale(s, lang)
 	}
 	switch act {
+	case actSubToggle, actSubDone:
+		return e.pickButton(s, lang, rev, act, arg)
+	case actGuideLand, actGuidePage:
+		return e.guidanceButton(s, lang, act, arg)
+	case actComposeTopic, actComposeCountry, actComposeNext, actComposeAddLang, actComposeLang, actComposeCreate, actComposeDrop:
+		return e.composeButton(s, lang, ev, rev, act, arg)
 	case actLanguage:
 		return e.chooseLanguage(s, rev, arg)
 	case actWipe:

@@ -92,6 +92,15 @@ var effects = map[flows.Effect]string{
 	flows.EffectWipe:   "the conversation's messages are deleted from the chat",
 	flows.EffectForget: "what the bot keeps about the chat is deleted",
 	flows.EffectFile:   "the file is fetched, sealed and stored",
+
+	flows.EffectSubscribe:         "the subscription is stored",
+	flows.EffectUnsubscribe:       "the subscription is deleted",
+	flows.EffectGuidance:          "the guidance published for the country is looked up; the list is below",
+	flows.EffectGuidancePage:      "the page is sent as its coordinators wrote it",
+	flows.EffectCreatePublication: "the broadcast is stored and a preview goes to every coordinator",
+	flows.EffectApprove:           "the approval is recorded",
+	flows.EffectCancelPublication: "the broadcast is stopped",
+	flows.EffectPublicationStatus: "the broadcasts are looked up; the answer is below",
 }
 
 func (g *screens) messages(msgs []flows.Message) {
@@ -331,12 +340,67 @@ func renderScreens(t *testing.T, tr *locales.Catalog, l flows.Language) string {
 	g.heading("Presses Yes (immediate danger) where the mission configured no emergency contacts")
 	g.messages(g.do(g.button(actOption, "yes")).Messages[:1])
 
+	// Subscriptions and guidance.
+	g.c = newConvo(t)
+	g.show("/subscribe", g.cmd("subscribe"))
+	g.show("Chooses Ukraine", g.button("u", "UA"))
+	g.show("Chooses Georgia", g.button("u", "GE"))
+	g.show("Presses Done", g.button("U", ""))
+	g.show("/guidance, subscribed to two countries", g.cmd("guidance"))
+	g.show("Chooses Ukraine", g.button("g", "UA"))
+	g.heading("The guidance published for Ukraine (two topics)")
+	g.messages(e.GuidanceList(lang, "UA", []string{"emergency", "digital"}))
+	g.heading("Nothing published for Georgia yet")
+	g.messages(e.GuidanceList(lang, "GE", nil))
+	g.heading("Presses a topic whose page was withdrawn")
+	g.messages(e.GuidanceGone(lang))
+	g.show("/unsubscribe", g.cmd("unsubscribe"))
+	g.show("/unsubscribe again", g.cmd("unsubscribe"))
+	g.show("/subscribe, then Done with no country", g.cmd("subscribe"))
+	g.result(g.do(g.button("U", "")))
+
+	// A coordinator composes a guidance page.
+	g.c = newConvo(t)
+	coord := func(ev flows.Event) flows.Event { ev.Coordinator = "anna"; return ev }
+	g.show("A coordinator sends /publish", coord(g.cmd("publish")))
+	g.show("Chooses the topic 'if you are detained'", coord(g.button("p", "detention")))
+	g.show("Chooses Ukraine", coord(g.button("k", "UA")))
+	g.show("Presses Done", coord(g.button("K", "")))
+	g.show("Sends the English text", coord(flows.Event{Kind: flows.EventText, Text: "Stay calm.", HTML: "<b>Stay calm.</b>"}))
+	g.show("Presses Add a language", coord(g.button("a", "")))
+	g.show("Chooses French", coord(g.button("L", "fr")))
+	g.show("Sends the French text", coord(text("Restez calme.")))
+	g.show("Presses Create", coord(g.button("C", "")))
+	g.heading("The bot confirms (one more approval needed; or none, when one coordinator is enough)")
+	g.messages(e.Created(lang, "G-7K2QX", 1))
+	g.messages(e.Created(lang, "G-7K2QX", 0))
+	g.heading("Approvals")
+	g.messages(e.Approved(lang, "G-7K2QX", "queued", 1))
+	g.messages(e.Approved(lang, "B-7K2QX", "approved", 0))
+	g.messages(e.Approved(lang, "G-7K2QX", "published", 0))
+	g.heading("Stopped and withdrawn")
+	g.messages(e.Cancelled(lang, "B-7K2QX", "cancelled"))
+	g.messages(e.Cancelled(lang, "G-7K2QX", "withdrawn"))
+	g.heading("/broadcasts: the list, then one broadcast being sent")
+	sending := flows.PublicationView{ID: "B-7K2QX", Kind: flows.KindBroadcast, Status: "sending", Countries: []string{"UA", "GE"},
+		Languages: []string{"en", "fr"}, Creator: "anna", Approvers: []string{"ben"}, Total: 10000, Sent: 6200, Failed: 3,
+		Blocked: 12, Remaining: 3785, Left: 151 * time.Second}
+	queued := flows.PublicationView{ID: "G-7K2QX", Kind: flows.KindGuidance, Topic: "detention", Status: "queued",
+		Countries: []string{"UA"}, Languages: []string{"en"}, Creator: "anna", Needed: 1}
+	g.messages(e.PublicationList(lang, []flows.PublicationView{sending, queued}))
+	g.messages(e.PublicationStatus(lang, sending))
+	g.heading("Refusals")
+	for _, r := range []string{"unknown", "own", "twice", "not_previewed", "state", "no_policy"} {
+		g.messages(e.Refusal(lang, "B-7K2QX", r, "done"))
+	}
+	g.show("Someone who is not a coordinator sends /broadcast", g.cmd("broadcast"))
+
 	g.heading("Sent by the bot itself, outside the flow")
 	for _, k := range []string{"msg.slow_down", "msg.too_many_reports", "msg.file_failed", "msg.file_failed_size", "msg.group_only", "msg.internal_error"} {
 		fmt.Fprintf(&g.b, "%s:\n%s\n", k, e.Text(lang, k))
 	}
 	g.heading("Telegram's command menu")
-	for _, c := range []string{"start", "status", "language", "cancel", "wipe", "forget", "help"} {
+	for _, c := range []string{"start", "status", "subscribe", "guidance", "unsubscribe", "language", "cancel", "wipe", "forget", "help"} {
 		fmt.Fprintf(&g.b, "/%s — %s\n", c, tr.T(lang, "cmd."+c, nil))
 	}
 	g.heading("Every counted text, for 0, 1, 2, 3, 5, 11, 21 and 100")
@@ -347,7 +411,7 @@ func renderScreens(t *testing.T, tr *locales.Catalog, l flows.Language) string {
 		}
 		fmt.Fprintf(&g.b, "%s:\n", key)
 		for _, n := range []int{0, 1, 2, 3, 5, 11, 21, 100} {
-			lines := strings.Split(tr.N(lang, key, n, nil), "\n")
+			lines := strings.Split(tr.N(lang, key, n, map[string]any{"ID": "B-7K2QX"}), "\n")
 			for i, line := range lines[1:] {
 				if line != "" {
 					lines[i+1] = "     " + line

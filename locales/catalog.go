@@ -342,8 +342,11 @@ func (c *Catalog) localize(lang, key string, count any, data map[string]any) str
 		}
 		data["PluralCount"] = count
 	}
+	// A text found only in the default language comes back with a
+	// MessageNotFoundErr for lang: the text is still the one to show.
 	s, err := l.Localize(&i18n.LocalizeConfig{MessageID: key, TemplateData: data, PluralCount: count})
-	if err != nil || s == "" {
+	var notFound *i18n.MessageNotFoundErr
+	if s == "" || err != nil && !errors.As(err, &notFound) {
 		return key
 	}
 	return s

@@ -29,6 +29,12 @@ func (c *Catalog) where(key string) string {
 		return "Review summary, as an answer."
 	case parts[0] == "msg":
 		return "Message to the defender."
+	case parts[0] == "compose":
+		return "Message to a coordinator (mission staff who publish broadcasts and guidance pages in the bot), not to a defender. {{.ID}} is a reference such as B-7K2QX; keep commands such as /approve as they are."
+	case parts[0] == "pub" && len(parts) == 2:
+		return fmt.Sprintf("State '%s' of a broadcast or guidance page, shown to coordinators in status lines (compose.line).", parts[1])
+	case len(parts) == 3 && parts[0] == "guidance" && parts[1] == "topic":
+		return fmt.Sprintf("Topic '%s' of a safety guidance page: a button under /guidance (msg.guidance_list) and on coordinators' screens.", parts[2])
 	}
 	return "Text shown to the defender."
 }
@@ -88,6 +94,29 @@ var descriptions = map[string]string{
 	"msg.status_line":       "One line per report in the reply to /status: {{.Ref}} the case reference, {{.Date}} the day it was received (2026-11-27), {{.Status}} its state (a status.* text).",
 	"msg.group_only":        "Reply in a group chat: the bot takes reports only in a private chat.",
 	"msg.internal_error":    "Reply when something failed on the server; the draft is kept.",
+
+	"btn.cancel":       "Button under every step of composing a broadcast or guidance page (coordinators only): discards it.",
+	"btn.add_language": "Button under a composed broadcast or guidance page (coordinators only): add the text in another language.",
+	"btn.create":       "Button under a composed broadcast or guidance page (coordinators only): store it and send the preview to every coordinator.",
+
+	"msg.subscribe_unavailable": "Reply to /subscribe when the mission configured no countries.",
+	"msg.subscribe_pick":        "Reply to /subscribe, above one toggle button per country and Done (btn.done).",
+	"msg.subscribe_none":        "Reply to Done under msg.subscribe_pick with no country chosen.",
+	"msg.subscribed":            "Confirms a subscription: {{.Countries}} the countries (a list), {{.Language}} the language's own name.",
+	"msg.not_subscribed":        "Reply to /unsubscribe when the chat is not subscribed.",
+	"msg.unsubscribed":          "Reply to /unsubscribe: the subscription is deleted.",
+	"msg.guidance_none":         "Reply to /guidance when the mission configured no countries.",
+	"msg.guidance_pick":         "Reply to /guidance, above one button per country.",
+	"msg.guidance_list":         "Above one button per guidance topic (guidance.topic.*) published for {{.Country}}.",
+	"msg.guidance_empty":        "Reply when no guidance is published for {{.Country}}; the emergency contacts follow.",
+	"msg.guidance_gone":         "Reply to an old topic button whose page was withdrawn.",
+
+	"compose.preview":       "Sent to every coordinator when a broadcast or guidance page is created: {{.Kind}} broadcast or guidance, {{.Countries}} a list, {{.Subscribers}} a number, {{.Languages}} language codes, {{.Creator}} a staff name. The texts follow as separate messages.",
+	"compose.needs":         "In a status line: how many more coordinators must approve {{.ID}}.",
+	"compose.created":       "Confirms a created broadcast or page; the number is how many other coordinators must approve it.",
+	"compose.approved_more": "Confirms an approval; the number is how many more are needed.",
+	"compose.line":          "One line per broadcast or page in /broadcasts: reference, kind, countries, state (a pub.* text).",
+	"compose.progress":      "Progress of a broadcast being sent: numbers of messages.",
 
 	"msg.forgotten":          "Reply to /forget; the number is how many reports the chat sent, which stay with the mission.",
 	"msg.too_many_files":     "Reply to a file over the limit of files per report; the number is that limit (10 unless the mission set another). Done follows.",
