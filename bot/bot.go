@@ -38,6 +38,7 @@ import (
 	"github.com/go-telegram/bot/models"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigil-hrd/vigil/broadcast"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/intake"
 )
@@ -67,7 +68,7 @@ type Translator interface {
 }
 
 // commands are offered in Telegram's command menu, described under "cmd.*".
-var commands = []string{"start", "status", "language", "cancel", "wipe", "forget", "help"}
+var commands = []string{"start", "status", "subscribe", "guidance", "unsubscribe", "language", "cancel", "wipe", "forget", "help"}
 
 // Config is what the bot needs.
 type Config struct {
@@ -103,6 +104,14 @@ type Config struct {
 	// ReplyPoll is how long one wait for staff replies lasts (default 2s);
 	// shutting down waits for the current one to end.
 	ReplyPoll time.Duration
+	// Coordinators maps the Telegram user ids of coordinators to their
+	// names; their commands and texts are taken as a coordinator's.
+	Coordinators map[int64]string
+	// Broadcast, when set, delivers previews and approved broadcasts; the
+	// bot fills in Send, Notify, Owner and Observe. Paid sends with
+	// allow_paid_broadcast (Telegram Stars) for rates above 30 a second.
+	Broadcast *broadcast.DeliveryConfig
+	Paid      bool
 }
 
 // Bot is a running Telegram front end.
@@ -116,6 +125,8 @@ type Bot struct {
 	api      *tg.Bot
 	dispatch *Dispatcher
 	log      *slog.Logger
+	// deliverer sends broadcasts; nil when broadcasts are not configured.
+	deliverer *broadcast.Deliverer
 }
 
 // orDefault sets a setting left at zero (or below) to its default.
@@ -155,7 +166,12 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 		owner:  fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()%1e6),
 		apiURL: strings.TrimRight(cfg.APIURL, "/"), poller: &http.Client{Timeout: cfg.PollTimeout + 10*time.Second},
 		metrics: newMetrics(cfg.Metrics)}
-	client := &http.Client{Timeout: 60 * time.Second}
+	// Keep a connection per sender alive: the default of two idle
+	// connections per host makes concurrent sends (broadcasts, replies to
+	// many chats) open and close a TCP connection each time.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 128
+	client := &http.Client{Timeout: 60 * time.Second, Transport: pacedTransport{transport}}
 	api, err := tg.New(cfg.Token,
 		tg.WithServerURL(b.apiURL),
 		tg.WithHTTPClient(cfg.PollTimeout, client),
@@ -167,6 +183,14 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 		return nil, fmt.Errorf("bot: connect to the Bot API: %s", errorKind(err))
 	}
 	b.api = api
+	if bc := cfg.Broadcast; bc != nil {
+		c := *bc
+		c.Send, c.Notify, c.Owner, c.Observe = b.sendHTML, b.notify, b.owner, b.metrics.broadcast
+		if c.LeaseTTL <= 0 {
+			c.LeaseTTL = cfg.LeaseTTL
+		}
+		b.deliverer = broadcast.NewDeliverer(c)
+	}
 	b.publishCommands(ctx)
 	return b, nil
 }
@@ -215,6 +239,11 @@ func (b *Bot) Run(ctx context.Context) error {
 		func() { b.deliverReplies(ctx) },
 		func() { b.alert(ctx) },
 		func() { b.work(ctx) },
+		func() {
+			if b.deliverer != nil {
+				b.deliverer.Run(ctx)
+			}
+		},
 		func() {
 			if b.cfg.Webhook != nil {
 				runErr = b.serveWebhook(ctx)
@@ -326,6 +355,12 @@ func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry st
 		incoming = append(incoming, u.Message.ID)
 	}
 	ev := toEvent(u)
+	if name, ok := b.cfg.Coordinators[senderOf(u)]; ok {
+		ev.Coordinator = name
+		if m := u.Message; m != nil && ev.Kind == flows.EventText {
+			ev.HTML = toHTML(m.Text, m.Entities)
+		}
+	}
 	reply, err := b.cfg.Service.HandleEntry(ctx, chat, ev, entry)
 	if err == nil && reply.Skipped {
 		b.metrics.updates(kind, "already-handled")
@@ -414,6 +449,9 @@ func toEvent(u *models.Update) flows.Event {
 		text := u.Message.Text
 		if cmd, ok := command(u.Message); ok {
 			ev.Kind, ev.Command = flows.EventCommand, cmd
+			if _, rest, found := strings.Cut(strings.TrimSpace(text), " "); found {
+				ev.Args = strings.TrimSpace(rest)
+			}
 		} else {
 			ev.Kind, ev.Text = flows.EventText, text
 		}
@@ -494,6 +532,17 @@ func (b *Bot) Fetch(ctx context.Context, fileID string) (io.ReadCloser, error) {
 	return resp.Body, nil
 }
 
+// senderOf returns the Telegram user id of who sent an update; 0 if none.
+func senderOf(u *models.Update) int64 {
+	switch {
+	case u.Message != nil && u.Message.From != nil:
+		return u.Message.From.ID
+	case u.CallbackQuery != nil:
+		return u.CallbackQuery.From.ID
+	}
+	return 0
+}
+
 func orEmpty(m *models.Message) *models.Message {
 	if m == nil {
 		return &models.Message{}
@@ -567,7 +616,7 @@ func (b *Bot) send(ctx context.Context, chat int64, msgs []flows.Message, editab
 		var err error
 		if m.Replace && editable != 0 {
 			err = b.retry(ctx, func() error {
-				_, err := b.api.EditMessageText(ctx, &tg.EditMessageTextParams{ChatID: chat, MessageID: editable, Text: m.Text, ReplyMarkup: markup})
+				_, err := b.api.EditMessageText(ctx, &tg.EditMessageTextParams{ChatID: chat, MessageID: editable, Text: m.Text, ReplyMarkup: markup, ParseMode: htmlMode(m)})
 				return err
 			})
 			if err != nil && isNotModified(err) {
@@ -577,8 +626,12 @@ func (b *Bot) send(ctx context.Context, chat int64, msgs []flows.Message, editab
 				continue
 			}
 		}
+		var mode models.ParseMode
+		if m.HTML {
+			mode = models.ParseModeHTML
+		}
 		err = b.retry(ctx, func() error {
-			sent, err := b.api.SendMessage(ctx, &tg.SendMessageParams{ChatID: chat, Text: m.Text, ReplyMarkup: markup})
+			sent, err := b.api.SendMessage(ctx, &tg.SendMessageParams{ChatID: chat, Text: m.Text, ReplyMarkup: markup, ParseMode: mode})
 			if err == nil {
 				ids = append(ids, sent.ID)
 			}
@@ -689,4 +742,66 @@ func stackFrames() string {
 		frames = append(frames, line)
 	}
 	return strings.Join(frames, " < ")
+}
+
+func htmlMode(m flows.Message) models.ParseMode {
+	if m.HTML {
+		return models.ParseModeHTML
+	}
+	return ""
+}
+
+// permitKey carries, in a request's context, the function to call just
+// before the request leaves (see broadcast.Sender).
+type permitKey struct{}
+
+// pacedTransport waits for a request's permit, if it carries one, once the
+// request is built and before it is sent.
+type pacedTransport struct{ next http.RoundTripper }
+
+func (t pacedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if ready, ok := r.Context().Value(permitKey{}).(func() error); ok && ready != nil {
+		if err := ready(); err != nil {
+			if r.Body != nil {
+				r.Body.Close()
+			}
+			return nil, err
+		}
+	}
+	return t.next.RoundTrip(r)
+}
+
+// sendHTML sends one broadcast message, once: the deliverer paces and
+// retries. Errors are translated for it, without their text.
+func (b *Bot) sendHTML(ctx context.Context, chat int64, html string, ready func() error) error {
+	if ready != nil {
+		ctx = context.WithValue(ctx, permitKey{}, ready)
+	}
+	_, err := b.api.SendMessage(ctx, &tg.SendMessageParams{ChatID: chat, Text: html, ParseMode: models.ParseModeHTML,
+		AllowPaidBroadcast: b.cfg.Paid})
+	return broadcastError(err)
+}
+
+// notify sends a plain message to a coordinator, with the usual retries.
+func (b *Bot) notify(ctx context.Context, chat int64, text string) error {
+	err := b.retry(ctx, func() error {
+		_, err := b.api.SendMessage(ctx, &tg.SendMessageParams{ChatID: chat, Text: text})
+		return err
+	})
+	return broadcastError(err)
+}
+
+func broadcastError(err error) error {
+	var tooMany *tg.TooManyRequestsError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &tooMany):
+		return &broadcast.RetryAfter{Wait: time.Duration(max(tooMany.RetryAfter, 1)) * time.Second}
+	case errors.Is(err, tg.ErrorForbidden):
+		return broadcast.ErrBlocked
+	case errors.Is(err, tg.ErrorBadRequest):
+		return broadcast.ErrRefused
+	}
+	return errors.New("bot: send: " + errorKind(err))
 }

@@ -14,6 +14,7 @@ type metrics struct {
 	latency      *prometheus.HistogramVec
 	apiErrors    *prometheus.CounterVec
 	owned        prometheus.Gauge
+	broadcasts   *prometheus.CounterVec
 }
 
 // newMetrics registers the bot's series with reg; a nil reg gives metrics
@@ -36,8 +37,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		owned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vigil_inbox_partitions_held", Help: "Inbox partitions this process holds.",
 		}),
+		broadcasts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_broadcast_messages_total",
+			Help: "Broadcast sends by outcome (sent, failed, blocked, retry-after, retry); rate() of outcome=\"sent\" is the broadcast rate.",
+		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.updatesTotal, m.latency, m.apiErrors, m.owned)
+	reg.MustRegister(m.updatesTotal, m.latency, m.apiErrors, m.owned, m.broadcasts)
 	return m
 }
 
@@ -62,5 +67,11 @@ func (m *metrics) apiError(code int) {
 func (m *metrics) partitions(n int) {
 	if m != nil {
 		m.owned.Set(float64(n))
+	}
+}
+
+func (m *metrics) broadcast(outcome string) {
+	if m != nil {
+		m.broadcasts.WithLabelValues(outcome).Inc()
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vigil-hrd/vigil/broadcast"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/seal"
 	"github.com/vigil-hrd/vigil/store"
@@ -44,6 +45,8 @@ type Service struct {
 	botID      seal.Identity
 	limits     Limits
 	fetch      func(ctx context.Context, fileID string) (io.ReadCloser, error)
+	broadcasts *broadcast.Service
+	rate       float64
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -71,8 +74,13 @@ type Config struct {
 	// Fetch opens a file the defender sent, by the transport's id; nil
 	// means files cannot be taken.
 	Fetch func(ctx context.Context, fileID string) (io.ReadCloser, error)
-	Log   *slog.Logger
-	Now   func() time.Time
+	// Broadcasts, when set, lets coordinators create and approve
+	// broadcasts and guidance pages, and defenders read guidance; Rate is
+	// the delivery rate, for estimates of the time left.
+	Broadcasts *broadcast.Service
+	Rate       float64
+	Log        *slog.Logger
+	Now        func() time.Time
 }
 
 // New returns a Service.
@@ -93,7 +101,7 @@ func New(c Config) *Service {
 		c.Limits.ReportsPerDay = DefaultLimits.ReportsPerDay
 	}
 	return &Service{engine: c.Engine, store: c.Store, keys: c.Keys, recipients: c.Recipients, botID: c.BotIdentity,
-		limits: c.Limits, fetch: c.Fetch, log: c.Log, now: c.Now}
+		limits: c.Limits, fetch: c.Fetch, broadcasts: c.Broadcasts, rate: c.Rate, log: c.Log, now: c.Now}
 }
 
 // NewDraftID returns a random draft id, for flows.Config.NewID.
@@ -108,18 +116,25 @@ type profile struct {
 	Lang   string   `json:"lang,omitempty"`
 	Refs   []string `json:"refs,omitempty"`   // reports sent from this chat, oldest first
 	Thread string   `json:"thread,omitempty"` // the case the mission last wrote about
+	// Subscribed mirrors the chat's subscription (its countries).
+	Subscribed []string       `json:"subs,omitempty"`
+	Pick       *flows.Pick    `json:"pick,omitempty"`
+	Compose    *flows.Compose `json:"compose,omitempty"`
 }
 
+// equal tells whether q is p unchanged. The engine replaces Pick and
+// Compose when it changes them, so comparing pointers is enough.
 func (p profile) equal(q profile) bool {
-	return p.Lang == q.Lang && p.Thread == q.Thread && slices.Equal(p.Refs, q.Refs)
+	return p.Lang == q.Lang && p.Thread == q.Thread && slices.Equal(p.Refs, q.Refs) &&
+		slices.Equal(p.Subscribed, q.Subscribed) && p.Pick == q.Pick && p.Compose == q.Compose
 }
 
 func (p profile) state(d *flows.Draft) flows.State {
-	return flows.State{Lang: p.Lang, Draft: d, Thread: p.Thread}
+	return flows.State{Lang: p.Lang, Draft: d, Thread: p.Thread, Subscribed: p.Subscribed, Pick: p.Pick, Compose: p.Compose}
 }
 
 func (p profile) with(s flows.State) profile {
-	p.Lang, p.Thread = s.Lang, s.Thread
+	p.Lang, p.Thread, p.Subscribed, p.Pick, p.Compose = s.Lang, s.Thread, s.Subscribed, s.Pick, s.Compose
 	return p
 }
 
@@ -266,9 +281,19 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 		if err := s.store.Forget(ctx, handle, prof.Refs); err != nil {
 			return Reply{}, fmt.Errorf("intake: %w", err)
 		}
+		if err := s.store.Unsubscribe(ctx, handle); err != nil {
+			return Reply{}, fmt.Errorf("intake: %w", err)
+		}
 		s.log.Info("chat forgotten")
 		reply.Messages = append(reply.Messages, s.engine.Forgotten(lang, len(prof.Refs))...)
 		return reply, nil
+	case flows.EffectSubscribe, flows.EffectUnsubscribe, flows.EffectGuidance, flows.EffectGuidancePage,
+		flows.EffectCreatePublication, flows.EffectApprove, flows.EffectCancelPublication, flows.EffectPublicationStatus:
+		msgs, err := s.publishing(ctx, chat, handle, lang, after, ev, res)
+		if err != nil {
+			return Reply{}, err
+		}
+		reply.Messages = append(reply.Messages, msgs...)
 	case flows.EffectAnswer:
 		var msgs []flows.Message
 		switch err := s.answer(ctx, after.Thread, ev.Text); {
@@ -282,6 +307,15 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 		reply.Messages = append(reply.Messages, msgs...)
 	}
 
+	if res.Refused {
+		s.log.Warn("a coordinator's command was refused to someone who is not a coordinator")
+	}
+	if after.Lang != before.Lang && len(after.Subscribed) > 0 && res.Effect != flows.EffectSubscribe {
+		// Broadcasts follow the chat's language.
+		if err := s.subscribe(ctx, chat, handle, lang, after); err != nil {
+			return Reply{}, err
+		}
+	}
 	next := prof.with(after)
 	if err := s.save(ctx, handle, next, after, !next.equal(prof), after.Draft != before.Draft, entry); err != nil {
 		return Reply{}, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vigil-hrd/vigil/broadcast"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/intake"
 	"github.com/vigil-hrd/vigil/locales"
@@ -25,7 +26,12 @@ type app struct {
 	rdb     redis.UniversalClient
 	store   *store.Store
 	service *intake.Service
-	fetcher func(ctx context.Context, id string) (io.ReadCloser, error)
+	keys    *seal.Keys
+	// broadcasts and open are set for the bot: coordinators' publications,
+	// and the opener of their texts.
+	broadcasts *broadcast.Service
+	open       func([]byte) ([]byte, error)
+	fetcher    func(ctx context.Context, id string) (io.ReadCloser, error)
 }
 
 // newLogger writes structured lines to w. Callers log kinds and counts,
@@ -83,9 +89,23 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 			return nil, settingError("VIGIL_SECRET_FILE", "%v", err)
 		}
 	}
-	a := &app{cfg: cfg, log: log, text: text, rdb: rdb, store: st}
+	a := &app{cfg: cfg, log: log, text: text, rdb: rdb, store: st, keys: keys}
+	if delivers {
+		botKey, err := st.BotRecipient(cctx)
+		if err != nil {
+			rdb.Close()
+			return nil, fmt.Errorf("read the bot's public key: %w", err)
+		}
+		sealer, err := broadcast.SealFor(recipients, botKey)
+		if err != nil {
+			rdb.Close()
+			return nil, settingError("VIGIL_RECIPIENTS_FILE", "%v", err)
+		}
+		a.open = broadcast.Opener(botID)
+		a.broadcasts = broadcast.New(broadcast.Config{Store: st, Seal: sealer, Open: a.open})
+	}
 	a.service = intake.New(intake.Config{Engine: engine, Store: st, Keys: keys, Recipients: recipients, BotIdentity: botID,
-		Limits: cfg.Limits, Log: log, Fetch: a.fetch})
+		Limits: cfg.Limits, Log: log, Fetch: a.fetch, Broadcasts: a.broadcasts, Rate: cfg.BroadcastRate})
 	log.Info("ready", "recipients", len(recipients.Keys()), "languages", len(text.Languages()), "countries", len(cfg.Countries))
 	return a, nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vigil-hrd/vigil/bot"
+	"github.com/vigil-hrd/vigil/broadcast"
+	"github.com/vigil-hrd/vigil/store"
 )
 
 func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
@@ -39,6 +42,12 @@ func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 	bc := bot.Config{Token: cfg.Token, APIURL: cfg.APIURL, Service: a.service, Replies: a.service, Text: a.text, Log: log,
 		Alerts: &bot.AlertConfig{Source: a.service, Chat: cfg.AlertChat, Interval: cfg.AlertInterval, Lease: cfg.ClaimLease},
 		Inbox:  a.service, Partitions: cfg.Partitions, ShutdownTimeout: cfg.ShutdownTimeout, Metrics: reg, LeaseTTL: cfg.LeaseTTL}
+	if err := publishPolicy(ctx, a); err != nil {
+		return err
+	}
+	bc.Coordinators, bc.Paid = cfg.Coordinators, cfg.BroadcastPaid
+	bc.Broadcast = &broadcast.DeliveryConfig{Store: a.store, Keys: a.keys, Open: a.open, Coordinators: coordinatorIDs(cfg),
+		Rate: cfg.BroadcastRate, Text: a.text, Log: log}
 	if cfg.WebhookURL != "" {
 		bc.Webhook = &bot.WebhookConfig{URL: cfg.WebhookURL, Listen: cfg.WebhookListen, Secret: cfg.WebhookSecret}
 	}
@@ -54,6 +63,30 @@ func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 		}
 	}
 	return b.Run(ctx)
+}
+
+// publishPolicy writes the broadcast policy to Redis, where staff tools
+// read it: every bot process of a deployment must share these settings.
+func publishPolicy(ctx context.Context, a *app) error {
+	var names []string
+	for _, name := range a.cfg.Coordinators {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	if a.cfg.BroadcastApproval > 1 && len(names) < a.cfg.BroadcastApproval {
+		a.log.Warn("fewer coordinators than the approvals a broadcast needs: nothing can be approved",
+			"coordinators", len(names), "approvals", a.cfg.BroadcastApproval)
+	}
+	return a.store.SetPolicy(ctx, store.Policy{Approvals: a.cfg.BroadcastApproval, Coordinators: names, DefaultLang: a.cfg.DefaultLanguage,
+		Rate: a.cfg.BroadcastRate})
+}
+
+func coordinatorIDs(cfg *Config) map[string]int64 {
+	m := make(map[string]int64, len(cfg.Coordinators))
+	for id, name := range cfg.Coordinators {
+		m[name] = id
+	}
+	return m
 }
 
 // registerQueueGauges reports, at each scrape, the depth of the inbox and

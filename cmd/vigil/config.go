@@ -50,6 +50,12 @@ type Config struct {
 	AlertChat       int64         // staff chat for urgent alerts; 0: none
 	AlertInterval   time.Duration // repeat until claimed
 	ClaimLease      time.Duration // VIGIL_CLAIM_LEASE
+
+	// Broadcasts (issue: coordinators broadcast safety guidance).
+	Coordinators      map[int64]string // Telegram user id → name
+	BroadcastRate     float64          // messages per second, overall
+	BroadcastPaid     bool             // allow_paid_broadcast
+	BroadcastApproval int              // coordinators who must agree, the creator included
 }
 
 // fileConfig is the TOML file's shape.
@@ -72,6 +78,12 @@ type fileConfig struct {
 		MaxFileMB  int `toml:"max_file_mb"`
 		MaxTotalMB int `toml:"max_total_mb"`
 	} `toml:"files"`
+	Broadcast struct {
+		Rate      float64 `toml:"rate"`
+		Paid      bool    `toml:"paid"`
+		Approvals int     `toml:"approvals"`
+	} `toml:"broadcast"`
+	Coordinators map[string]int64 `toml:"coordinators"`
 }
 
 // settingError names the setting at fault, so that start-up fails with one
@@ -84,18 +96,21 @@ func settingError(name, format string, args ...any) error {
 // true for the bot, which cannot run without one.
 func loadConfig(getenv func(string) string, needToken bool) (*Config, error) {
 	c := &Config{
-		APIURL:          or(getenv("TELEGRAM_API_URL"), "https://api.telegram.org"),
-		RedisURL:        or(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"),
-		RecipientsFile:  or(getenv("VIGIL_RECIPIENTS_FILE"), "var/recipients.txt"),
-		SecretFile:      or(getenv("VIGIL_SECRET_FILE"), "var/bot.secret"),
-		ConfigFile:      getenv("VIGIL_CONFIG"),
-		DefaultLanguage: "en",
-		DraftTTL:        24 * time.Hour,
-		Emergency:       map[string]string{},
-		Limits:          intake.DefaultLimits,
-		Files:           flows.DefaultFileLimits,
-		AlertInterval:   15 * time.Minute,
-		ClaimLease:      24 * time.Hour,
+		APIURL:            or(getenv("TELEGRAM_API_URL"), "https://api.telegram.org"),
+		RedisURL:          or(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"),
+		RecipientsFile:    or(getenv("VIGIL_RECIPIENTS_FILE"), "var/recipients.txt"),
+		SecretFile:        or(getenv("VIGIL_SECRET_FILE"), "var/bot.secret"),
+		ConfigFile:        getenv("VIGIL_CONFIG"),
+		DefaultLanguage:   "en",
+		DraftTTL:          24 * time.Hour,
+		Emergency:         map[string]string{},
+		Limits:            intake.DefaultLimits,
+		Files:             flows.DefaultFileLimits,
+		AlertInterval:     15 * time.Minute,
+		ClaimLease:        24 * time.Hour,
+		Coordinators:      map[int64]string{},
+		BroadcastRate:     25,
+		BroadcastApproval: 2,
 	}
 	if v := getenv("VIGIL_CLAIM_LEASE"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -184,7 +199,66 @@ func loadConfig(getenv func(string) string, needToken bool) (*Config, error) {
 			return nil, err
 		}
 	}
+	if err := c.broadcastEnv(getenv); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// broadcastEnv reads the broadcast settings the environment overrides:
+// VIGIL_COORDINATORS ("anna=123456789,ben=987654321"),
+// VIGIL_BROADCAST_RATE, VIGIL_BROADCAST_PAID, VIGIL_BROADCAST_APPROVALS.
+func (c *Config) broadcastEnv(getenv func(string) string) error {
+	if v := getenv("VIGIL_COORDINATORS"); v != "" {
+		c.Coordinators = map[int64]string{}
+		for _, pair := range strings.Split(v, ",") {
+			name, id, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			var n int64
+			if _, err := fmt.Sscan(id, &n); !ok || err != nil || n <= 0 || !validName(name) {
+				return settingError("VIGIL_COORDINATORS", "want name=telegram_user_id pairs separated by commas, such as anna=123456789")
+			}
+			c.Coordinators[n] = name
+		}
+	}
+	if v := getenv("VIGIL_BROADCAST_PAID"); v != "" {
+		c.BroadcastPaid = v == "1" || v == "true" || v == "yes"
+	}
+	if v := getenv("VIGIL_BROADCAST_RATE"); v != "" {
+		if _, err := fmt.Sscan(v, &c.BroadcastRate); err != nil {
+			return settingError("VIGIL_BROADCAST_RATE", "want a number of messages per second")
+		}
+	}
+	if v := getenv("VIGIL_BROADCAST_APPROVALS"); v != "" {
+		if _, err := fmt.Sscan(v, &c.BroadcastApproval); err != nil {
+			return settingError("VIGIL_BROADCAST_APPROVALS", "want 1, 2 or more")
+		}
+	}
+	limit := 30.0
+	if c.BroadcastPaid {
+		limit = 1000
+	}
+	switch {
+	case c.BroadcastRate <= 0 || c.BroadcastRate > limit:
+		return settingError("broadcast rate", "want more than 0 and at most %g messages a second (Telegram's limit; up to 1000 with paid = true)", limit)
+	case c.BroadcastApproval < 1:
+		return settingError("broadcast approvals", "want 1 or more coordinators")
+	}
+	names := map[string]bool{}
+	for _, name := range c.Coordinators {
+		if names[name] {
+			return settingError("coordinators", "the name %q is given twice", name)
+		}
+		names[name] = true
+	}
+	return nil
+}
+
+// validName accepts a coordinator's name: letters, digits, '.', '_', '-'.
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	return strings.Trim(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == ""
 }
 
 func (c *Config) readFile() error {
@@ -250,6 +324,19 @@ func (c *Config) readFile() error {
 			return settingError("VIGIL_CONFIG", "alerts.interval: want a duration of at least 1m, such as \"15m\"")
 		}
 		c.AlertInterval = d
+	}
+	if f.Broadcast.Rate != 0 {
+		c.BroadcastRate = f.Broadcast.Rate
+	}
+	c.BroadcastPaid = f.Broadcast.Paid
+	if f.Broadcast.Approvals != 0 {
+		c.BroadcastApproval = f.Broadcast.Approvals
+	}
+	for name, id := range f.Coordinators {
+		if id <= 0 || !validName(name) {
+			return settingError("VIGIL_CONFIG", "coordinators.%s: want a name of letters, digits, . _ - and a Telegram user id", name)
+		}
+		c.Coordinators[id] = name
 	}
 	for k, v := range f.Emergency {
 		switch {

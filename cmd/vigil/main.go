@@ -23,6 +23,8 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+
+	"github.com/vigil-hrd/vigil/store"
 )
 
 const usage = `vigil — report threats against human rights defenders, safely.
@@ -33,6 +35,9 @@ Usage:
   vigil console [--lang XX] [--chat N]   walk the report flow in this terminal, no Telegram needed
   vigil triage COMMAND …                 the staff tool: list, show, claim, status, note,
                                          reply, export, stats, purge, audit (vigil triage help)
+  vigil broadcast COMMAND …              the coordinators' tool: create, approve, status,
+                                         list, cancel, show (vigil broadcast help)
+  vigil guidance COMMAND …               the same for guidance pages shown by /guidance
   vigil locales COMMAND …                the translators' tool: check, export, import, accept
                                          (vigil locales help)
 
@@ -76,6 +81,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runConsole(ctx, args[1:], stdin, stdout, stderr, getenv)
 	case "triage":
 		err = runTriage(ctx, args[1:], stdin, stdout, stderr, getenv)
+	case "broadcast":
+		err = runBroadcast(ctx, store.KindBroadcast, args[1:], stdout, stderr, getenv)
+	case "guidance":
+		err = runBroadcast(ctx, store.KindGuidance, args[1:], stdout, stderr, getenv)
 	case "locales":
 		err = runLocales(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

@@ -46,6 +46,12 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{"bad country", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c1.toml", `countries = ["XX"]`)}, `countries: "XX"`},
 		{"unknown setting", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c2.toml", `colour = "red"`)}, `unknown setting "colour"`},
 		{"emergency for other country", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c3.toml", "countries = [\"UA\"]\n[emergency]\nFR = \"x\"")}, "emergency.FR"},
+		{"bad coordinators", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_COORDINATORS": "anna:123"}, "VIGIL_COORDINATORS"},
+		{"coordinator named twice", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_COORDINATORS": "anna=1,anna=2"}, `"anna" is given twice`},
+		{"rate over the free limit", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_BROADCAST_RATE": "100"}, "at most 30"},
+		{"paid rate over 1000", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_BROADCAST_RATE": "5000", "VIGIL_BROADCAST_PAID": "1"}, "at most 1000"},
+		{"no approvals", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c5.toml", "[broadcast]\napprovals = -1")}, "approvals"},
+		{"bad coordinator id", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c6.toml", "[coordinators]\nanna = -5")}, "coordinators.anna"},
 		{"unknown language", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_RECIPIENTS_FILE": empty, "VIGIL_CONFIG": write("c4.toml", `default_language = "tlh"`)}, "default_language"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

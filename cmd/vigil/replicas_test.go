@@ -55,7 +55,7 @@ type replica struct {
 	dead bool
 }
 
-func startReplica(t *testing.T, env *testenv.Env, api *fakeapi.Server, secret string) *replica {
+func startReplica(t *testing.T, env *testenv.Env, api *fakeapi.Server, secret string, extraEnv ...string) *replica {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -84,6 +84,7 @@ func startReplica(t *testing.T, env *testenv.Env, api *fakeapi.Server, secret st
 		"VIGIL_METRICS_LISTEN=off",
 		"VIGIL_LOG_LEVEL=error",
 	)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {

@@ -20,8 +20,10 @@ type Defender struct {
 	Svc  *intake.Service
 	Chat int64
 	Hint string // the phone's language
-	KB   []flows.Button
-	Last intake.Reply
+	// Coordinator, when set, names the sender as a coordinator.
+	Coordinator string
+	KB          []flows.Button
+	Last        intake.Reply
 }
 
 // Defender returns a defender in chat.
@@ -33,6 +35,7 @@ func (e *Env) Defender(tb testing.TB, chat int64) *Defender {
 func (d *Defender) Do(ev flows.Event) intake.Reply {
 	d.T.Helper()
 	ev.LanguageHint = d.Hint
+	ev.Coordinator = d.Coordinator
 	r, err := d.Svc.Handle(context.Background(), d.Chat, ev)
 	if err != nil {
 		d.T.Fatalf("handle: %v", err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vigil-hrd/vigil/broadcast"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/intake"
 	"github.com/vigil-hrd/vigil/internal/redistest"
@@ -39,7 +40,12 @@ type Env struct {
 	IdentityFile string
 	Identities   []seal.Identity
 	Service      *intake.Service
-	Logs         *SafeBuffer // everything logged, at debug level
+	// Broadcasts is the coordinators' service, under Policy; BotID is
+	// the bot's age identity (it opens publications' texts).
+	Broadcasts *broadcast.Service
+	Policy     store.Policy
+	BotID      seal.Identity
+	Logs       *SafeBuffer // everything logged, at debug level
 	// Fetch is how the service opens a defender's file; set it to the
 	// front end under test (bot.Bot.Fetch).
 	Fetch func(ctx context.Context, id string) (io.ReadCloser, error)
@@ -110,7 +116,22 @@ func (e *Env) wire(tb testing.TB) *Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	e.BotID = botID
+	botKey, err := e.Store.BotRecipient(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sealer, err := broadcast.SealFor(e.Recipients, botKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.Policy = store.Policy{Approvals: 2, Coordinators: []string{"anna", "ben"}, DefaultLang: "en", Rate: 25}
+	if err := e.Store.SetPolicy(context.Background(), e.Policy); err != nil {
+		tb.Fatal(err)
+	}
+	e.Broadcasts = broadcast.New(broadcast.Config{Store: e.Store, Seal: sealer, Open: broadcast.Opener(botID)})
 	e.Service = intake.New(intake.Config{Engine: e.Engine, Store: e.Store, Keys: e.Keys, Recipients: e.Recipients, BotIdentity: botID, Log: e.Log,
+		Broadcasts: e.Broadcasts, Rate: 25,
 		Fetch: func(ctx context.Context, id string) (io.ReadCloser, error) {
 			if e.Fetch == nil {
 				return nil, errors.New("testenv: no Fetch set")
@@ -218,4 +239,41 @@ func (b *SafeBuffer) Bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return bytes.Clone(b.buf.Bytes())
+}
+
+// SeedSubscribers subscribes n chats with ids from first to country, speaking
+// langs in turn, as the bot would; it returns chat id → language.
+func (e *Env) SeedSubscribers(tb testing.TB, first int64, n int, country string, langs ...string) map[int64]string {
+	tb.Helper()
+	ctx := context.Background()
+	out := make(map[int64]string, n)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	work := make(chan int64)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for chat := range work {
+				lang := langs[int(chat-first)%len(langs)]
+				handle := e.Keys.Hash("chat", chat)
+				sealed, err := broadcast.SealSubscriber(e.Keys, handle, broadcast.Subscriber{Chat: chat, Lang: lang})
+				if err == nil {
+					err = e.Store.Subscribe(ctx, handle, sealed, []string{country})
+				}
+				mu.Lock()
+				if err != nil {
+					tb.Error(err)
+				}
+				out[chat] = lang
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range int64(n) {
+		work <- first + i
+	}
+	close(work)
+	wg.Wait()
+	return out
 }

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-telegram/bot/models"
+
+	"github.com/vigil-hrd/vigil/broadcast"
+	"github.com/vigil-hrd/vigil/internal/fakeapi"
+	"github.com/vigil-hrd/vigil/internal/testenv"
+	"github.com/vigil-hrd/vigil/store"
+)
+
+// The coordinators of the broadcast tests, as the bot is configured.
+var coordinatorEnv = []string{"VIGIL_COORDINATORS=anna=801,ben=802", "VIGIL_BROADCAST_RATE=1000", "VIGIL_BROADCAST_PAID=1"}
+
+// TestBroadcastSurvivesKill9: the bot delivering a broadcast to 10,000
+// subscribers is killed with SIGKILL three times; each time a new process
+// takes over. In the end every subscriber got the broadcast in their
+// language, and no more got it twice than were in flight at the kills.
+func TestBroadcastSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills bot processes; skipped with -short")
+	}
+	ctx := context.Background()
+	env := testenv.New(t)
+	api := fakeapi.New(t, replicaToken)
+	for _, id := range []int64{801, 802} {
+		api.AddChat(models.Chat{ID: id, Type: models.ChatTypePrivate})
+	}
+	const n = 10000
+	subs := env.SeedSubscribers(t, 500000, n/2, "UA", "en", "fr", "ar")
+	for chat, lang := range env.SeedSubscribers(t, 600000, n/2, "GE", "fr", "ar", "es") {
+		subs[chat] = lang
+	}
+	for chat := range subs {
+		api.AddChat(models.Chat{ID: chat, Type: models.ChatTypePrivate})
+	}
+	bot := startReplica(t, env, api, replicaSecret, coordinatorEnv...)
+
+	texts := map[string]string{"en": "MARK-en <b>change your passwords</b>", "fr": "MARK-fr <b>changez vos mots de passe</b>",
+		"ar": "MARK-ar <b>غيّروا كلمات المرور</b>"}
+	p, _, err := env.Broadcasts.Create(ctx, "anna", broadcast.Draft{Kind: store.KindBroadcast, Countries: []string{"UA", "GE"}, Texts: texts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(20*time.Second, func() bool { q, _ := env.Store.GetPublication(ctx, p.ID); return q.Previewed }); err != nil {
+		t.Fatal("no preview:", err)
+	}
+	if _, _, err := env.Broadcasts.Approve(ctx, p.ID, "ben"); err != nil {
+		t.Fatal(err)
+	}
+
+	kills := 0
+	for kills < 3 {
+		// Kill once a few hundred more messages went out.
+		before := api.SendCount()
+		if err := waitFor(30*time.Second, func() bool { return api.SendCount() > before+300 }); err != nil {
+			q, _ := env.Store.GetPublication(ctx, p.ID)
+			t.Fatalf("no progress before kill %d: %+v", kills+1, q)
+		}
+		bot.cmd.Process.Signal(syscall.SIGKILL)
+		bot.cmd.Wait()
+		bot.dead = true
+		kills++
+		if q, _ := env.Store.GetPublication(ctx, p.ID); q.Status != store.PubSending {
+			t.Fatalf("kill %d came too late: %+v", kills, q)
+		}
+		bot = startReplica(t, env, api, replicaSecret, coordinatorEnv...)
+	}
+	if err := waitFor(2*time.Minute, func() bool { q, _ := env.Store.GetPublication(ctx, p.ID); return q.Status == store.PubDone }); err != nil {
+		q, _ := env.Store.GetPublication(ctx, p.ID)
+		t.Fatalf("not done: %+v", q)
+	}
+
+	twice := 0
+	for chat, lang := range subs {
+		msgs := api.Messages(chat)
+		if len(msgs) == 0 {
+			t.Fatalf("chat %d (%s) got nothing", chat, lang)
+		}
+		want := lang
+		if _, ok := texts[lang]; !ok {
+			want = "en"
+		}
+		for _, m := range msgs {
+			if !strings.HasPrefix(m.Text, "MARK-"+want) {
+				t.Fatalf("chat %d (%s) got %q", chat, lang, m.Text)
+			}
+		}
+		twice += len(msgs) - 1
+	}
+	inFlight := 2 * broadcast.Batch(1000)
+	q, _ := env.Store.GetPublication(ctx, p.ID)
+	t.Logf("%d kills; %d subscribers served, %d messages sent twice (at most %d in flight per kill); counts %d sent",
+		kills, len(subs), twice, inFlight, q.Sent)
+	if twice > kills*inFlight {
+		t.Fatalf("%d duplicates after %d kills: more than the %d messages in flight at each", twice, kills, inFlight)
+	}
+	if q.Sent != n {
+		t.Fatalf("recorded %d sent, want %d", q.Sent, n)
+	}
+}
+
+// TestBroadcastCommands walks a broadcast and a guidance page through the
+// coordinators' commands as a person types them (the preview is marked as
+// sent by hand; no bot runs here).
+func TestBroadcastCommands(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.New(t)
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	en, fr := write("en.html", "<b>MARK-cli</b> en"), write("fr.html", "<b>MARK-cli</b> fr")
+	as := func(name string) map[string]string {
+		return map[string]string{"REDIS_URL": env.Redis.URL(), "VIGIL_STAFF": name,
+			"VIGIL_RECIPIENTS_FILE": filepath.Join(env.Dir, "recipients.txt")}
+	}
+	ok := func(env map[string]string, want string, args ...string) string {
+		t.Helper()
+		out, stderr, code := vigil(t, env, "", args...)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("vigil %v: exit %d, want %q in\n%s%s", args, code, want, out, stderr)
+		}
+		return out
+	}
+	fails := func(env map[string]string, want string, args ...string) {
+		t.Helper()
+		_, stderr, code := vigil(t, env, "", args...)
+		if code == 0 || !strings.Contains(stderr, want) {
+			t.Fatalf("vigil %v: exit %d, want failure with %q, got %q", args, code, want, stderr)
+		}
+	}
+
+	fails(as("mallory"), "not a coordinator", "broadcast", "create", "--country", "UA", "--text-file", en)
+	fails(as("anna"), "default language", "broadcast", "create", "--country", "UA", "--text-file", "fr:"+fr)
+	fails(as("anna"), "two-letter", "broadcast", "create", "--country", "Ukraine", "--text-file", en)
+	fails(as("anna"), "not one of the bot's languages", "broadcast", "create", "--country", "UA", "--text-file", en, "--text-file", "xx:"+fr)
+	out := ok(as("anna"), "queued", "broadcast", "create", "--country", "ua", "--country", "GE", "--text-file", en, "--text-file", "fr:"+fr)
+	id := strings.Fields(out)[0]
+	if !strings.HasPrefix(id, "B-") || !strings.Contains(out, "texts: en,fr") {
+		t.Fatalf("create said:\n%s", out)
+	}
+	ok(as("anna"), "preview has not been sent", "broadcast", "status", id)
+	fails(as("ben"), "has not sent the preview", "broadcast", "approve", id)
+	if err := env.Store.MarkPreviewed(ctx, id, ""); err != nil {
+		t.Fatal(err)
+	}
+	fails(as("anna"), "another coordinator must approve it", "broadcast", "approve", id)
+	ok(as("ben"), "is being sent", "broadcast", "approve", strings.ToLower(id))
+	fails(as("ben"), "it is approved", "broadcast", "approve", id)
+	ok(as("anna"), "approved by ben", "broadcast", "status", id)
+	ok(as("anna"), id, "broadcast", "list")
+	fails(as("anna"), "give -i", "broadcast", "show", id)
+	show := ok(map[string]string{"REDIS_URL": env.Redis.URL(), "VIGIL_IDENTITY": env.IdentityFile}, "MARK-cli", "broadcast", "show", id)
+	if !strings.Contains(show, "--- fr ---") {
+		t.Fatalf("show:\n%s", show)
+	}
+	ok(as("ben"), "cancelled", "broadcast", "cancel", id)
+	var status publicationJSON
+	out = ok(as("anna"), `"status": "cancelled"`, "broadcast", "status", id, "--json")
+	if err := json.Unmarshal([]byte(out), &status); err != nil || status.ID != id || status.Approvers[0] != "ben" {
+		t.Fatalf("json %+v %v", status, err)
+	}
+
+	fails(as("anna"), "unknown topic", "guidance", "create", "--topic", "weather", "--country", "UA", "--text-file", en)
+	out = ok(as("anna"), "guidance (detention)", "guidance", "create", "--topic", "detention", "--country", "UA", "--text-file", en)
+	gid := strings.Fields(out)[0]
+	env.Store.MarkPreviewed(ctx, gid, "")
+	ok(as("ben"), "published", "guidance", "approve", gid)
+	if pages, _ := env.Store.Guidance(ctx, "UA"); pages["detention"] != gid {
+		t.Fatalf("guidance for UA: %v", pages)
+	}
+	ok(as("ben"), "withdrawn", "guidance", "cancel", gid)
+	fails(as("ben"), "no broadcast or guidance page B-NOPE22", "broadcast", "status", "B-NOPE22")
+}
