@@ -331,10 +331,15 @@ func (s *Service) find(ctx context.Context, typed string) (store.Case, error) {
 	}
 	c, err := s.cfg.Store.Report(ctx, ref)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Case{}, fmt.Errorf("no case %s", ref)
+		return store.Case{}, &NoCaseError{Ref: ref}
 	}
 	return c, err
 }
+
+// NoCaseError is a reference that names no case: never queued, or purged.
+type NoCaseError struct{ Ref string }
+
+func (e *NoCaseError) Error() string { return "no case " + e.Ref }
 
 // Mark returns a short string that changes when a report arrives or is
 // purged, or a case is closed or reopened. It decrypts nothing and is not

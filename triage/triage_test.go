@@ -511,6 +511,10 @@ func TestVerifyAndFileCheckEachHash(t *testing.T) {
 	if _, _, err := s.File(ctx, "GGGG-0001", 2); err == nil || !strings.Contains(err.Error(), "no file 3") {
 		t.Errorf("file 3 of 2: %v", err)
 	}
+	var none *triage.NoCaseError
+	if _, err := s.Show(ctx, "ZZZZ-9999"); !errors.As(err, &none) || none.Ref != "ZZZZ-9999" || err.Error() != "no case ZZZZ-9999" {
+		t.Errorf("show of no case: %v", err)
+	}
 	if _, err := s.Verify(ctx, "GGGG-0002"); err == nil || !strings.Contains(err.Error(), "no evidence files") {
 		t.Errorf("verify without files: %v", err)
 	}
