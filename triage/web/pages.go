@@ -268,6 +268,7 @@ func (s *Server) showCase(w http.ResponseWriter, r *http.Request, sess *session,
 		v.Typed = url.Values{}
 	}
 	p.Title = p.L.T("case.title", "Ref", d.Ref)
+	p.Here = "/case/" + d.Ref // after a failed action too, the language switch comes back here
 	p.Error = problem
 	p.Data = v
 	s.render(w, r, status, "case", p)

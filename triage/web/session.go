@@ -81,12 +81,12 @@ func (g *gate) session(cookie string) *session {
 	if s == nil {
 		return nil
 	}
-	if now := g.now(); now.Sub(s.seen) > g.idle {
+	now := g.now()
+	if now.Sub(s.seen) > g.idle {
 		delete(g.sessions, k)
 		return nil
-	} else {
-		s.seen = now
 	}
+	s.seen = now
 	return s
 }
 

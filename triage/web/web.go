@@ -196,7 +196,11 @@ func (s *Server) private(h func(http.ResponseWriter, *http.Request, *session)) h
 			return
 		}
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			if err := r.ParseForm(); err != nil {
+				s.message(w, r, sess, http.StatusRequestEntityTooLarge, "error.too_long")
+				return
+			}
 			if !sameOrigin(r) || !validCSRF(sess, r.PostFormValue("csrf")) {
 				s.log.Warn("console: a form without this session's CSRF token was refused", "route", r.Pattern)
 				s.message(w, r, sess, http.StatusForbidden, "error.csrf")
@@ -207,8 +211,20 @@ func (s *Server) private(h func(http.ResponseWriter, *http.Request, *session)) h
 	}
 }
 
-// login exchanges the one-time token for a session cookie.
+// maxForm bounds a form: a reply or note of a few thousand characters fits
+// many times over.
+const maxForm = 64 << 10
+
+// login exchanges the one-time token for a session cookie. Only a real
+// visit does: not a HEAD (a link checker), nor a browser's prefetch or
+// prerender, which would spend the token (or keep the session) for a page
+// the staff member may never open.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet || r.Header.Get("Sec-Purpose") != "" || r.Header.Get("Purpose") == "prefetch" {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "Open this address in the browser.", http.StatusMethodNotAllowed)
+		return
+	}
 	if c, err := r.Cookie(cookieName); err == nil && s.gate.session(c.Value) != nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther) // signed in already
 		return

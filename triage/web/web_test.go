@@ -190,6 +190,17 @@ func TestLoginTokenWorksOnceForOneBrowser(t *testing.T) {
 		t.Fatalf("wrong token: %d %v", res.status, res.header)
 	}
 
+	// A link checker's HEAD and a browser's prefetch do not spend it.
+	req, _ := http.NewRequest(http.MethodHead, c.ts.URL+c.srv.LoginPath(), nil)
+	if res := c.do(c.client, req); res.status != http.StatusMethodNotAllowed || res.header.Get("Set-Cookie") != "" {
+		t.Fatalf("HEAD of the login: %d %v", res.status, res.header)
+	}
+	req, _ = http.NewRequest(http.MethodGet, c.ts.URL+c.srv.LoginPath(), nil)
+	req.Header.Set("Sec-Purpose", "prefetch;prerender")
+	if res := c.do(c.client, req); res.status != http.StatusMethodNotAllowed || res.header.Get("Set-Cookie") != "" {
+		t.Fatalf("prefetch of the login: %d %v", res.status, res.header)
+	}
+
 	res := c.get(c.srv.LoginPath())
 	if res.status != http.StatusSeeOther {
 		t.Fatalf("login: %d", res.status)
@@ -212,7 +223,7 @@ func TestLoginTokenWorksOnceForOneBrowser(t *testing.T) {
 	}
 	// Another browser with the used address gets nothing.
 	other := browser(t)
-	req, _ := http.NewRequest(http.MethodGet, c.ts.URL+c.srv.LoginPath(), nil)
+	req, _ = http.NewRequest(http.MethodGet, c.ts.URL+c.srv.LoginPath(), nil)
 	if res := c.do(other, req); res.status != http.StatusForbidden || res.header.Get("Set-Cookie") != "" ||
 		!strings.Contains(res.body, "already used") {
 		t.Fatalf("reused token: %d %v\n%s", res.status, res.header, res.body)
@@ -331,6 +342,9 @@ func TestChangesNeedPOSTWithTheCSRFToken(t *testing.T) {
 	}
 	if a := c.audit("AAAA-0003"); strings.Contains(a, "claim") {
 		t.Fatalf("a refused form claimed the case: %s", a)
+	}
+	if res := c.post("/case/AAAA-0003/note", url.Values{"text": {strings.Repeat("x", 70<<10)}}); res.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("a form over 64 KiB: %d", res.status)
 	}
 	if res := c.post("/case/AAAA-0003/claim", url.Values{}); res.status != http.StatusSeeOther {
 		t.Fatalf("claim with the token: %d\n%s", res.status, res.body)
