@@ -257,6 +257,29 @@ func (s *Store) Statuses(ctx context.Context, refs []string) ([]Case, error) {
 	return out, nil
 }
 
+// QueueMark returns a short string that changes whenever a report is
+// queued or purged, or a case is closed or reopened: the length of the
+// queue stream, its newest entry and the number of open cases. It reads
+// no report, so a page can poll it to learn when to list again.
+func (s *Store) QueueMark(ctx context.Context) (string, error) {
+	var n, open *redis.IntCmd
+	var last *redis.XMessageSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		n = p.XLen(ctx, queueKey)
+		last = p.XRevRangeN(ctx, queueKey, "+", "-", 1)
+		open = p.ZCard(ctx, openKey)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("store: queue mark: %w", err)
+	}
+	newest := "0-0"
+	if l := last.Val(); len(l) > 0 {
+		newest = l[0].ID
+	}
+	return itoa(n.Val()) + "/" + newest + "/" + itoa(open.Val()), nil
+}
+
 // QueueLength returns the number of entries in the queue stream.
 func (s *Store) QueueLength(ctx context.Context) (int64, error) {
 	n, err := s.rdb.XLen(ctx, queueKey).Result()

@@ -38,10 +38,18 @@ func (e *TransitionError) Error() string {
 	return fmt.Sprintf("a %s case cannot become %s; from %s it can become: %s", e.From, e.To, e.From, strings.Join(next[e.From], ", "))
 }
 
+// HeldError is an action refused because another staff member holds the
+// case.
+type HeldError struct{ Ref, By string }
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("case %s is held by %s; ask them, or reassign it with `vigil triage assign %s NAME`", e.Ref, e.By, e.Ref)
+}
+
 func heldError(ref string, err error) error {
 	var held *store.HeldError
 	if errors.As(err, &held) {
-		return fmt.Errorf("case %s is held by %s; ask them, or reassign it with `vigil triage assign %s NAME`", ref, held.By, ref)
+		return &HeldError{Ref: ref, By: held.By}
 	}
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -48,6 +49,22 @@ func (s *Service) span(ctx context.Context, what, detail string, since, until ti
 // mission's own records.
 func (s *Service) Export(ctx context.Context, since, until time.Time) ([]Case, error) {
 	return s.span(ctx, "export", "", since, until)
+}
+
+// ExportCase opens one case for the mission's records, audited as an
+// export of that case.
+func (s *Service) ExportCase(ctx context.Context, typed string) (Case, error) {
+	if len(s.cfg.Identities) == 0 {
+		return Case{}, ErrNoIdentity
+	}
+	c, err := s.find(ctx, typed)
+	if err != nil {
+		return Case{}, err
+	}
+	if err := s.audit(ctx, "export", c.Ref, ""); err != nil {
+		return Case{}, err
+	}
+	return s.openOne(c), nil
 }
 
 // Record is one case in export form. Field names follow the HURIDOCS Events
@@ -170,13 +187,36 @@ type Stats struct {
 // Count counts the cases received in [since, until) by one dimension. A
 // case with several categories or perpetrators counts once under each.
 func (s *Service) Count(ctx context.Context, by string, since, until time.Time, label func(dimension, key string) string) (Stats, error) {
-	if !slices.Contains(Dimensions, by) {
-		return Stats{}, fmt.Errorf("cannot count by %q (one of %s)", by, strings.Join(Dimensions, ", "))
-	}
-	cases, err := s.span(ctx, "stats", "by="+by, since, until)
+	all, err := s.Counts(ctx, []string{by}, since, until, label)
 	if err != nil {
 		return Stats{}, err
 	}
+	return all[0], nil
+}
+
+// Counts is Count by several dimensions at once, in the order given, for
+// one decryption of the period's cases (audited once, naming them all).
+func (s *Service) Counts(ctx context.Context, by []string, since, until time.Time, label func(dimension, key string) string) ([]Stats, error) {
+	if len(by) == 0 {
+		return nil, errors.New("count by what? one of " + strings.Join(Dimensions, ", "))
+	}
+	for _, b := range by {
+		if !slices.Contains(Dimensions, b) {
+			return nil, fmt.Errorf("cannot count by %q (one of %s)", b, strings.Join(Dimensions, ", "))
+		}
+	}
+	cases, err := s.span(ctx, "stats", "by="+strings.Join(by, ","), since, until)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Stats, len(by))
+	for i, b := range by {
+		out[i] = tally(cases, b, since, until, label)
+	}
+	return out, nil
+}
+
+func tally(cases []Case, by string, since, until time.Time, label func(dimension, key string) string) Stats {
 	st := Stats{By: by, Since: since, Until: until}
 	counts := map[string]int{}
 	for _, c := range cases {
@@ -221,5 +261,5 @@ func (s *Service) Count(ctx context.Context, by string, since, until time.Time, 
 		}
 		return strings.Compare(a.Label, b.Label)
 	})
-	return st, nil
+	return st
 }

@@ -149,23 +149,56 @@ type Filter struct {
 	Country  string // ISO code, or "other"
 	Category string // an option of "what happened"
 	Since    time.Time
-	Assignee string // "" anyone
+	Until    time.Time // received before this; zero for no end
+	Assignee string    // "" anyone
+	// Text keeps the cases whose report holds it, whatever the case
+	// (references, answers, file names and captions). The search runs over
+	// the decrypted reports in memory; the text itself is neither stored
+	// nor audited, only which cases were opened to look.
+	Text string
 }
 
 func (f Filter) plain(c store.Case) bool {
 	return (!f.Urgent || c.Urgent) && (f.Since.IsZero() || !c.ReceivedAt.Before(f.Since)) &&
+		(f.Until.IsZero() || c.ReceivedAt.Before(f.Until)) &&
 		(f.Assignee == "" || c.Assignee == f.Assignee)
 }
 
+// needsReport tells whether matching needs the decrypted report.
+func (f Filter) needsReport() bool { return f.Country != "" || f.Category != "" || f.Text != "" }
+
 func (f Filter) sealed(c Case) bool {
-	if f.Country == "" && f.Category == "" {
+	if !f.needsReport() {
 		return true
 	}
 	if c.Report == nil {
 		return false
 	}
 	return (f.Country == "" || strings.EqualFold(answer(c.Report, flows.QCountry), f.Country)) &&
-		(f.Category == "" || contains(answers(c.Report, "what"), f.Category))
+		(f.Category == "" || contains(answers(c.Report, "what"), f.Category)) &&
+		(f.Text == "" || holds(c.Report, f.Text))
+}
+
+// holds reports whether any text of r contains s, ignoring case.
+func holds(r *flows.Report, s string) bool {
+	s = strings.ToLower(strings.TrimSpace(s))
+	in := func(t string) bool { return strings.Contains(strings.ToLower(t), s) }
+	if in(r.Ref) {
+		return true
+	}
+	for id := range r.Answers {
+		for _, v := range answers(r, id) {
+			if in(v) {
+				return true
+			}
+		}
+	}
+	for _, e := range r.Evidence {
+		if in(e.Name) || in(e.Caption) {
+			return true
+		}
+	}
+	return false
 }
 
 func selection(status string) store.Selection {
@@ -202,7 +235,7 @@ func (s *Service) List(ctx context.Context, f Filter, offset, limit int) (cases 
 				plain = append(plain, c)
 			}
 		}
-		if f.Country == "" && f.Category == "" {
+		if !f.needsReport() {
 			// Every plain match is a match: open no more than the page needs
 			// (one extra tells whether there is more).
 			if need := offset + limit + 1 - matched; len(plain) > need {
@@ -298,10 +331,20 @@ func (s *Service) find(ctx context.Context, typed string) (store.Case, error) {
 	}
 	c, err := s.cfg.Store.Report(ctx, ref)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Case{}, fmt.Errorf("no case %s", ref)
+		return store.Case{}, &NoCaseError{Ref: ref}
 	}
 	return c, err
 }
+
+// NoCaseError is a reference that names no case: never queued, or purged.
+type NoCaseError struct{ Ref string }
+
+func (e *NoCaseError) Error() string { return "no case " + e.Ref }
+
+// Mark returns a short string that changes when a report arrives or is
+// purged, or a case is closed or reopened. It decrypts nothing and is not
+// audited: a page polls it to know when to list again.
+func (s *Service) Mark(ctx context.Context) (string, error) { return s.cfg.Store.QueueMark(ctx) }
 
 // Raw returns the stored age file of a case (no decryption, not audited).
 func (s *Service) Raw(ctx context.Context, ref string) ([]byte, error) {

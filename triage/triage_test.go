@@ -372,3 +372,176 @@ func TestStaffNameIsRequired(t *testing.T) {
 		t.Fatalf("no staff: %v", err)
 	}
 }
+
+func TestListUntilAndSearch(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.New(t)
+	base := time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
+	env.Seed(t, report("DDDD-0001", base, false, "UA", "threats"))
+	r := report("DDDD-0002", base.Add(time.Hour), false, "GE", "raid")
+	r.Answers["description"] = "Они обыскали ОФИС в Тбилиси"
+	env.Seed(t, r)
+	env.Seed(t, report("DDDD-0003", base.Add(2*time.Hour), false, "UA", "detention"))
+	s := staff(t, env, "ana", nil)
+	refs := func(f triage.Filter) string {
+		t.Helper()
+		cs, _, err := s.List(ctx, f, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Ref[5:])
+		}
+		return strings.Join(out, ",")
+	}
+	for _, tc := range []struct {
+		name string
+		f    triage.Filter
+		want string
+	}{
+		{"until is exclusive", triage.Filter{Until: base.Add(time.Hour)}, "0001"},
+		{"since and until", triage.Filter{Since: base.Add(time.Hour), Until: base.Add(2 * time.Hour)}, "0002"},
+		{"text, any case", triage.Filter{Text: "офис"}, "0002"},
+		{"text in an option key", triage.Filter{Text: "DETENTION"}, "0003"},
+		{"text in the reference", triage.Filter{Text: "dddd-0001"}, "0001"},
+		{"text and country", triage.Filter{Text: "text of", Country: "UA"}, "0003,0001"},
+		{"no match", triage.Filter{Text: "nowhere"}, ""},
+	} {
+		if got := refs(tc.f); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	// The search text is not written anywhere, the audit trail included.
+	if bytes.Contains(env.Everything(t), []byte("nowhere")) {
+		t.Error("the search text reached Redis")
+	}
+}
+
+func TestHeldErrorNamesTheHolder(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.New(t)
+	env.Seed(t, report("EEEE-0001", time.Now(), false, "UA", "threats"))
+	ana, ben := staff(t, env, "ana", nil), staff(t, env, "ben", nil)
+	if err := ana.Claim(ctx, "EEEE-0001"); err != nil {
+		t.Fatal(err)
+	}
+	var held *triage.HeldError
+	for name, err := range map[string]error{
+		"claim":  ben.Claim(ctx, "EEEE-0001"),
+		"status": ben.SetStatus(ctx, "EEEE-0001", "triaged", ""),
+		"reply":  ben.Reply(ctx, "EEEE-0001", "hello"),
+	} {
+		if !errors.As(err, &held) || held.By != "ana" || held.Ref != "EEEE-0001" ||
+			!strings.Contains(err.Error(), "held by ana; ask them") {
+			t.Errorf("%s by ben: %v", name, err)
+		}
+	}
+}
+
+func TestExportCaseCountsAndMark(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.New(t)
+	s := staff(t, env, "ana", nil)
+	mark0, err := s.Mark(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jan := time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC)
+	env.Seed(t, report("FFFF-0001", jan, false, "UA", "threats", "surveillance"))
+	env.Seed(t, report("FFFF-0002", jan.AddDate(0, 1, 0), false, "GE", "threats"))
+	mark1, _ := s.Mark(ctx)
+	if mark1 == mark0 {
+		t.Fatalf("mark unchanged by new reports: %s", mark1)
+	}
+
+	c, err := s.ExportCase(ctx, "ffff-0001")
+	if err != nil || c.Report == nil || c.Ref != "FFFF-0001" {
+		t.Fatalf("export case: %v %+v", err, c)
+	}
+	all, err := s.Counts(ctx, []string{"country", "month"}, time.Time{}, time.Time{}, nil)
+	if err != nil || len(all) != 2 || all[0].By != "country" || len(all[0].Rows) != 2 || all[1].Rows[0].Key != "2026-01" {
+		t.Fatalf("counts: %v %+v", err, all)
+	}
+	if _, err := s.Counts(ctx, []string{"country", "colour"}, time.Time{}, time.Time{}, nil); err == nil {
+		t.Error("unknown dimension accepted")
+	}
+	// Looking at the queue, claiming and reading change nothing the mark
+	// follows; closing a case does.
+	s.List(ctx, triage.Filter{}, 0, 10)
+	s.Claim(ctx, "FFFF-0002")
+	if m, _ := s.Mark(ctx); m != mark1 {
+		t.Errorf("mark changed by a list and a claim: %s, was %s", m, mark1)
+	}
+	s.SetStatus(ctx, "FFFF-0002", "closed", "")
+	if m, _ := s.Mark(ctx); m == mark1 {
+		t.Error("mark unchanged by a closed case")
+	}
+
+	audit, _ := s.Audit(ctx, "")
+	var steps []string
+	for _, a := range audit {
+		steps = append(steps, a.What+":"+a.Ref+":"+a.Detail)
+	}
+	got := strings.Join(steps, "|")
+	for _, want := range []string{"export:FFFF-0001:", "stats::by=country,month FFFF-0001,FFFF-0002"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("audit lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestVerifyAndFileCheckEachHash(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.New(t)
+	one, two := []byte("first FILE-MARKER bytes"), bytes.Repeat([]byte("x"), 300<<10)
+	env.SeedFiles(t, report("GGGG-0001", time.Now(), false, "UA", "raid"), one, two)
+	env.Seed(t, report("GGGG-0002", time.Now(), false, "UA", "raid"))
+	s := staff(t, env, "ana", nil)
+
+	res, err := s.Verify(ctx, "GGGG-0001")
+	if err != nil || len(res) != 2 || !res[0].Verified() || !res[1].Verified() || res[1].Size != 300<<10 ||
+		res[0].Name != "01-file1.bin" || res[0].Path != "" {
+		t.Fatalf("verify: %v %+v", err, res)
+	}
+	got, data, err := s.File(ctx, "GGGG-0001", 0)
+	if err != nil || !got.Verified() || !bytes.Equal(data, one) {
+		t.Fatalf("file 1: %v %+v %q", err, got, data)
+	}
+	if _, _, err := s.File(ctx, "GGGG-0001", 2); err == nil || !strings.Contains(err.Error(), "no file 3") {
+		t.Errorf("file 3 of 2: %v", err)
+	}
+	var none *triage.NoCaseError
+	if _, err := s.Show(ctx, "ZZZZ-9999"); !errors.As(err, &none) || none.Ref != "ZZZZ-9999" || err.Error() != "no case ZZZZ-9999" {
+		t.Errorf("show of no case: %v", err)
+	}
+	if _, err := s.Verify(ctx, "GGGG-0002"); err == nil || !strings.Contains(err.Error(), "no evidence files") {
+		t.Errorf("verify without files: %v", err)
+	}
+
+	// A changed file is caught, and its bytes are not handed out.
+	key := "vigil:{q}:file:GGGG-0001:0"
+	raw, _ := env.RDB.Get(ctx, key).Bytes()
+	raw[len(raw)-2] ^= 1
+	env.RDB.Set(ctx, key, raw, 0)
+	got, data, err = s.File(ctx, "GGGG-0001", 0)
+	if err != nil || got.Verified() || got.Problem == "" || data != nil {
+		t.Fatalf("tampered file: %v %+v %q", err, got, data)
+	}
+	if res, _ := s.Verify(ctx, "GGGG-0001"); res[0].Verified() || !res[1].Verified() {
+		t.Fatalf("verify after tampering: %+v", res)
+	}
+
+	audit, _ := s.Audit(ctx, "GGGG-0001")
+	var steps []string
+	for _, a := range audit {
+		steps = append(steps, a.Who+":"+a.What+":"+a.Detail)
+	}
+	want := "ana:files:verify,ana:files:file 1,ana:files:file 3,ana:files:file 1,ana:files:verify"
+	if strings.Join(steps, ",") != want {
+		t.Errorf("audit\n got %s\nwant %s", strings.Join(steps, ","), want)
+	}
+	if bytes.Contains(env.Everything(t), []byte("FILE-MARKER")) {
+		t.Error("a file in plain text in Redis")
+	}
+}

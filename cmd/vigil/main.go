@@ -7,7 +7,7 @@
 //	vigil keygen [-o FILE]             new staff identity; prints its public key
 //	vigil bot                          run the Telegram bot
 //	vigil console [--lang XX]          the report flow in this terminal
-//	vigil triage COMMAND …             the staff tool (vigil triage help)
+//	vigil triage COMMAND …             the staff tool (vigil triage help); serve for the browser
 //	vigil locales COMMAND …            the translators' tool (vigil locales help)
 //
 // Configuration comes from the environment (see config.go and the README);
@@ -34,7 +34,8 @@ Usage:
   vigil bot                              run the Telegram bot (needs TELEGRAM_BOT_TOKEN)
   vigil console [--lang XX] [--chat N]   walk the report flow in this terminal, no Telegram needed
   vigil triage COMMAND …                 the staff tool: list, show, claim, status, note,
-                                         reply, export, stats, purge, audit (vigil triage help)
+                                         reply, export, stats, purge, audit, and serve (the
+                                         same in your browser) (vigil triage help)
   vigil broadcast COMMAND …              the coordinators' tool: create, approve, status,
                                          list, cancel, show (vigil broadcast help)
   vigil guidance COMMAND …               the same for guidance pages shown by /guidance

@@ -40,6 +40,8 @@ const triageUsage = `usage: vigil triage COMMAND [flags]
         [--csv] [--chart FILE.svg|FILE.png]
   purge --closed-before DATE [--yes]
   audit [--ref REF]
+  serve [--listen 127.0.0.1:8765] [--allow-remote] [--poll 5s]
+                                the console in your browser; prints a one-time address
 
 Common flags: -i IDENTITY (repeatable; or VIGIL_IDENTITY), --as NAME (or
 VIGIL_STAFF), --json. Notes and replies are sealed to VIGIL_RECIPIENTS_FILE.
@@ -60,6 +62,9 @@ type triageFlags struct {
 	assignee, reason, out, format string
 	by, chartFile, ref            string
 	page, limit                   int
+	listen                        string
+	allowRemote                   bool
+	poll                          time.Duration
 }
 
 // runTriage is the staff tool. Decryption happens here, with the staff member's
@@ -96,6 +101,9 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.StringVar(&f.closedBefore, "closed-before", "", "")
 	fs.BoolVar(&f.yes, "yes", false, "")
 	fs.StringVar(&f.ref, "ref", "", "")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8765", "")
+	fs.BoolVar(&f.allowRemote, "allow-remote", false, "")
+	fs.DurationVar(&f.poll, "poll", 5*time.Second, "")
 	// Flags may come before or after the positional arguments.
 	var pos []string
 	for {
@@ -233,6 +241,11 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return t.purge(ctx)
 	case "audit":
 		return t.audit(ctx)
+	case "serve":
+		if err := want(0, "serve [--listen ADDR] [--allow-remote]"); err != nil {
+			return err
+		}
+		return t.serve(ctx, len(ids) > 0, recipients != nil)
 	default:
 		fmt.Fprint(stderr, triageUsage)
 		return fmt.Errorf("unknown triage command %q", sub)

@@ -2,7 +2,10 @@ package testenv
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -131,9 +134,44 @@ func ReceiptRef(tb testing.TB, r intake.Reply) string {
 	return ""
 }
 
+// SeedFiles queues a report with evidence files, each sealed to the staff
+// as the bot seals them; r.Evidence is filled in from files (kind
+// "document", names file1.bin, …, their SHA-256 as received).
+func (e *Env) SeedFiles(tb testing.TB, r flows.Report, files ...[]byte) {
+	tb.Helper()
+	ctx := context.Background()
+	draft := "seed-" + r.Ref
+	var uploads []string
+	r.Evidence = nil
+	for i, f := range files {
+		sealed, err := e.Recipients.Seal(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		key := store.UploadKey(draft, i)
+		w := e.Store.Upload(ctx, key)
+		if _, err := w.Write(sealed); err != nil {
+			tb.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			tb.Fatal(err)
+		}
+		uploads = append(uploads, key)
+		sum := sha256.Sum256(f)
+		r.Evidence = append(r.Evidence, flows.Evidence{Kind: "document", Name: fmt.Sprintf("file%d.bin", i+1),
+			MIME: "application/octet-stream", Size: int64(len(f)), SHA256: hex.EncodeToString(sum[:]), ReceivedAt: r.ReceivedAt})
+	}
+	e.seed(tb, r, draft, uploads)
+}
+
 // Seed queues a report directly, sealed as the bot seals it but without a
 // conversation or a reply route: for tests and benchmarks that need many.
 func (e *Env) Seed(tb testing.TB, r flows.Report) {
+	tb.Helper()
+	e.seed(tb, r, "seed-"+r.Ref, nil)
+}
+
+func (e *Env) seed(tb testing.TB, r flows.Report, draft string, uploads []string) {
 	tb.Helper()
 	raw, err := json.Marshal(r)
 	if err != nil {
@@ -146,8 +184,8 @@ func (e *Env) Seed(tb testing.TB, r flows.Report) {
 	if r.ReceivedAt.IsZero() {
 		r.ReceivedAt = time.Now()
 	}
-	_, fresh, err := e.Store.Enqueue(context.Background(), store.Submission{DraftID: "seed-" + r.Ref, Ref: r.Ref, Sealed: sealed,
-		SealedTo: e.Recipients.Fingerprints(), ReceivedAt: r.ReceivedAt, Urgent: r.Urgent})
+	_, fresh, err := e.Store.Enqueue(context.Background(), store.Submission{DraftID: draft, Ref: r.Ref, Sealed: sealed,
+		SealedTo: e.Recipients.Fingerprints(), ReceivedAt: r.ReceivedAt, Urgent: r.Urgent, Uploads: uploads})
 	if err != nil || !fresh {
 		tb.Fatalf("seed %s: %v", r.Ref, err)
 	}

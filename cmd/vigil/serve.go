@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/vigil-hrd/vigil/triage"
+	"github.com/vigil-hrd/vigil/triage/web"
+)
+
+// serve runs the staff console in the browser (package triage/web) until
+// ctx ends. It listens on loopback unless --allow-remote says otherwise,
+// and prints the one-time address that opens it.
+func (t *triageCLI) serve(ctx context.Context, haveIdentity, haveRecipients bool) error {
+	if !haveIdentity {
+		return triage.ErrNoIdentity
+	}
+	host, _, err := net.SplitHostPort(t.f.listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: want HOST:PORT, such as 127.0.0.1:8765", t.f.listen)
+	}
+	ip := net.ParseIP(host)
+	loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
+	if !loopback && !t.f.allowRemote {
+		return fmt.Errorf("--listen %s is reachable from other machines, and the console shows decrypted reports; "+
+			"listen on 127.0.0.1 and reach it through an SSH tunnel, or add --allow-remote if you really mean it", t.f.listen)
+	}
+	if t.f.poll < 500*time.Millisecond {
+		return errors.New("--poll: at least 500ms")
+	}
+	log := newLogger(t.errw, slog.LevelInfo, "text")
+	console, err := web.New(web.Config{Service: t.svc, Staff: t.staff, Text: t.text, Log: log,
+		Poll: t.f.poll, AllowRemote: !loopback})
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", t.f.listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	addr := l.Addr().(*net.TCPAddr)
+	shown := l.Addr().String()
+	if addr.IP.IsUnspecified() {
+		shown = net.JoinHostPort("127.0.0.1", fmt.Sprint(addr.Port))
+	}
+	if !loopback {
+		fmt.Fprintf(t.errw, "WARNING: the console listens on %s, beyond this machine, over plain HTTP: anyone on the way "+
+			"can read the reports it shows and the session cookie. Prefer 127.0.0.1 with an SSH tunnel.\n", l.Addr())
+	}
+	if !haveRecipients {
+		fmt.Fprintln(t.errw, "WARNING: no recipients file (VIGIL_RECIPIENTS_FILE): notes, reasons and replies cannot be sealed and will be refused.")
+	}
+	fmt.Fprintf(t.out, "Vigil staff console. Open this address in your browser; it works once:\n\n  http://%s%s\n\n", shown, console.LoginPath())
+	fmt.Fprintln(t.errw, "Reports are decrypted in this process and shown only in the browser that opens the address. Stop with Ctrl-C.")
+
+	srv := &http.Server{Handler: console, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(t.errw, "console stopped")
+	return nil
+}

@@ -1,0 +1,339 @@
+// Package web is the staff console in the browser: a second front end on
+// triage.Service, which `vigil triage serve` runs on the staff member's own
+// machine. It lists the queue, shows a case with its history and audit
+// trail, carries out the same actions as the command line, and counts
+// reports for the regular report on the position of defenders.
+//
+// Its promises:
+//   - Decryption happens in this process, through triage.Service, with the
+//     identities the caller gave it. Decrypted text goes into responses to
+//     the signed-in browser and nowhere else: it is never logged nor written
+//     to disk, search words included, and every response is marked
+//     no-store so that the browser does not keep it either.
+//   - Every read and action goes through triage.Service, so the audit trail
+//     records it as it records the command line's, under the same staff
+//     name; an action whose audit entry cannot be written does not happen.
+//   - Access: the Server makes one random login token (LoginPath), which
+//     the first browser to present it exchanges for a session cookie
+//     (HttpOnly, SameSite=Strict, Path=/); the token then no longer works.
+//     Every page but the login and the static files needs that cookie.
+//     Anything that changes a case is a POST carrying the session's CSRF
+//     token, compared in constant time, and refused when the browser says
+//     it came from another site.
+//   - Unless Config.AllowRemote is set, a request is answered only when its
+//     Host names the loopback interface, so that a web page elsewhere
+//     cannot reach the console by pointing a name of its own at 127.0.0.1.
+//   - Every response carries a Content-Security-Policy that allows the
+//     console's own script and style sheet and nothing else (no inline
+//     script, nothing from another origin, no framing), nosniff and
+//     no-referrer. Pages are html/template: a report's text is escaped
+//     wherever it appears, and free text is shown in the direction of the
+//     report's language.
+//   - Logs carry routes, statuses and errors of the store, never report
+//     text, names or chat ids.
+//
+// The page works without its script; the script only refreshes the queue
+// when a report arrives (see static/console.js). Nothing is loaded from
+// elsewhere: no fonts, images, frameworks or CDNs.
+package web
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/locales"
+	"github.com/vigil-hrd/vigil/triage"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// Config wires a Server.
+type Config struct {
+	Service *triage.Service  // acts as Staff, with the staff member's identities
+	Staff   string           // the name Service acts under, shown on the page
+	Text    *locales.Catalog // the bot's texts: names of questions and options
+	Log     *slog.Logger     // nil: no logs
+	// Poll is how often an open queue page asks whether the queue changed
+	// (a cheap question that decrypts nothing); default 5s.
+	Poll time.Duration
+	// AllowRemote answers requests whatever their Host. Only for a console
+	// reached through a tunnel or a trusted network: see the README.
+	AllowRemote bool
+	// Idle ends a session unused this long; default 12h.
+	Idle time.Duration
+	Now  func() time.Time
+}
+
+// Server is the console. It is an http.Handler.
+type Server struct {
+	cfg    Config
+	ui     *locales.Catalog
+	gate   *gate
+	token  string
+	pages  map[string]*template.Template
+	engine *flows.Engine
+	mux    *http.ServeMux
+	log    *slog.Logger
+}
+
+// pageFiles are the pages, each parsed with layout.html.
+var pageFiles = []string{"queue", "case", "stats", "message"}
+
+// New returns a Server with a fresh one-time login token.
+func New(cfg Config) (*Server, error) {
+	if cfg.Service == nil || cfg.Text == nil {
+		return nil, errors.New("web: a Service and the bot's Text are needed")
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 5 * time.Second
+	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = 12 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ui, err := Texts()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, ui: ui, pages: map[string]*template.Template{}, log: log,
+		engine: flows.New(cfg.Text, flows.Config{})}
+	s.gate, s.token = newGate(cfg.Idle, cfg.Now)
+	funcs := template.FuncMap{
+		"when": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.Local().Format("2006-01-02 15:04")
+		},
+		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"size": humanSize,
+	}
+	for _, name := range pageFiles {
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+		s.pages[name] = t
+	}
+	s.routes()
+	return s, nil
+}
+
+// LoginPath is the one-time address (path and query) that opens the
+// console; print it for the staff member, prefixed with the address served.
+func (s *Server) LoginPath() string { return "/login?token=" + s.token }
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	static, _ := fs.Sub(staticFiles, "static")
+	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	m.HandleFunc("GET /login", s.login)
+	m.HandleFunc("GET /{$}", s.private(s.queue))
+	m.HandleFunc("GET /queue/rows", s.private(s.rows))
+	m.HandleFunc("GET /queue/mark", s.private(s.mark))
+	m.HandleFunc("GET /case/{ref}", s.private(s.casePage))
+	m.HandleFunc("GET /case/{ref}/export.json", s.private(s.export))
+	m.HandleFunc("GET /case/{ref}/files/{n}", s.private(s.file))
+	m.HandleFunc("POST /case/{ref}/{action}", s.private(s.act))
+	m.HandleFunc("GET /stats", s.private(s.stats))
+	m.HandleFunc("GET /stats.csv", s.private(s.statsCSV))
+	m.HandleFunc("POST /lang", s.private(s.setLang))
+	m.HandleFunc("POST /logout", s.private(s.logout))
+	m.HandleFunc("/", s.private(func(w http.ResponseWriter, r *http.Request, sess *session) {
+		s.message(w, r, sess, http.StatusNotFound, "error.not_found")
+	}))
+	s.mux = m
+}
+
+// nav lists the sections in the header, in order. Broadcasts (built in
+// another issue) becomes a third entry here, {"broadcasts", "/broadcasts",
+// "nav.broadcasts"}, when its page exists.
+var nav = []struct{ ID, Path, Key string }{
+	{"queue", "/", "nav.queue"},
+	{"stats", "/stats", "nav.stats"},
+}
+
+// ServeHTTP answers one request, with the security headers on every
+// response and the Host checked first.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	secureHeaders(w.Header())
+	if !s.cfg.AllowRemote && !loopbackHost(r) {
+		http.Error(w, "This console answers only at the address it printed.", http.StatusMisdirectedRequest)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// private wraps a handler that needs a session; a POST also needs the
+// session's CSRF token and must come from this site.
+func (s *Server) private(h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var sess *session
+		if c, err := r.Cookie(cookieName); err == nil {
+			sess = s.gate.session(c.Value)
+		}
+		if sess == nil {
+			s.message(w, r, nil, http.StatusForbidden, "error.session")
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			if err := r.ParseForm(); err != nil {
+				s.message(w, r, sess, http.StatusRequestEntityTooLarge, "error.too_long")
+				return
+			}
+			if !sameOrigin(r) || !validCSRF(sess, r.PostFormValue("csrf")) {
+				s.log.Warn("console: a form without this session's CSRF token was refused", "route", r.Pattern)
+				s.message(w, r, sess, http.StatusForbidden, "error.csrf")
+				return
+			}
+		}
+		h(w, r, sess)
+	}
+}
+
+// maxForm bounds a form: a reply or note of a few thousand characters fits
+// many times over.
+const maxForm = 64 << 10
+
+// login exchanges the one-time token for a session cookie. Only a real
+// visit does: not a HEAD (a link checker), nor a browser's prefetch or
+// prerender, which would spend the token (or keep the session) for a page
+// the staff member may never open.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet || r.Header.Get("Sec-Purpose") != "" || r.Header.Get("Purpose") == "prefetch" {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "Open this address in the browser.", http.StatusMethodNotAllowed)
+		return
+	}
+	if c, err := r.Cookie(cookieName); err == nil && s.gate.session(c.Value) != nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther) // signed in already
+		return
+	}
+	cookie, _ := s.gate.exchange(r.URL.Query().Get("token"))
+	if cookie == "" {
+		s.log.Warn("console: a login with a wrong or used token was refused")
+		s.message(w, r, nil, http.StatusForbidden, "error.token")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: cookie, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	s.log.Info("console: signed in")
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, sess *session) {
+	if c, err := r.Cookie(cookieName); err == nil {
+		s.gate.end(c.Value)
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	s.log.Info("console: signed out")
+	s.message(w, r, nil, http.StatusOK, "signed_out.text")
+}
+
+// setLang keeps the language chosen on the page for the session.
+func (s *Server) setLang(w http.ResponseWriter, r *http.Request, sess *session) {
+	if l := r.PostFormValue("lang"); s.ui.Has(l) {
+		s.gate.setLang(sess, l)
+	}
+	http.Redirect(w, r, localPath(r.PostFormValue("back")), http.StatusSeeOther)
+}
+
+// localPath keeps a redirect on this site: a path, never "//host" or a URL.
+func localPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+		return "/"
+	}
+	return p
+}
+
+// page is what every template gets.
+type page struct {
+	L     texts
+	Title string
+	Nav   string // the current section
+	Navs  []navItem
+	Staff string
+	CSRF  string
+	Flash string
+	Error string
+	Here  string // this page's path and query, for the language switch
+	Langs []flows.Language
+	Data  any
+}
+
+type navItem struct {
+	ID, Path, Label string
+	Current         bool
+}
+
+func (s *Server) texts(r *http.Request, sess *session) texts {
+	return texts{Lang: chooseLanguage(s.ui, s.gate.lang(sess), r.Header.Get("Accept-Language")), ui: s.ui, bot: s.cfg.Text}
+}
+
+func (s *Server) newPage(r *http.Request, sess *session, section string) *page {
+	x := s.texts(r, sess)
+	p := &page{L: x, Nav: section, Langs: s.ui.Languages(), Here: r.URL.RequestURI()}
+	if sess != nil {
+		p.Staff, p.CSRF, p.Flash = s.cfg.Staff, sess.csrf, s.gate.takeFlash(sess)
+		for _, n := range nav {
+			p.Navs = append(p.Navs, navItem{ID: n.ID, Path: n.Path, Label: x.T(n.Key), Current: n.ID == section})
+		}
+	}
+	return p
+}
+
+// render writes a page whole or not at all: a template that fails halfway
+// sends an error, not half a page.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
+	var buf bytes.Buffer
+	if err := s.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		s.log.Error("console: render", "page", name, "err", err)
+		http.Error(w, "The page could not be drawn.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	buf.WriteTo(w)
+}
+
+// message shows one sentence (an error, or that the session ended).
+func (s *Server) message(w http.ResponseWriter, r *http.Request, sess *session, status int, key string, args ...any) {
+	p := s.newPage(r, sess, "")
+	p.Title = p.L.T("app.title")
+	if key == "signed_out.text" {
+		p.Title = p.L.T("signed_out.title")
+	}
+	p.Data = p.L.T(key, args...)
+	s.render(w, r, status, "message", p)
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	default:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+}
