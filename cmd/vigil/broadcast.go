@@ -58,19 +58,9 @@ func runBroadcast(ctx context.Context, kind string, args []string, stdout, stder
 	fs.Var(&countries, "country", "ISO 3166 country `XX` (repeatable)")
 	fs.Var(&texts, "text-file", "`[LANG:]FILE` (repeatable)")
 	fs.Var(&ids, "i", "age identity `FILE`")
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return errUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	if len(ids) == 0 && getenv("VIGIL_IDENTITY") != "" {
-		ids = append(ids, getenv("VIGIL_IDENTITY"))
+	pos, err := parseAnywhere(fs, args)
+	if err != nil {
+		return err
 	}
 	one := func() (string, error) {
 		if len(pos) != 1 {
@@ -81,17 +71,9 @@ func runBroadcast(ctx context.Context, kind string, args []string, stdout, stder
 
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	redisURL, err := secretSetting(getenv, "REDIS_URL")
+	rdb, err := connectStaff(cctx, getenv)
 	if err != nil {
 		return err
-	}
-	target, err := redisTarget(getenv, or(redisURL, "redis://127.0.0.1:6379/0"))
-	if err != nil {
-		return err
-	}
-	rdb, err := store.ConnectTo(cctx, target)
-	if err != nil {
-		return settingError("REDIS_URL", "%v", err)
 	}
 	defer rdb.Close()
 	st := store.New(rdb, store.Options{})
@@ -99,13 +81,9 @@ func runBroadcast(ctx context.Context, kind string, args []string, stdout, stder
 	if err != nil {
 		return err
 	}
-	var identities []seal.Identity
-	for _, p := range ids {
-		more, err := seal.LoadIdentities(p)
-		if err != nil {
-			return err
-		}
-		identities = append(identities, more...)
+	identities, err := loadIdentities(ids, getenv)
+	if err != nil {
+		return err
 	}
 	cfg := broadcast.Config{Store: st, Open: broadcast.Opener(identities...)}
 	c := &broadcastCLI{kind: kind, out: stdout, json: *asJSON, text: text, who: *as}

@@ -105,16 +105,9 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "")
 	fs.DurationVar(&f.poll, "poll", 5*time.Second, "")
 	// Flags may come before or after the positional arguments.
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return errUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+	pos, err := parseAnywhere(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(f.ids) == 0 && getenv("VIGIL_IDENTITY") != "" {
 		f.ids = append(f.ids, getenv("VIGIL_IDENTITY"))
@@ -122,30 +115,18 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	redisURL, err := secretSetting(getenv, "REDIS_URL")
+	rdb, err := connectStaff(cctx, getenv)
 	if err != nil {
 		return err
-	}
-	target, err := redisTarget(getenv, or(redisURL, "redis://127.0.0.1:6379/0"))
-	if err != nil {
-		return err
-	}
-	rdb, err := store.ConnectTo(cctx, target)
-	if err != nil {
-		return settingError("REDIS_URL", "%v", err)
 	}
 	defer rdb.Close()
 	text, err := locales.Load(locales.Source)
 	if err != nil {
 		return err
 	}
-	var ids []seal.Identity
-	for _, p := range f.ids {
-		more, err := seal.LoadIdentities(p)
-		if err != nil {
-			return err
-		}
-		ids = append(ids, more...)
+	ids, err := loadIdentities(f.ids, getenv)
+	if err != nil {
+		return err
 	}
 	var recipients *seal.Recipients
 	if p := or(getenv("VIGIL_RECIPIENTS_FILE"), "var/recipients.txt"); fileExists(p) {
