@@ -377,3 +377,21 @@ func lastText(api *fakeapi.Server, chat int64) string {
 	}
 	return msgs[len(msgs)-1].Text
 }
+
+// TestPreviewDuringALongBroadcast: a publication created while a broadcast
+// is being sent gets its preview at once, not after the broadcast.
+func TestPreviewDuringALongBroadcast(t *testing.T) {
+	h := startBroadcasting(t, 20)
+	h.subscribe(100000, 400, "UA", "en") // 20 s of sending
+	id := h.publish([]string{"UA"}, map[string]string{"en": "MARK-en long"})
+	h.waitStatus(id, func(p store.Publication) bool { return p.Sent >= 5 }, 20*time.Second)
+	p, _, err := h.env.Broadcasts.Create(context.Background(), "anna", broadcast.Draft{Kind: store.KindGuidance, Topic: "digital",
+		Countries: []string{"UA"}, Texts: map[string]string{"en": "MARK-page"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(p.ID, func(p store.Publication) bool { return p.Previewed }, 5*time.Second)
+	if q, _ := h.env.Store.GetPublication(context.Background(), id); q.Status != store.PubSending {
+		t.Fatalf("the broadcast is %s; the test wanted the preview during it", q.Status)
+	}
+}

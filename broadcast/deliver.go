@@ -260,7 +260,9 @@ func (d *Deliverer) feed(stop context.Context, id string, out chan<- store.Recip
 }
 
 // watch renews the lease and cancels stop when the broadcast is no longer
-// sending or the lease is lost, checking twice a second.
+// sending or the lease is lost, checking twice a second. Meanwhile it sends
+// the previews of new publications, so that coordinators need not wait for
+// a long broadcast to end.
 func (d *Deliverer) watch(stop context.Context, cancel func(), id string) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
@@ -281,6 +283,7 @@ func (d *Deliverer) watch(stop context.Context, cancel func(), id string) {
 			cancel()
 			return
 		}
+		d.previews(stop)
 	}
 }
 
@@ -418,8 +421,12 @@ func (d *Deliverer) preview(ctx context.Context, p store.Publication, pol store.
 	header := d.cfg.Text.T(lang, "compose.preview", map[string]any{"ID": p.ID,
 		"Kind": d.cfg.Text.T(lang, "compose.kind_"+p.Kind, nil), "Countries": strings.Join(countries, ", "),
 		"Subscribers": n, "Languages": strings.Join(langs, ", "), "Creator": p.Creator})
+	// Previews count against Telegram's limit like any message: paced.
 	for _, name := range names {
 		chat := d.cfg.Coordinators[name]
+		if d.pace.wait(ctx) != nil {
+			return "", false
+		}
 		if err := d.cfg.Notify(ctx, chat, header); err != nil {
 			if errors.Is(err, ErrBlocked) || errors.Is(err, ErrRefused) {
 				d.log.Warn("a coordinator cannot be reached for a preview", "coordinator", name)
@@ -428,7 +435,7 @@ func (d *Deliverer) preview(ctx context.Context, p store.Publication, pol store.
 			return "", false
 		}
 		for i, html := range texts {
-			err := d.cfg.Send(ctx, chat, html, nil)
+			err := d.cfg.Send(ctx, chat, html, func() error { return d.pace.wait(ctx) })
 			if errors.Is(err, ErrRefused) {
 				d.cfg.Notify(ctx, chat, d.cfg.Text.T(lang, "compose.preview_refused", map[string]any{"ID": p.ID, "Language": langs[i]}))
 				return "Telegram refused the " + langs[i] + " text (its formatting)", true

@@ -186,3 +186,50 @@ func TestBroadcastCommands(t *testing.T) {
 	ok(as("ben"), "withdrawn", "guidance", "cancel", gid)
 	fails(as("ben"), "no broadcast or guidance page B-NOPE22", "broadcast", "status", "B-NOPE22")
 }
+
+// TestTwoBotsDeliverOnce: with two bot processes running, one delivers (the
+// lease): every subscriber gets the broadcast exactly once, and the rate is
+// the configured one, not twice it.
+func TestTwoBotsDeliverOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two bot processes; skipped with -short")
+	}
+	ctx := context.Background()
+	env := testenv.New(t)
+	api := fakeapi.New(t, replicaToken)
+	for _, id := range []int64{801, 802} {
+		api.AddChat(models.Chat{ID: id, Type: models.ChatTypePrivate})
+	}
+	subs := env.SeedSubscribers(t, 700000, 3000, "UA", "en")
+	for chat := range subs {
+		api.AddChat(models.Chat{ID: chat, Type: models.ChatTypePrivate})
+	}
+	startReplica(t, env, api, replicaSecret, coordinatorEnv...)
+	startReplica(t, env, api, replicaSecret, coordinatorEnv...)
+	p, _, err := env.Broadcasts.Create(ctx, "anna", broadcast.Draft{Kind: store.KindBroadcast, Countries: []string{"UA"},
+		Texts: map[string]string{"en": "MARK-two"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(20*time.Second, func() bool { q, _ := env.Store.GetPublication(ctx, p.ID); return q.Previewed }); err != nil {
+		t.Fatal("no preview:", err)
+	}
+	if _, _, err := env.Broadcasts.Approve(ctx, p.ID, "ben"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(time.Minute, func() bool { q, _ := env.Store.GetPublication(ctx, p.ID); return q.Status == store.PubDone }); err != nil {
+		t.Fatal("not done")
+	}
+	for chat := range subs {
+		if n := len(api.Messages(chat)); n != 1 {
+			t.Fatalf("chat %d got %d messages", chat, n)
+		}
+	}
+	// One preview each for the two coordinators, not two.
+	for _, id := range []int64{801, 802} {
+		if n := len(api.Messages(id)); n != 2 {
+			t.Fatalf("coordinator %d got %d preview messages, want 2 (header and text)", id, n)
+		}
+	}
+	t.Logf("busiest second at the fake: %d sends (configured 1000)", fakeapi.MaxInWindow(api.Sends(), time.Second))
+}
