@@ -21,6 +21,7 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -755,11 +756,41 @@ func htmlMode(m flows.Message) models.ParseMode {
 // before the request leaves (see broadcast.Sender).
 type permitKey struct{}
 
-// pacedTransport waits for a request's permit, if it carries one, once the
-// request is built and before it is sent.
+// pacedTransport reads a request's body before sending it, and waits for
+// the request's permit, if it carries one, just before it goes out.
+//
+// go-telegram/bot streams each request's multipart body through a pipe, so
+// the HTTP client sends it chunked, in several writes; read first, a
+// request of a few hundred bytes goes out with its length in one write.
+// That is where much of the bot's CPU time went (system calls).
 type pacedTransport struct{ next http.RoundTripper }
 
+// maxBuffered bounds the bodies read first; larger ones (none today: the
+// bot uploads no files) stream as they come.
+const maxBuffered = 64 << 10
+
 func (t pacedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.ContentLength <= 0 {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBuffered+1))
+		if err != nil {
+			r.Body.Close()
+			return nil, err
+		}
+		if len(body) <= maxBuffered {
+			r.Body.Close()
+			r = r.Clone(r.Context())
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+			r.TransferEncoding = nil
+		} else {
+			rest := r.Body
+			r = r.Clone(r.Context())
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(body), rest), rest}
+		}
+	}
 	if ready, ok := r.Context().Value(permitKey{}).(func() error); ok && ready != nil {
 		if err := ready(); err != nil {
 			if r.Body != nil {

@@ -810,3 +810,30 @@ func TestWebhookAnswers2xxOnlyOnceStored(t *testing.T) {
 		t.Fatalf("with Redis down: HTTP %d, want 503", got)
 	}
 }
+
+// TestWipeRightAfterMessagesDeletesThemToo: messages sent just before /wipe
+// (likely read in the same batch, whose updates are finished together) are
+// deleted with the rest.
+func TestWipeRightAfterMessagesDeletesThemToo(t *testing.T) {
+	h := start(t, nil)
+	for round := range 5 {
+		d := h.defender(int64(4040+round), "en")
+		d.send("/start", 1)
+		h.api.SendText(d.chat, d.user, "hello")
+		h.api.SendText(d.chat, d.user, "still there?")
+		h.api.SendText(d.chat, d.user, "/wipe")
+		if err := h.api.WaitFor(10*time.Second, func() bool {
+			m := h.api.Messages(d.chat.ID)
+			return len(m) > 0 && m[len(m)-1].Text == d.label("msg.wiped")
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if left := h.api.Messages(d.chat.ID); len(left) != 1 {
+			var texts []string
+			for _, m := range left {
+				texts = append(texts, m.Text)
+			}
+			t.Fatalf("round %d: after the wipe the chat shows %q", round, texts)
+		}
+	}
+}

@@ -26,9 +26,11 @@ type Inbox interface {
 	Lease(ctx context.Context, p int, owner string, ttl time.Duration) (bool, error)
 	LeaseNamed(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
 	Release(ctx context.Context, p int, owner string) error
-	NextInbox(ctx context.Context, p int, consumer string, block time.Duration, reclaim bool) ([]intake.InboxEntry, error)
+	// NextInbox reads a partition's next updates and finishes done, the
+	// updates handled since the last read, in the same round trip.
+	NextInbox(ctx context.Context, p int, consumer string, block time.Duration, reclaim bool, done ...intake.Done) ([]intake.InboxEntry, error)
 	OpenEntry(p int, e intake.InboxEntry) ([]byte, error)
-	DoneInbox(ctx context.Context, p int, id string, chat int64, messageIDs []int) error
+	DoneMany(ctx context.Context, p int, done []intake.Done) error
 	Heartbeat(ctx context.Context, owner string, ttl time.Duration) (int, error)
 }
 
@@ -286,8 +288,15 @@ func (b *Bot) work(ctx context.Context) {
 
 // partition handles the updates of partition p until stop or ctx ends; the
 // update in hand is finished first.
+//
+// A handled update is removed from the inbox with the next read (one round
+// trip for both), or before its chat's next update is handled, so that
+// /wipe finds the ids of every message before it. Until then a crash
+// leaves it to be seen again, and skipped: its chat's state records it.
 func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}) {
 	reclaim := true // what a previous holder left unfinished comes first
+	var pending []intake.Done
+	defer func() { b.finish(context.WithoutCancel(ctx), p, &pending) }()
 	for {
 		select {
 		case <-stop:
@@ -296,9 +305,9 @@ func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}) {
 			return
 		default:
 		}
-		entries, err := b.cfg.Inbox.NextInbox(ctx, p, b.owner, b.cfg.ReplyPoll, reclaim)
+		entries, err := b.cfg.Inbox.NextInbox(ctx, p, b.owner, b.cfg.ReplyPoll, reclaim, pending...)
 		if err == nil {
-			reclaim = false
+			reclaim, pending = false, nil
 		}
 		if err != nil {
 			if ctx.Err() == nil {
@@ -316,13 +325,25 @@ func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}) {
 				return // another process holds it now; it takes over from here
 			default:
 			}
-			b.process(context.WithoutCancel(ctx), p, e)
+			b.process(context.WithoutCancel(ctx), p, e, &pending)
 		}
 	}
 }
 
-// process handles one inbox entry in its chat's serial slot and removes it.
-func (b *Bot) process(ctx context.Context, p int, e intake.InboxEntry) {
+// finish removes the handled updates in pending from the inbox.
+func (b *Bot) finish(ctx context.Context, p int, pending *[]intake.Done) {
+	if len(*pending) == 0 {
+		return
+	}
+	if err := b.cfg.Inbox.DoneMany(ctx, p, *pending); err != nil {
+		b.log.Warn("could not remove handled updates; they will be skipped when seen again", "err", err)
+	}
+	*pending = nil
+}
+
+// process handles one inbox entry in its chat's serial slot and adds it to
+// pending, the updates to remove from the inbox.
+func (b *Bot) process(ctx context.Context, p int, e intake.InboxEntry, pending *[]intake.Done) {
 	raw, err := b.cfg.Inbox.OpenEntry(p, e)
 	var u models.Update
 	if err == nil {
@@ -332,8 +353,14 @@ func (b *Bot) process(ctx context.Context, p int, e intake.InboxEntry) {
 	if err != nil || !ok {
 		// The decoding error could quote the update: not logged.
 		b.log.Warn("an update in the inbox does not open; dropped")
-		b.cfg.Inbox.DoneInbox(ctx, p, e.ID, 0, nil)
+		*pending = append(*pending, intake.Done{ID: e.ID})
 		return
+	}
+	for _, d := range *pending {
+		if d.Chat == chat {
+			b.finish(ctx, p, pending) // its message ids first: this update may be /wipe
+			break
+		}
 	}
 	var ids []int
 	b.dispatch.Run(ctx, chat, func(ctx context.Context) {
@@ -341,9 +368,7 @@ func (b *Bot) process(ctx context.Context, p int, e intake.InboxEntry) {
 		defer cancel()
 		ids = b.handle(ctx, chat, &u, e.ID)
 	})
-	if err := b.cfg.Inbox.DoneInbox(ctx, p, e.ID, chat, ids); err != nil {
-		b.log.Warn("could not remove a handled update; it will be skipped when seen again", "err", err)
-	}
+	*pending = append(*pending, intake.Done{ID: e.ID, Chat: chat, MessageIDs: ids})
 }
 
 func sleep(ctx context.Context, d time.Duration) {

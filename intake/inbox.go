@@ -93,9 +93,34 @@ func (s *Service) Release(ctx context.Context, p int, owner string) error {
 	return s.store.Release(ctx, p, owner)
 }
 
-// NextInbox returns the next updates of a partition (see store.NextInbox).
-func (s *Service) NextInbox(ctx context.Context, p int, consumer string, block time.Duration, reclaim bool) ([]InboxEntry, error) {
-	return s.store.NextInbox(ctx, p, consumer, block, reclaim)
+// Done is a handled update: its inbox entry, and the chat (0 for none) and
+// ids of the messages it involved, for /wipe.
+type Done struct {
+	ID         string
+	Chat       int64
+	MessageIDs []int
+}
+
+func (s *Service) done(done []Done) []store.Done {
+	out := make([]store.Done, len(done))
+	for i, d := range done {
+		out[i] = store.Done{ID: d.ID, MessageIDs: d.MessageIDs}
+		if d.Chat != 0 {
+			out[i].Handle = s.keys.Hash("chat", d.Chat)
+		}
+	}
+	return out
+}
+
+// NextInbox returns the next updates of a partition, finishing those
+// handled since the last call in the same round trip (see store.NextInbox).
+func (s *Service) NextInbox(ctx context.Context, p int, consumer string, block time.Duration, reclaim bool, done ...Done) ([]InboxEntry, error) {
+	return s.store.NextInbox(ctx, p, consumer, block, reclaim, s.done(done)...)
+}
+
+// DoneMany finishes handled updates (see DoneInbox) in one round trip.
+func (s *Service) DoneMany(ctx context.Context, p int, done []Done) error {
+	return s.store.DoneMany(ctx, p, s.done(done))
 }
 
 // DoneInbox removes a handled update and records the ids of the messages it

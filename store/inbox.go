@@ -147,8 +147,18 @@ type InboxEntry struct {
 // handle next, oldest first: with reclaim, first those another worker took
 // and did not finish (it died or lost its lease; the new holder asks once,
 // when it takes the partition), then new ones, waiting up to block.
-func (s *Store) NextInbox(ctx context.Context, partition int, consumer string, block time.Duration, reclaim bool) ([]InboxEntry, error) {
+//
+// Updates handled since the last call are passed as done: they are removed
+// (see DoneInbox) in the same round trip as the read, so that finishing an
+// update costs no round trip of its own.
+func (s *Store) NextInbox(ctx context.Context, partition int, consumer string, block time.Duration, reclaim bool, done ...Done) ([]InboxEntry, error) {
 	key := inboxKey(partition)
+	if len(done) > 0 && reclaim {
+		if err := s.DoneMany(ctx, partition, done); err != nil {
+			return nil, err
+		}
+		done = nil
+	}
 	var msgs []redis.XMessage
 	for start := "0-0"; reclaim; {
 		got, next, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
@@ -164,9 +174,21 @@ func (s *Store) NextInbox(ctx context.Context, partition int, consumer string, b
 		start = next
 	}
 	if len(msgs) == 0 {
-		streams, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-			Group: inboxGroup, Consumer: consumer, Streams: []string{key, ">"}, Count: 50, Block: block,
-		}).Result()
+		var read *redis.XStreamSliceCmd
+		var finish []redis.Cmder
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			finish = s.doneIn(ctx, p, partition, done)
+			read = p.XReadGroup(ctx, &redis.XReadGroupArgs{
+				Group: inboxGroup, Consumer: consumer, Streams: []string{key, ">"}, Count: 50, Block: block,
+			})
+			return nil
+		})
+		for _, c := range finish {
+			if err := c.Err(); err != nil {
+				return nil, fmt.Errorf("store: finish updates: %w", err)
+			}
+		}
+		streams, err := read.Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("store: read updates: %w", err)
 		}
@@ -184,22 +206,49 @@ func (s *Store) NextInbox(ctx context.Context, partition int, consumer string, b
 	return out, nil
 }
 
+// Done is a handled update: its inbox entry, and the chat (handle, "" for
+// none) whose message ids it involved (see RememberMessages).
+type Done struct {
+	ID         string
+	Handle     string
+	MessageIDs []int
+}
+
 // DoneInbox removes a handled update from its partition and, when handle
 // is given, records the chat's message ids (see RememberMessages) in the
 // same round trip.
 func (s *Store) DoneInbox(ctx context.Context, partition int, id, handle string, messageIDs []int) error {
+	return s.DoneMany(ctx, partition, []Done{{ID: id, Handle: handle, MessageIDs: messageIDs}})
+}
+
+// DoneMany is DoneInbox for several updates, in one round trip.
+func (s *Store) DoneMany(ctx context.Context, partition int, done []Done) error {
+	if len(done) == 0 {
+		return nil
+	}
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		if handle != "" && len(messageIDs) > 0 {
-			s.rememberIn(ctx, p, handle, messageIDs)
-		}
-		p.XAck(ctx, inboxKey(partition), inboxGroup, id)
-		p.XDel(ctx, inboxKey(partition), id)
+		s.doneIn(ctx, p, partition, done)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: finish update: %w", err)
+		return fmt.Errorf("store: finish updates: %w", err)
 	}
 	return nil
+}
+
+// doneIn queues the commands that finish done in p, and returns them.
+func (s *Store) doneIn(ctx context.Context, p redis.Pipeliner, partition int, done []Done) []redis.Cmder {
+	if len(done) == 0 {
+		return nil
+	}
+	ids := make([]string, len(done))
+	for i, d := range done {
+		if d.Handle != "" && len(d.MessageIDs) > 0 {
+			s.rememberIn(ctx, p, d.Handle, d.MessageIDs)
+		}
+		ids[i] = d.ID
+	}
+	return []redis.Cmder{p.XAck(ctx, inboxKey(partition), inboxGroup, ids...), p.XDel(ctx, inboxKey(partition), ids...)}
 }
 
 // InboxDepth returns how many updates wait in all partitions, and the age of
