@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,16 +30,24 @@ import (
 // to a running `vigil bot`; the report appears in the open queue page
 // without a reload; staff open it (right to left, hostile markup shown as
 // text), claim it, reply and close it in the browser; the bot delivers the
-// reply to the chat. Screenshots of the queue, of the Arabic case and of
-// the statistics are written to $VIGIL_ARTIFACTS (or var/artifacts/ in the
-// repository).
+// reply to the chat. Then staff, a coordinator, create a broadcast in the
+// browser (its Telegram HTML shown as text) and the bot previews it to the
+// coordinators in Telegram. Screenshots of the queue, of the Arabic case,
+// of the statistics and of the broadcasts are written to $VIGIL_ARTIFACTS
+// (or var/artifacts/ in the repository).
 func TestConsoleInChromium(t *testing.T) {
 	browserPath := chromium(t)
 	began := time.Now()
 	env := testenv.New(t)
 	api := fakeapi.New(t, replicaToken)
 	cfg := filepath.Join(env.Dir, "vigil.toml")
-	os.WriteFile(cfg, []byte("countries = [\"UA\", \"GE\", \"BY\"]\n[emergency]\nall = \"Duty officer +00 000\"\n"), 0o600)
+	// ana, who runs the console, is one of two coordinators: the bot
+	// previews her broadcast to both in Telegram.
+	os.WriteFile(cfg, []byte("countries = [\"UA\", \"GE\", \"BY\"]\n[emergency]\nall = \"Duty officer +00 000\"\n"+
+		"[coordinators]\nana = 7009001\nbo = 7009002\n"), 0o600)
+	for _, id := range []int64{7009001, 7009002} {
+		api.AddChat(models.Chat{ID: id, Type: models.ChatTypePrivate, FirstName: "C"})
+	}
 	common := []string{"VIGIL_TEST_RUN_MAIN=1", "REDIS_URL=" + env.Redis.URL(),
 		"VIGIL_RECIPIENTS_FILE=" + filepath.Join(env.Dir, "recipients.txt"), "VIGIL_LOG_FORMAT=text"}
 
@@ -217,6 +226,24 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	shot(t, bctx, "console-stats.png")
 
+	// A coordinator writes a broadcast; its Telegram HTML shows as text,
+	// and the bot sends the preview to the coordinators in Telegram.
+	const bcText = `<b>E2E-BC</b> Stay inside tonight: <a href="https://example.org/guide?a=1&amp;b=2">the guide</a>`
+	do("the broadcast form", chromedp.Navigate(strings.Split(loginURL, "/login")[0]+"/broadcasts/new"),
+		chromedp.WaitVisible(chromedp.ID("compose")),
+		chromedp.SetValue(chromedp.ID("countries"), "UA, GE"), chromedp.SetValue(chromedp.ID("text-en"), bcText))
+	submit("create the broadcast", "#create")
+	if got := eval(`document.getElementById('text-en').textContent`); got != bcText {
+		t.Errorf("the broadcast's text shows as %q", got)
+	}
+	if eval(`String(document.querySelectorAll('#text-en *').length)`) != "0" {
+		t.Fatal("the broadcast's markup was rendered in the console")
+	}
+	bcID := eval(`location.pathname.split('/').pop()`)
+	do("the broadcasts", chromedp.Navigate(strings.Split(loginURL, "/login")[0]+"/broadcasts"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-id="`+bcID+`"][data-status="queued"]`)))
+	shot(t, bctx, "console-broadcasts.png")
+
 	// The running bot delivers the reply to the defender's chat.
 	if err := api.WaitFor(20*time.Second, func() bool {
 		for _, a := range api.Sent(ph.chat.ID) {
@@ -247,11 +274,23 @@ func TestConsoleInChromium(t *testing.T) {
 			t.Errorf("audit lacks %s:\n%s", want, audit)
 		}
 	}
-	// Nothing the defender wrote, nor the chat, in the console's log.
-	for _, secret := range []string{"E2E-MARK", "هددني", "E2E-REPLY", "7001001", "resolved with"} {
+	// Nothing the defender or the coordinator wrote, nor the chat, in the
+	// console's log.
+	for _, secret := range []string{"E2E-MARK", "هددني", "E2E-REPLY", "7001001", "resolved with", "E2E-BC"} {
 		if strings.Contains(string(consoleLogs.Bytes()), secret) {
 			t.Errorf("the console logged %q:\n%s", secret, consoleLogs.Bytes())
 		}
+	}
+	// Meanwhile the bot previewed the broadcast to both coordinators.
+	if err := api.WaitFor(10*time.Second, func() bool {
+		for _, chat := range []int64{7009001, 7009002} {
+			if !slices.ContainsFunc(api.Sent(chat), func(a fakeapi.Action) bool { return strings.Contains(a.Text, "E2E-BC") }) {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		t.Errorf("the preview of %s did not reach the coordinators: %v", bcID, err)
 	}
 	complaintsMu.Lock()
 	for _, c := range complaints {

@@ -7,8 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/vigil-hrd/vigil/broadcast"
+	"github.com/vigil-hrd/vigil/seal"
+	"github.com/vigil-hrd/vigil/store"
 	"github.com/vigil-hrd/vigil/triage"
 	"github.com/vigil-hrd/vigil/triage/web"
 )
@@ -34,8 +38,9 @@ func (t *triageCLI) serve(ctx context.Context, haveIdentity, haveRecipients bool
 		return errors.New("--poll: at least 500ms")
 	}
 	log := newLogger(t.errw, slog.LevelInfo, "text")
+	bc, canCreate := t.broadcasts()
 	console, err := web.New(web.Config{Service: t.svc, Staff: t.staff, Text: t.text, Log: log,
-		Poll: t.f.poll, AllowRemote: !loopback})
+		Poll: t.f.poll, AllowRemote: !loopback, Broadcasts: bc, CanCreate: canCreate})
 	if err != nil {
 		return err
 	}
@@ -53,7 +58,7 @@ func (t *triageCLI) serve(ctx context.Context, haveIdentity, haveRecipients bool
 			"can read the reports it shows and the session cookie. Prefer 127.0.0.1 with an SSH tunnel.\n", l.Addr())
 	}
 	if !haveRecipients {
-		fmt.Fprintln(t.errw, "WARNING: no recipients file (VIGIL_RECIPIENTS_FILE): notes, reasons and replies cannot be sealed and will be refused.")
+		fmt.Fprintln(t.errw, "WARNING: no recipients file (VIGIL_RECIPIENTS_FILE): notes, reasons, replies and broadcasts cannot be sealed and will be refused.")
 	}
 	fmt.Fprintf(t.out, "Vigil staff console. Open this address in your browser; it works once:\n\n  http://%s%s\n\n", shown, console.LoginPath())
 	fmt.Fprintln(t.errw, "Reports are decrypted in this process and shown only in the browser that opens the address. Stop with Ctrl-C.")
@@ -74,4 +79,70 @@ func (t *triageCLI) serve(ctx context.Context, haveIdentity, haveRecipients bool
 	}
 	fmt.Fprintln(t.errw, "console stopped")
 	return nil
+}
+
+// broadcasts is the coordinators' service for the console's Broadcasts
+// page: texts are opened with the staff identities and sealed, as `vigil
+// broadcast create` seals them, to the recipients file and the bot's
+// public key. The key is looked up when a broadcast is created, so a bot
+// started after the console is found; until both are there, the page's
+// Create says what to set and the rest of the page works.
+func (t *triageCLI) broadcasts() (*broadcast.Service, func(context.Context) error) {
+	k := &consoleSealer{store: t.store, staff: t.recipients, bot: t.botRecipient}
+	return broadcast.New(broadcast.Config{Store: t.store, Seal: k.seal, Open: broadcast.Opener(t.ids...)}), k.ready
+}
+
+// consoleSealer seals broadcast texts once it knows the staff keys and the
+// bot's.
+type consoleSealer struct {
+	store *store.Store
+	staff *seal.Recipients // nil: no recipients file
+	bot   string           // VIGIL_BOT_RECIPIENT, or "" to read it from Redis
+
+	mu     sync.Mutex
+	sealer func([]byte) ([]byte, error) // once both keys are known
+}
+
+func (k *consoleSealer) get(ctx context.Context) (func([]byte) ([]byte, error), error) {
+	if k.staff == nil {
+		return nil, web.ErrNoStaffKeys
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.sealer != nil {
+		return k.sealer, nil
+	}
+	bot := k.bot
+	if bot == "" {
+		var err error
+		if bot, err = k.store.BotRecipient(ctx); errors.Is(err, store.ErrNotFound) {
+			return nil, web.ErrNoBotKey
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	s, err := broadcast.SealFor(k.staff, bot)
+	if err != nil {
+		return nil, err
+	}
+	k.sealer = s
+	return s, nil
+}
+
+// ready is web.Config.CanCreate.
+func (k *consoleSealer) ready(ctx context.Context) error {
+	_, err := k.get(ctx)
+	return err
+}
+
+// seal is broadcast.Config.Seal. The console checks ready first, so the
+// keys are known by then.
+func (k *consoleSealer) seal(plain []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := k.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s(plain)
 }

@@ -144,14 +144,16 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if sub == "raw" && staff == "" {
 		staff = "-" // raw decrypts nothing
 	}
+	st := store.New(rdb, store.Options{})
 	svc, err := triage.New(triage.Config{
-		Store: store.New(rdb, store.Options{}), Identities: ids, Recipients: recipients,
+		Store: st, Identities: ids, Recipients: recipients,
 		Staff: staff, Lease: lease, BotRecipient: getenv("VIGIL_BOT_RECIPIENT"),
 	})
 	if err != nil {
 		return err
 	}
-	t := &triageCLI{svc: svc, text: text, f: f, out: stdout, errw: stderr, in: stdin, staff: staff}
+	t := &triageCLI{svc: svc, text: text, f: f, out: stdout, errw: stderr, in: stdin, staff: staff,
+		store: st, ids: ids, recipients: recipients, botRecipient: getenv("VIGIL_BOT_RECIPIENT")}
 	want := func(n int, usage string) error {
 		if len(pos) != n {
 			return fmt.Errorf("usage: vigil triage %s", usage)
@@ -241,6 +243,11 @@ type triageCLI struct {
 	errw  io.Writer
 	in    io.Reader
 	staff string
+	// What the console's Broadcasts page needs besides svc.
+	store        *store.Store
+	ids          []seal.Identity
+	recipients   *seal.Recipients // nil without a recipients file
+	botRecipient string           // VIGIL_BOT_RECIPIENT; "" reads the bot's key from Redis
 }
 
 func (t *triageCLI) done(err error, format string, args ...any) error {

@@ -79,6 +79,22 @@ func (x texts) Status(s string) string {
 	return s
 }
 
+// PubStatus names the status of a broadcast or guidance page.
+func (x texts) PubStatus(s string) string {
+	if v := x.T("bc.status." + s); v != "bc.status."+s {
+		return v
+	}
+	return s
+}
+
+// Topic names a guidance page's topic as /guidance shows it to defenders.
+func (x texts) Topic(t string) string {
+	if v := x.botText("guidance.topic." + t); v != "" {
+		return v
+	}
+	return t
+}
+
 // botLang is the language the bot's catalog names questions in: the page's
 // when the bot has it, else English.
 func (x texts) botLang() string {

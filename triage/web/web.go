@@ -10,9 +10,15 @@
 //     the signed-in browser and nowhere else: it is never logged nor written
 //     to disk, search words included, and every response is marked
 //     no-store so that the browser does not keep it either.
-//   - Every read and action goes through triage.Service, so the audit trail
-//     records it as it records the command line's, under the same staff
-//     name; an action whose audit entry cannot be written does not happen.
+//   - Every read and action on a case goes through triage.Service, so the
+//     audit trail records it as it records the command line's, under the
+//     same staff name; an action whose audit entry cannot be written does
+//     not happen.
+//   - The Broadcasts page goes through broadcast.Service, as `vigil
+//     broadcast` does: the coordinators' rule (who may act, how many must
+//     agree) is the one the bot published, and a publication records its
+//     creator, approvers and who stopped it. Texts are opened with the
+//     staff identities and shown escaped, never rendered as HTML.
 //   - Access: the Server makes one random login token (LoginPath), which
 //     the first browser to present it exchanges for a session cookie
 //     (HttpOnly, SameSite=Strict, Path=/); the token then no longer works.
@@ -30,7 +36,7 @@
 //     wherever it appears, and free text is shown in the direction of the
 //     report's language.
 //   - Logs carry routes, statuses and errors of the store, never report
-//     text, names or chat ids.
+//     or broadcast text, names or chat ids.
 //
 // The page works without its script; the script only refreshes the queue
 // when a report arrives (see static/console.js). Nothing is loaded from
@@ -39,6 +45,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -49,6 +56,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-hrd/vigil/broadcast"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/locales"
 	"github.com/vigil-hrd/vigil/triage"
@@ -66,6 +74,16 @@ type Config struct {
 	Staff   string           // the name Service acts under, shown on the page
 	Text    *locales.Catalog // the bot's texts: names of questions and options
 	Log     *slog.Logger     // nil: no logs
+	// Broadcasts is the coordinators' service (package broadcast), its
+	// texts opened with the staff member's identities; nil leaves the
+	// Broadcasts page out. Staff acts there under the same name, and may
+	// act only when it is one of the coordinators of the bot's policy.
+	Broadcasts *broadcast.Service
+	// CanCreate says whether the texts of a new broadcast can be sealed
+	// now: nil, or ErrNoStaffKeys or ErrNoBotKey, which the form turns
+	// into what to set. Nil CanCreate: always. Everything else on the page
+	// works without it.
+	CanCreate func(ctx context.Context) error
 	// Poll is how often an open queue page asks whether the queue changed
 	// (a cheap question that decrypts nothing); default 5s.
 	Poll time.Duration
@@ -90,7 +108,7 @@ type Server struct {
 }
 
 // pageFiles are the pages, each parsed with layout.html.
-var pageFiles = []string{"queue", "case", "stats", "message"}
+var pageFiles = []string{"queue", "case", "stats", "message", "broadcasts", "broadcast", "broadcast_new"}
 
 // New returns a Server with a fresh one-time login token.
 func New(cfg Config) (*Server, error) {
@@ -154,6 +172,13 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /case/{ref}/export.json", s.private(s.export))
 	m.HandleFunc("GET /case/{ref}/files/{n}", s.private(s.file))
 	m.HandleFunc("POST /case/{ref}/{action}", s.private(s.act))
+	if s.cfg.Broadcasts != nil {
+		m.HandleFunc("GET /broadcasts", s.private(s.broadcastList))
+		m.HandleFunc("GET /broadcasts/new", s.private(s.broadcastForm))
+		m.HandleFunc("POST /broadcasts/new", s.privateForm(maxBroadcastForm, s.broadcastCreate))
+		m.HandleFunc("GET /broadcasts/{id}", s.private(s.broadcastPage))
+		m.HandleFunc("POST /broadcasts/{id}/{action}", s.private(s.broadcastAct))
+	}
 	m.HandleFunc("GET /stats", s.private(s.stats))
 	m.HandleFunc("GET /stats.csv", s.private(s.statsCSV))
 	m.HandleFunc("POST /lang", s.private(s.setLang))
@@ -164,12 +189,12 @@ func (s *Server) routes() {
 	s.mux = m
 }
 
-// nav lists the sections in the header, in order. Broadcasts (built in
-// another issue) becomes a third entry here, {"broadcasts", "/broadcasts",
-// "nav.broadcasts"}, when its page exists.
+// nav lists the sections in the header, in order. Broadcasts shows only
+// when Config.Broadcasts is set.
 var nav = []struct{ ID, Path, Key string }{
 	{"queue", "/", "nav.queue"},
 	{"stats", "/stats", "nav.stats"},
+	{"broadcasts", "/broadcasts", "nav.broadcasts"},
 }
 
 // ServeHTTP answers one request, with the security headers on every
@@ -186,6 +211,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // private wraps a handler that needs a session; a POST also needs the
 // session's CSRF token and must come from this site.
 func (s *Server) private(h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+	return s.privateForm(maxForm, h)
+}
+
+// privateForm is private for a form of up to limit bytes.
+func (s *Server) privateForm(limit int64, h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var sess *session
 		if c, err := r.Cookie(cookieName); err == nil {
@@ -196,7 +226,7 @@ func (s *Server) private(h func(http.ResponseWriter, *http.Request, *session)) h
 			return
 		}
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 			if err := r.ParseForm(); err != nil {
 				s.message(w, r, sess, http.StatusRequestEntityTooLarge, "error.too_long")
 				return
@@ -296,6 +326,9 @@ func (s *Server) newPage(r *http.Request, sess *session, section string) *page {
 	if sess != nil {
 		p.Staff, p.CSRF, p.Flash = s.cfg.Staff, sess.csrf, s.gate.takeFlash(sess)
 		for _, n := range nav {
+			if n.ID == "broadcasts" && s.cfg.Broadcasts == nil {
+				continue
+			}
 			p.Navs = append(p.Navs, navItem{ID: n.ID, Path: n.Path, Label: x.T(n.Key), Current: n.ID == section})
 		}
 	}

@@ -57,15 +57,22 @@ type console struct {
 
 func start(t *testing.T) *console {
 	t.Helper()
-	env := testenv.New(t)
-	svc, err := triage.New(triage.Config{Store: env.Store, Identities: env.Identities, Recipients: env.Recipients, Staff: staffName})
+	return serve(t, testenv.New(t), staffName, web.Config{})
+}
+
+// serve starts a console on env for staff; extra sets the Broadcasts
+// page's fields of the configuration.
+func serve(t *testing.T, env *testenv.Env, staff string, extra web.Config) *console {
+	t.Helper()
+	svc, err := triage.New(triage.Config{Store: env.Store, Identities: env.Identities, Recipients: env.Recipients, Staff: staff})
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &testenv.SafeBuffer{}
 	clk := &clock{t: time.Now()}
-	srv, err := web.New(web.Config{Service: svc, Staff: staffName, Text: env.Text, Poll: time.Second, Idle: time.Hour, Now: clk.now,
-		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	srv, err := web.New(web.Config{Service: svc, Staff: staff, Text: env.Text, Poll: time.Second, Idle: time.Hour, Now: clk.now,
+		Log:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Broadcasts: extra.Broadcasts, CanCreate: extra.CanCreate})
 	if err != nil {
 		t.Fatal(err)
 	}
