@@ -464,6 +464,22 @@ func TestACLBroadcastWorkload(t *testing.T) {
 		t.Fatalf("staff: status %+v %v", p, err)
 	}
 
+	// Coordinators also work in Telegram: the bot creates, approves, stops.
+	must(t, bot.CreatePublication(ctx, store.Publication{ID: "B-2", Kind: store.KindBroadcast, Countries: []string{"GE"}, Creator: "anna", CreatedAt: at, Texts: texts}), "bot: create a broadcast")
+	must(t, bot.MarkPreviewed(ctx, "B-2", ""), "bot: mark its preview")
+	if _, err := bot.Approve(ctx, "B-2", "ben", 2, at); err != nil {
+		t.Fatalf("bot: approve: %v", err)
+	}
+	if _, err := bot.Publications(ctx, 5); err != nil {
+		t.Fatalf("bot: list: %v", err)
+	}
+	if _, err := bot.Cancel(ctx, "B-2", "anna", at); err != nil {
+		t.Fatalf("bot: stop: %v", err)
+	}
+	if _, err := bot.GetPolicy(ctx); err != nil {
+		t.Fatalf("bot: read the policy: %v", err)
+	}
+
 	refused(t, staffRDB.HGetAll(ctx, "vigil:{b}:subs").Err(), "vigil-staff reading the subscribers")
 	refused(t, staffRDB.SMembers(ctx, "vigil:{b}:country:AM").Err(), "vigil-staff reading a country's subscribers")
 	if err := staff.SetPolicy(ctx, store.Policy{Approvals: 1}); err == nil || !strings.Contains(err.Error(), "NOPERM") {
