@@ -418,19 +418,28 @@ func FuzzHandle(f *testing.F) {
 	f.Add("start", "", "0|l|en", uint8(0))
 	f.Add("", "hello", "3|o|yes", uint8(1))
 	f.Add("cancel", "\x00\xff", "1|t|threats", uint8(2))
+	f.Add("subscribe", "", "1|u|UA", uint8(3))
+	f.Add("guidance", "", "0|G|UA.detention", uint8(4))
+	f.Add("publish", "<b>x</b>", "1|p|detention", uint8(0x85))
+	f.Add("broadcast", "text", "2|K|", uint8(0x86))
+	f.Add("approve", "B-7K2QX", "3|L|fr", uint8(0x87))
 	f.Fuzz(func(t *testing.T, cmd, text, data string, kind uint8) {
 		c := newConvo(t)
 		c.walk()
+		coordinator := ""
+		if kind&0x80 != 0 { // the high bit plays a coordinator
+			coordinator = "anna"
+		}
 		events := []flows.Event{
-			{Kind: flows.EventCommand, Command: cmd},
-			{Kind: flows.EventText, Text: text},
-			{Kind: flows.EventButton, Data: data},
+			{Kind: flows.EventCommand, Command: cmd, Args: text, Coordinator: coordinator},
+			{Kind: flows.EventText, Text: text, HTML: text, Coordinator: coordinator},
+			{Kind: flows.EventButton, Data: data, Coordinator: coordinator},
 			{Kind: flows.EventOther},
 		}
 		for i := 0; i < 4; i++ {
 			c.do(events[(int(kind)+i)%4])
 			if kb := c.keyboard(); len(kb) > 0 {
-				c.do(flows.Event{Kind: flows.EventButton, Data: kb[int(kind)%len(kb)].Data})
+				c.do(flows.Event{Kind: flows.EventButton, Data: kb[int(kind)%len(kb)].Data, Coordinator: coordinator})
 			}
 		}
 	})
