@@ -63,7 +63,7 @@ func Start(tb testing.TB, extraConfig ...string) *Server {
 		if err != nil {
 			tb.Fatalf("redistest: find a free port: %v", err)
 		}
-		s, err := launch(tb, bin, dir, port, extraConfig)
+		s, err := launch(tb, bin, dir, port, extraConfig, false)
 		if err == nil {
 			return s
 		}
@@ -73,7 +73,7 @@ func Start(tb testing.TB, extraConfig ...string) *Server {
 	return nil
 }
 
-func launch(tb testing.TB, bin, dir string, port int, extra []string) (*Server, error) {
+func launch(tb testing.TB, bin, dir string, port int, extra []string, sentinel bool) (*Server, error) {
 	conf := []string{
 		"bind 127.0.0.1",
 		"port " + strconv.Itoa(port),
@@ -89,7 +89,11 @@ func launch(tb testing.TB, bin, dir string, port int, extra []string) (*Server, 
 	if err := os.WriteFile(confPath, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, confPath)
+	args := []string{confPath}
+	if sentinel {
+		args = append(args, "--sentinel")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -235,4 +239,40 @@ func StartCluster(tb testing.TB, masters int) *Cluster {
 		}
 	}
 	return c
+}
+
+// StartReplica starts a redis-server replicating master.
+func StartReplica(tb testing.TB, master *Server, extraConfig ...string) *Server {
+	tb.Helper()
+	host, port, _ := net.SplitHostPort(master.Addr)
+	return Start(tb, append([]string{"replicaof " + host + " " + port}, extraConfig...)...)
+}
+
+// StartSentinel starts a Redis Sentinel watching master under name, quick
+// to act: it takes the master for down after a second without an answer,
+// and one Sentinel is enough to fail over.
+func StartSentinel(tb testing.TB, name string, master *Server) *Server {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		tb.Fatalf("redis-server is not installed; install it with `sudo apt-get install redis-server`")
+	}
+	host, port, _ := net.SplitHostPort(master.Addr)
+	conf := []string{"sentinel monitor " + name + " " + host + " " + port + " 1",
+		"sentinel down-after-milliseconds " + name + " 1000", "sentinel failover-timeout " + name + " 5000"}
+	dir := tb.TempDir()
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		p, err := freePort()
+		if err != nil {
+			tb.Fatalf("redistest: find a free port: %v", err)
+		}
+		s, err := launch(tb, bin, dir, p, conf, true)
+		if err == nil {
+			return s
+		}
+		lastErr = err
+	}
+	tb.Fatalf("redistest: start redis sentinel: %v", lastErr)
+	return nil
 }
