@@ -82,11 +82,31 @@ func (s *Store) Enqueue(ctx context.Context, sub Submission) (ref string, fresh 
 	for i := range sub.Uploads {
 		keys = append(keys, fileKey(sub.Ref, i))
 	}
-	res, err := enqueue.Run(ctx, s.rdb, keys,
-		sub.Ref, sub.Sealed, formatTime(sub.ReceivedAt), urgent, s.opts.SubmissionTTL.Milliseconds(),
+	args := []any{sub.Ref, sub.Sealed, formatTime(sub.ReceivedAt), urgent, s.opts.SubmissionTTL.Milliseconds(),
 		score(sub.ReceivedAt, sub.Urgent), strings.Join(sub.SealedTo, ","), sub.Route, staffGroup, unclaimedTag,
-		len(sub.Uploads),
-	).Slice()
+		len(sub.Uploads)}
+	var res []any
+	if n := s.opts.WaitReplicas; n > 0 {
+		// WAIT counts the replicas that have this connection's writes: the
+		// script and the WAIT go down one connection, in one pipeline.
+		var run *redis.Cmd
+		var acked *redis.Cmd
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			run = enqueue.Eval(ctx, p, keys, args...)
+			acked = p.Do(ctx, "WAIT", n, s.opts.WaitTimeout.Milliseconds())
+			return nil
+		})
+		if err == nil {
+			res, err = run.Slice()
+		}
+		if err == nil {
+			if got, _ := acked.Int(); got < n {
+				return "", false, fmt.Errorf("%w: %d of %d replicas have the report", ErrNotReplicated, got, n)
+			}
+		}
+	} else {
+		res, err = enqueue.Run(ctx, s.rdb, keys, args...).Slice()
+	}
 	if err != nil {
 		return "", false, fmt.Errorf("store: enqueue report: %w", err)
 	}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -26,7 +27,9 @@ func TestSentinelFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	s := store.New(rdb, store.Options{})
+	// Every report counts as stored only once the replica has it: none
+	// whose receipt could have been sent is lost in the failover.
+	s := store.New(rdb, store.Options{WaitReplicas: 1})
 	if err := s.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -35,18 +38,31 @@ func TestSentinelFailover(t *testing.T) {
 			Sealed: []byte("age-bytes"), ReceivedAt: time.Now()})
 		return err
 	}
-	for i := range 20 {
-		if err := enqueue(i); err != nil {
+	for i := 0; i < 20; i++ {
+		if err := enqueue(i); errors.Is(err, store.ErrNotReplicated) && i == 0 {
+			i-- // the replica was still syncing
+			time.Sleep(100 * time.Millisecond)
+		} else if err != nil {
 			t.Fatal(err)
 		}
 	}
-	// The replica has everything before the master goes.
-	if err := rdb.Do(ctx, "WAIT", 1, 5000).Err(); err != nil {
-		t.Fatal(err)
-	}
 	master.Kill()
-
+	// Once Sentinel has promoted the replica, the old master comes back
+	// and Sentinel makes it a replica of the new one: with WaitReplicas 1,
+	// writes need it (a deployment keeps two replicas for this).
 	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if role, _ := replica.Client(t).Do(ctx, "ROLE").Slice(); len(role) > 0 && role[0] == "master" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Sentinel did not promote the replica within 30s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	master.Restart(t)
+
+	deadline = time.Now().Add(30 * time.Second)
 	i := 20
 	for {
 		err := enqueue(i)
@@ -65,5 +81,48 @@ func TestSentinelFailover(t *testing.T) {
 	}
 	if role, _ := replica.Client(t).Do(ctx, "ROLE").Slice(); len(role) == 0 || role[0] != "master" {
 		t.Fatalf("the replica was not promoted: %v", role)
+	}
+}
+
+// TestWaitReplicas: with WaitReplicas, a report counts as stored only once
+// a replica has it; with the replica gone, Enqueue says so (and no receipt
+// may be sent), and the same draft submitted again, once the replica is
+// back, returns the same reference.
+func TestWaitReplicas(t *testing.T) {
+	ctx := context.Background()
+	master := redistest.Start(t)
+	replica := redistest.StartReplica(t, master)
+	s := store.New(master.Client(t), store.Options{WaitReplicas: 1, WaitTimeout: 500 * time.Millisecond})
+	if err := s.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sub := func(draft, ref string) store.Submission {
+		return store.Submission{DraftID: draft, Ref: ref, Sealed: []byte("age-bytes"), ReceivedAt: time.Now()}
+	}
+	// The replica may still be syncing: the first may need a second try.
+	var err error
+	for try := 0; try < 20; try++ {
+		if _, _, err = s.Enqueue(ctx, sub("d1", "WAIT-0001")); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("with the replica up: %v", err)
+	}
+	replica.Kill()
+	if _, _, err := s.Enqueue(ctx, sub("d2", "WAIT-0002")); !errors.Is(err, store.ErrNotReplicated) {
+		t.Fatalf("with the replica down: %v, want ErrNotReplicated", err)
+	}
+	replica.Restart(t)
+	var ref string
+	for try := 0; try < 50; try++ {
+		if ref, _, err = s.Enqueue(ctx, sub("d2", "WAIT-0003")); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil || ref != "WAIT-0002" {
+		t.Fatalf("again once the replica is back: %q %v, want WAIT-0002", ref, err)
 	}
 }

@@ -70,7 +70,7 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 	if err != nil {
 		return nil, settingError("REDIS_URL", "%v", err)
 	}
-	st := store.New(rdb, store.Options{DraftTTL: cfg.DraftTTL})
+	st := store.New(rdb, store.Options{DraftTTL: cfg.DraftTTL, WaitReplicas: cfg.WaitReplicas})
 	if err := st.Init(cctx); err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("prepare the queue: %w", err)

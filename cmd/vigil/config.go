@@ -39,6 +39,7 @@ type Config struct {
 	Partitions      int
 	LeaseTTL        time.Duration
 	ShutdownTimeout time.Duration
+	WaitReplicas    int // VIGIL_REDIS_WAIT_REPLICAS
 
 	// From the optional TOML file (VIGIL_CONFIG).
 	DefaultLanguage string
@@ -180,6 +181,14 @@ func loadConfig(getenv func(string) string, needToken bool) (*Config, error) {
 		return nil, err
 	}
 	c.Redis = target
+	if v := getenv("VIGIL_REDIS_WAIT_REPLICAS"); v != "" {
+		if _, err := fmt.Sscan(v, &c.WaitReplicas); err != nil || c.WaitReplicas < 0 {
+			return nil, settingError("VIGIL_REDIS_WAIT_REPLICAS", "want the number of replicas that must have a report before its receipt (0: none)")
+		}
+		if c.WaitReplicas > 0 && len(target.Addrs) > 0 && target.MasterName == "" {
+			return nil, settingError("VIGIL_REDIS_WAIT_REPLICAS", "works with one master and its replicas, or Sentinel; not with Redis Cluster")
+		}
+	}
 	token, err := secretSetting(getenv, "TELEGRAM_BOT_TOKEN")
 	if err != nil {
 		return nil, err
