@@ -46,6 +46,8 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{"bad country", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c1.toml", `countries = ["XX"]`)}, `countries: "XX"`},
 		{"unknown setting", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c2.toml", `colour = "red"`)}, `unknown setting "colour"`},
 		{"emergency for other country", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c3.toml", "countries = [\"UA\"]\n[emergency]\nFR = \"x\"")}, "emergency.FR"},
+		{"wait with cluster", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "REDIS_ADDRS": "127.0.0.1:7000,127.0.0.1:7001", "VIGIL_REDIS_WAIT_REPLICAS": "1"}, "not with Redis Cluster"},
+		{"bad wait", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_REDIS_WAIT_REPLICAS": "-1"}, "VIGIL_REDIS_WAIT_REPLICAS"},
 		{"bad coordinators", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_COORDINATORS": "anna:123"}, "VIGIL_COORDINATORS"},
 		{"coordinator named twice", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_COORDINATORS": "anna=1,anna=2"}, `"anna" is given twice`},
 		{"rate over the free limit", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_BROADCAST_RATE": "100"}, "at most 30"},
