@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vigil-hrd/vigil/internal/redistest"
 	"github.com/vigil-hrd/vigil/store"
 )
 
@@ -251,5 +254,48 @@ func TestCancelStopsTaking(t *testing.T) {
 	p, _ := s.GetPublication(ctx, "B-1")
 	if p.CancelledBy != "carla" {
 		t.Fatalf("cancelled by %q", p.CancelledBy)
+	}
+}
+
+// TestBroadcastOnCluster runs subscriptions, approval, delivery and an
+// unsubscribe on a three-master Redis Cluster: every {b} key is in one slot,
+// so the scripts run there as on one server.
+func TestBroadcastOnCluster(t *testing.T) {
+	ctx := context.Background()
+	c := redistest.StartCluster(t, 3)
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
+	t.Cleanup(func() { rdb.Close() })
+	s := store.New(rdb, store.Options{})
+	subscribeN(t, s, 30, "AM")
+	subscribeN(t, s, 10, "GE", "AM")
+	newPub(t, s, "B-1", store.KindBroadcast, "", "AM", "GE")
+	must(t, s.MarkPreviewed(ctx, "B-1", ""), "mark previewed")
+	if _, err := s.Approve(ctx, "B-1", "ben", 2, at); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StartDelivery(ctx, "B-1", at); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.Unsubscribe(ctx, "hAM00001"), "unsubscribe")
+	for {
+		batch, status, err := s.Take(ctx, "B-1", 7, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range batch {
+			must(t, s.Record(ctx, "B-1", r.Handle, store.OutcomeSent, at), "record")
+		}
+		if status != store.PubSending {
+			break
+		}
+	}
+	p, _ := s.GetPublication(ctx, "B-1")
+	if p.Status != store.PubDone || p.Sent != 39 || p.Skipped != 1 {
+		t.Fatalf("on the cluster: %+v", p)
+	}
+	newPub(t, s, "G-1", store.KindGuidance, "digital", "AM")
+	s.MarkPreviewed(ctx, "G-1", "")
+	if got, err := s.Approve(ctx, "G-1", "ben", 2, at); err != nil || got != store.PubPublished {
+		t.Fatalf("publish on the cluster: %q %v", got, err)
 	}
 }
