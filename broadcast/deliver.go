@@ -186,13 +186,15 @@ func (d *Deliverer) deliver(ctx context.Context, id string) bool {
 		html, _, err := openText(d.cfg.Open, p, lang, pol.DefaultLang)
 		if err != nil {
 			d.log.Error("a text of a broadcast cannot be opened; it is not sent", "id", id, "err", err)
-			return false
+			d.invalid(ctx, id, "the bot cannot open its "+lang+" text (sealed to another bot key?)")
+			return true
 		}
 		texts[lang] = html
 	}
 	if _, ok := texts[pol.DefaultLang]; !ok {
 		d.log.Error("a broadcast has no text in the default language; it is not sent", "id", id)
-		return false
+		d.invalid(ctx, id, "no text in the default language "+pol.DefaultLang)
+		return true
 	}
 
 	// stop ends taking new recipients: the broadcast was stopped, the
@@ -257,6 +259,13 @@ func (d *Deliverer) feed(stop context.Context, id string, out chan<- store.Recip
 		}
 	}
 	return "", true
+}
+
+// invalid gives up a broadcast that can never be sent, saying why.
+func (d *Deliverer) invalid(ctx context.Context, id, problem string) {
+	if err := d.cfg.Store.Invalidate(ctx, id, problem); err != nil {
+		d.log.Warn("could not mark a broadcast invalid", "id", id, "err", err)
+	}
 }
 
 // watch renews the lease and cancels stop when the broadcast is no longer

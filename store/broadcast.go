@@ -281,6 +281,21 @@ func (s *Store) MarkPreviewed(ctx context.Context, id, problem string) error {
 	return nil
 }
 
+// Invalidate gives up a broadcast that can never be sent (the bot cannot
+// open its texts): it becomes invalid, with problem, and leaves the line.
+// What was not sent stays counted as remaining.
+func (s *Store) Invalidate(ctx context.Context, id, problem string) error {
+	_, err := s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
+		tx.HSet(ctx, pubKey(id), "status", PubInvalid, "problem", problem)
+		tx.LRem(ctx, readyKey(), 0, id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: invalidate: %w", err)
+	}
+	return nil
+}
+
 // approve: KEYS[1] pub, KEYS[2] ready, KEYS[3] unused, KEYS[4..]
 // guidance of each country. ARGV: who, approvals needed, now.
 var approve = redis.NewScript(`
