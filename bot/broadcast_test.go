@@ -426,3 +426,25 @@ func TestBroadcastTheBotCannotOpenIsGivenUp(t *testing.T) {
 		t.Fatalf("%+v; %d sends", p, h.api.SendCount())
 	}
 }
+
+// TestBroadcastRetriesServerErrors: 5xx answers are retried with backoff;
+// nobody is skipped or counted as failed for them.
+func TestBroadcastRetriesServerErrors(t *testing.T) {
+	h := startBroadcasting(t, 50)
+	audience := h.subscribe(100000, 20, "UA", "en")
+	for chat := range audience {
+		if chat%5 == 0 {
+			h.api.FailNextInChat(chat, "sendMessage", 2, fakeapi.ServerError(502))
+		}
+	}
+	id := h.publish([]string{"UA"}, map[string]string{"en": "MARK-en retry"})
+	p := h.waitStatus(id, done, 30*time.Second)
+	if p.Sent != 20 || p.Failed != 0 {
+		t.Fatalf("counts %+v", p)
+	}
+	for chat := range audience {
+		if n := len(h.api.Messages(chat)); n != 1 {
+			t.Fatalf("chat %d got %d messages", chat, n)
+		}
+	}
+}
