@@ -190,6 +190,11 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 		if err != nil {
 			return Reply{}, fmt.Errorf("intake: %w", err)
 		}
+		// An update handled before a crash was counted then: it neither
+		// counts as over the limit nor is answered again.
+		if entry != "" && store.Applied(stored.Applied, entry) {
+			return Reply{Skipped: true}, nil
+		}
 		if n > int64(s.limits.MessagesPerMinute) {
 			s.log.Info("chat over its message rate; event ignored")
 			if n == int64(s.limits.MessagesPerMinute)+1 {

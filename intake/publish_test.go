@@ -2,6 +2,7 @@ package intake_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -186,5 +187,24 @@ func TestCoordinatorComposesAndAnotherApproves(t *testing.T) {
 	}
 	if p, _ := env.Store.GetPublication(ctx, ref); p.Status != store.PubWithdrawn || p.CancelledBy != "ben" {
 		t.Fatalf("after stop: %+v", p)
+	}
+}
+
+// TestReHandledUpdateIsSkippedEvenAtTheLimit: an inbox entry handled again
+// after a crash is skipped, not told to slow down, although it is counted
+// a second time.
+func TestReHandledUpdateIsSkippedEvenAtTheLimit(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	var last string
+	for i := 1; i <= 60; i++ {
+		last = fmt.Sprintf("1700000000000-%d", i)
+		if _, err := env.Service.HandleEntry(ctx, 31337, flows.Event{Kind: flows.EventText, Text: "hello"}, last); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := env.Service.HandleEntry(ctx, 31337, flows.Event{Kind: flows.EventText, Text: "hello"}, last)
+	if err != nil || !r.Skipped || len(r.Messages) != 0 {
+		t.Fatalf("the 60th update again: %+v %v, want skipped", r, err)
 	}
 }
