@@ -21,6 +21,49 @@ import (
 // The coordinators of the broadcast tests, as the bot is configured.
 var coordinatorEnv = []string{"VIGIL_COORDINATORS=anna=801,ben=802", "VIGIL_BROADCAST_RATE=1000", "VIGIL_BROADCAST_PAID=1"}
 
+// broadcastWorld is a Redis and a fake Bot API that know the coordinators
+// and the subscribers seeded with subscribe.
+type broadcastWorld struct {
+	env *testenv.Env
+	api *fakeapi.Server
+}
+
+func newBroadcastWorld(t *testing.T) *broadcastWorld {
+	w := &broadcastWorld{env: testenv.New(t), api: fakeapi.New(t, replicaToken)}
+	for _, id := range []int64{801, 802} {
+		w.api.AddChat(models.Chat{ID: id, Type: models.ChatTypePrivate})
+	}
+	return w
+}
+
+// subscribe seeds n subscribers of country (see testenv.SeedSubscribers)
+// and makes their chats known to the fake.
+func (w *broadcastWorld) subscribe(t *testing.T, first int64, n int, country string, langs ...string) map[int64]string {
+	subs := w.env.SeedSubscribers(t, first, n, country, langs...)
+	for chat := range subs {
+		w.api.AddChat(models.Chat{ID: chat, Type: models.ChatTypePrivate})
+	}
+	return subs
+}
+
+// approved creates a broadcast as anna and approves it as ben once a
+// running bot has sent its preview.
+func (w *broadcastWorld) approved(t *testing.T, countries []string, texts map[string]string) string {
+	t.Helper()
+	ctx := context.Background()
+	p, _, err := w.env.Broadcasts.Create(ctx, "anna", broadcast.Draft{Kind: store.KindBroadcast, Countries: countries, Texts: texts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(20*time.Second, func() bool { q, _ := w.env.Store.GetPublication(ctx, p.ID); return q.Previewed }); err != nil {
+		t.Fatal("no preview:", err)
+	}
+	if _, _, err := w.env.Broadcasts.Approve(ctx, p.ID, "ben"); err != nil {
+		t.Fatal(err)
+	}
+	return p.ID
+}
+
 // TestBroadcastSurvivesKill9: the bot delivering a broadcast to 10,000
 // subscribers is killed with SIGKILL three times; each time a new process
 // takes over. In the end every subscriber got the broadcast in their
@@ -30,53 +73,38 @@ func TestBroadcastSurvivesKill9(t *testing.T) {
 		t.Skip("kills bot processes; skipped with -short")
 	}
 	ctx := context.Background()
-	env := testenv.New(t)
-	api := fakeapi.New(t, replicaToken)
-	for _, id := range []int64{801, 802} {
-		api.AddChat(models.Chat{ID: id, Type: models.ChatTypePrivate})
-	}
+	w := newBroadcastWorld(t)
+	env, api := w.env, w.api
 	const n = 10000
-	subs := env.SeedSubscribers(t, 500000, n/2, "UA", "en", "fr", "ar")
-	for chat, lang := range env.SeedSubscribers(t, 600000, n/2, "GE", "fr", "ar", "es") {
+	subs := w.subscribe(t, 500000, n/2, "UA", "en", "fr", "ar")
+	for chat, lang := range w.subscribe(t, 600000, n/2, "GE", "fr", "ar", "es") {
 		subs[chat] = lang
-	}
-	for chat := range subs {
-		api.AddChat(models.Chat{ID: chat, Type: models.ChatTypePrivate})
 	}
 	bot := startReplica(t, env, api, replicaSecret, coordinatorEnv...)
 
 	texts := map[string]string{"en": "MARK-en <b>change your passwords</b>", "fr": "MARK-fr <b>changez vos mots de passe</b>",
 		"ar": "MARK-ar <b>غيّروا كلمات المرور</b>"}
-	p, _, err := env.Broadcasts.Create(ctx, "anna", broadcast.Draft{Kind: store.KindBroadcast, Countries: []string{"UA", "GE"}, Texts: texts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := waitFor(20*time.Second, func() bool { q, _ := env.Store.GetPublication(ctx, p.ID); return q.Previewed }); err != nil {
-		t.Fatal("no preview:", err)
-	}
-	if _, _, err := env.Broadcasts.Approve(ctx, p.ID, "ben"); err != nil {
-		t.Fatal(err)
-	}
+	id := w.approved(t, []string{"UA", "GE"}, texts)
 
 	kills := 0
 	for kills < 3 {
 		// Kill once a few hundred more messages went out.
 		before := api.SendCount()
 		if err := waitFor(30*time.Second, func() bool { return api.SendCount() > before+300 }); err != nil {
-			q, _ := env.Store.GetPublication(ctx, p.ID)
+			q, _ := env.Store.GetPublication(ctx, id)
 			t.Fatalf("no progress before kill %d: %+v", kills+1, q)
 		}
 		bot.cmd.Process.Signal(syscall.SIGKILL)
 		bot.cmd.Wait()
 		bot.dead = true
 		kills++
-		if q, _ := env.Store.GetPublication(ctx, p.ID); q.Status != store.PubSending {
+		if q, _ := env.Store.GetPublication(ctx, id); q.Status != store.PubSending {
 			t.Fatalf("kill %d came too late: %+v", kills, q)
 		}
 		bot = startReplica(t, env, api, replicaSecret, coordinatorEnv...)
 	}
-	if err := waitFor(2*time.Minute, func() bool { q, _ := env.Store.GetPublication(ctx, p.ID); return q.Status == store.PubDone }); err != nil {
-		q, _ := env.Store.GetPublication(ctx, p.ID)
+	if err := waitFor(2*time.Minute, func() bool { q, _ := env.Store.GetPublication(ctx, id); return q.Status == store.PubDone }); err != nil {
+		q, _ := env.Store.GetPublication(ctx, id)
 		t.Fatalf("not done: %+v", q)
 	}
 
@@ -98,7 +126,7 @@ func TestBroadcastSurvivesKill9(t *testing.T) {
 		twice += len(msgs) - 1
 	}
 	inFlight := 2 * broadcast.Batch(1000)
-	q, _ := env.Store.GetPublication(ctx, p.ID)
+	q, _ := env.Store.GetPublication(ctx, id)
 	t.Logf("%d kills; %d subscribers served, %d messages sent twice (at most %d in flight per kill); counts %d sent",
 		kills, len(subs), twice, inFlight, q.Sent)
 	if twice > kills*inFlight {
@@ -195,29 +223,13 @@ func TestTwoBotsDeliverOnce(t *testing.T) {
 		t.Skip("runs two bot processes; skipped with -short")
 	}
 	ctx := context.Background()
-	env := testenv.New(t)
-	api := fakeapi.New(t, replicaToken)
-	for _, id := range []int64{801, 802} {
-		api.AddChat(models.Chat{ID: id, Type: models.ChatTypePrivate})
-	}
-	subs := env.SeedSubscribers(t, 700000, 3000, "UA", "en")
-	for chat := range subs {
-		api.AddChat(models.Chat{ID: chat, Type: models.ChatTypePrivate})
-	}
+	w := newBroadcastWorld(t)
+	env, api := w.env, w.api
+	subs := w.subscribe(t, 700000, 3000, "UA", "en")
 	startReplica(t, env, api, replicaSecret, coordinatorEnv...)
 	startReplica(t, env, api, replicaSecret, coordinatorEnv...)
-	p, _, err := env.Broadcasts.Create(ctx, "anna", broadcast.Draft{Kind: store.KindBroadcast, Countries: []string{"UA"},
-		Texts: map[string]string{"en": "MARK-two"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := waitFor(20*time.Second, func() bool { q, _ := env.Store.GetPublication(ctx, p.ID); return q.Previewed }); err != nil {
-		t.Fatal("no preview:", err)
-	}
-	if _, _, err := env.Broadcasts.Approve(ctx, p.ID, "ben"); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitFor(time.Minute, func() bool { q, _ := env.Store.GetPublication(ctx, p.ID); return q.Status == store.PubDone }); err != nil {
+	id := w.approved(t, []string{"UA"}, map[string]string{"en": "MARK-two"})
+	if err := waitFor(time.Minute, func() bool { q, _ := env.Store.GetPublication(ctx, id); return q.Status == store.PubDone }); err != nil {
 		t.Fatal("not done")
 	}
 	for chat := range subs {
