@@ -36,3 +36,24 @@ func TestToHTML(t *testing.T) {
 		}
 	}
 }
+
+// FuzzToHTML: any text with any entities converts without panicking, and
+// the text itself survives (tags aside, once unescaped).
+func FuzzToHTML(f *testing.F) {
+	f.Add("🔒 lock it", 3, 4, 0, 9, uint8(1))
+	f.Add("a\xffb", -1, 2, 1, 1, uint8(7))
+	f.Add("", 0, 0, 0, 0, uint8(0))
+	kinds := []models.MessageEntityType{models.MessageEntityTypeBold, models.MessageEntityTypeItalic, models.MessageEntityTypeTextLink,
+		models.MessageEntityTypePre, models.MessageEntityTypeBlockquote, models.MessageEntityTypeMention, models.MessageEntityTypeSpoiler}
+	f.Fuzz(func(t *testing.T, text string, off1, len1, off2, len2 int, kind uint8) {
+		ents := []models.MessageEntity{
+			{Type: kinds[int(kind)%len(kinds)], Offset: off1, Length: len1, URL: text, Language: text},
+			{Type: kinds[int(kind/8)%len(kinds)], Offset: off2, Length: len2},
+		}
+		out := toHTML(text, ents)
+		plain := toHTML(text, nil)
+		if len(out) < len(plain) {
+			t.Fatalf("%q with entities is shorter than without: %q < %q", text, out, plain)
+		}
+	})
+}
