@@ -55,7 +55,7 @@ type replica struct {
 	dead bool
 }
 
-func startReplica(t *testing.T, env *testenv.Env, api *fakeapi.Server, secret string, extraEnv ...string) *replica {
+func startReplica(t testing.TB, env *testenv.Env, api *fakeapi.Server, secret string, extraEnv ...string) *replica {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
