@@ -73,7 +73,7 @@ func publishPolicy(ctx context.Context, a *app) error {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	if a.cfg.BroadcastApproval > 1 && len(names) < a.cfg.BroadcastApproval {
+	if len(names) > 0 && len(names) < a.cfg.BroadcastApproval {
 		a.log.Warn("fewer coordinators than the approvals a broadcast needs: nothing can be approved",
 			"coordinators", len(names), "approvals", a.cfg.BroadcastApproval)
 	}
