@@ -94,8 +94,11 @@ type State struct {
 	// Thread is the case whose mission last wrote to the defender: text
 	// sent outside a draft is their answer to it.
 	Thread string `json:"thread,omitempty"`
-	// Subscribed lists the countries whose guidance the chat receives.
-	Subscribed []string `json:"subs,omitempty"`
+	// Subscribed lists the countries whose guidance the chat receives. It
+	// is not kept with the state: the caller fills it from where
+	// subscriptions live for the events ReadsSubscription names, and stores
+	// what EffectSubscribe and EffectUnsubscribe leave in it.
+	Subscribed []string `json:"-"`
 	// Pick is a /subscribe choice in progress.
 	Pick *Pick `json:"pick,omitempty"`
 	// Compose is a coordinator's broadcast or guidance page in progress.
@@ -534,6 +537,12 @@ func data(d *Draft, act, arg string) string {
 	if d != nil {
 		rev = d.Rev
 	}
+	return buttonData(rev, act, arg)
+}
+
+// buttonData is the data of a button: the revision of what it acts on
+// (draft, pick or compose), the action and its argument.
+func buttonData(rev int, act, arg string) string {
 	return strconv.Itoa(rev) + "|" + act + "|" + arg
 }
 

@@ -27,13 +27,19 @@ const (
 	actGuidePage = "G" // arg: country "." topic
 )
 
-func pickData(p *Pick, act, arg string) string {
-	rev := 0
-	if p != nil {
-		rev = p.Rev
+// ReadsSubscription tells whether handling ev needs State.Subscribed.
+func ReadsSubscription(ev Event) bool {
+	switch ev.Kind {
+	case EventCommand:
+		return ev.Command == "subscribe" || ev.Command == "unsubscribe" || ev.Command == "guidance"
+	case EventButton:
+		_, act, _, ok := parseData(ev.Data)
+		return ok && act == actSubDone
 	}
-	return itoa(rev) + "|" + act + "|" + arg
+	return false
 }
+
+func pickData(p *Pick, act, arg string) string { return buttonData(p.Rev, act, arg) }
 
 func (e *Engine) subscribeCommand(s State, lang string) (State, Result) {
 	if len(e.cfg.Countries) == 0 {
@@ -160,7 +166,7 @@ func (e *Engine) guidanceCommand(s State, lang string) (State, Result) {
 	}
 	m := Message{Text: e.tr.T(lang, "msg.guidance_pick", nil)}
 	m.Buttons = e.countryButtons(lang, func(code string) (string, string) {
-		return e.tr.Region(lang, code), "0|" + actGuideLand + "|" + code
+		return e.tr.Region(lang, code), buttonData(0, actGuideLand, code)
 	})
 	return s, Result{Messages: []Message{m}}
 }
@@ -189,7 +195,7 @@ func (e *Engine) GuidanceList(lang, country string, topics []string) []Message {
 	m := Message{Text: e.tr.T(lang, "msg.guidance_list", map[string]any{"Country": e.tr.Region(lang, country)})}
 	for _, t := range GuidanceTopics {
 		if slices.Contains(topics, t) {
-			m.Buttons = append(m.Buttons, []Button{{Label: e.tr.T(lang, "guidance.topic."+t, nil), Data: "0|" + actGuidePage + "|" + country + "." + t}})
+			m.Buttons = append(m.Buttons, []Button{{Label: e.tr.T(lang, "guidance.topic."+t, nil), Data: buttonData(0, actGuidePage, country+"."+t)}})
 		}
 	}
 	return []Message{m}

@@ -113,28 +113,26 @@ func NewDraftID() string {
 
 // profile is what is remembered of a chat between reports.
 type profile struct {
-	Lang   string   `json:"lang,omitempty"`
-	Refs   []string `json:"refs,omitempty"`   // reports sent from this chat, oldest first
-	Thread string   `json:"thread,omitempty"` // the case the mission last wrote about
-	// Subscribed mirrors the chat's subscription (its countries).
-	Subscribed []string       `json:"subs,omitempty"`
-	Pick       *flows.Pick    `json:"pick,omitempty"`
-	Compose    *flows.Compose `json:"compose,omitempty"`
+	Lang    string         `json:"lang,omitempty"`
+	Refs    []string       `json:"refs,omitempty"`   // reports sent from this chat, oldest first
+	Thread  string         `json:"thread,omitempty"` // the case the mission last wrote about
+	Pick    *flows.Pick    `json:"pick,omitempty"`
+	Compose *flows.Compose `json:"compose,omitempty"`
 }
 
 // equal tells whether q is p unchanged. The engine replaces Pick and
 // Compose when it changes them, so comparing pointers is enough.
 func (p profile) equal(q profile) bool {
 	return p.Lang == q.Lang && p.Thread == q.Thread && slices.Equal(p.Refs, q.Refs) &&
-		slices.Equal(p.Subscribed, q.Subscribed) && p.Pick == q.Pick && p.Compose == q.Compose
+		p.Pick == q.Pick && p.Compose == q.Compose
 }
 
 func (p profile) state(d *flows.Draft) flows.State {
-	return flows.State{Lang: p.Lang, Draft: d, Thread: p.Thread, Subscribed: p.Subscribed, Pick: p.Pick, Compose: p.Compose}
+	return flows.State{Lang: p.Lang, Draft: d, Thread: p.Thread, Pick: p.Pick, Compose: p.Compose}
 }
 
 func (p profile) with(s flows.State) profile {
-	p.Lang, p.Thread, p.Subscribed, p.Pick, p.Compose = s.Lang, s.Thread, s.Subscribed, s.Pick, s.Compose
+	p.Lang, p.Thread, p.Pick, p.Compose = s.Lang, s.Thread, s.Pick, s.Compose
 	return p
 }
 
@@ -212,6 +210,13 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 	}
 	prof, draft := s.open(handle, stored)
 	before := prof.state(draft)
+	if flows.ReadsSubscription(ev) {
+		// The subscription is kept in one place, where a 403 from a
+		// broadcast also ends it: read it only for the events that need it.
+		if before.Subscribed, err = s.subscription(ctx, handle); err != nil {
+			return Reply{}, err
+		}
+	}
 
 	after, res := s.engine.Handle(before, ev)
 	lang := s.engine.Lang(after, ev.LanguageHint)
@@ -315,9 +320,9 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 	if res.Refused {
 		s.log.Warn("a coordinator's command was refused to someone who is not a coordinator")
 	}
-	if after.Lang != before.Lang && len(after.Subscribed) > 0 && res.Effect != flows.EffectSubscribe {
+	if after.Lang != before.Lang && res.Effect == flows.EffectNone {
 		// Broadcasts follow the chat's language.
-		if err := s.subscribe(ctx, chat, handle, lang, after); err != nil {
+		if err := s.followLanguage(ctx, chat, handle, lang); err != nil {
 			return Reply{}, err
 		}
 	}

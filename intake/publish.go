@@ -11,6 +11,25 @@ import (
 	"github.com/vigil-hrd/vigil/store"
 )
 
+// subscription returns the countries the chat follows; none when it is not
+// subscribed.
+func (s *Service) subscription(ctx context.Context, handle string) ([]string, error) {
+	_, countries, err := s.store.Subscription(ctx, handle)
+	if err != nil {
+		return nil, fmt.Errorf("intake: %w", err)
+	}
+	return countries, nil
+}
+
+// followLanguage moves the chat's subscription, if it has one, to lang.
+func (s *Service) followLanguage(ctx context.Context, chat int64, handle, lang string) error {
+	countries, err := s.subscription(ctx, handle)
+	if err != nil || len(countries) == 0 {
+		return err
+	}
+	return s.subscribe(ctx, chat, handle, lang, flows.State{Subscribed: countries})
+}
+
 // subscribe stores the chat's subscription to st.Subscribed in lang.
 func (s *Service) subscribe(ctx context.Context, chat int64, handle, lang string, st flows.State) error {
 	sealed, err := broadcast.SealSubscriber(s.keys, handle, broadcast.Subscriber{Chat: chat, Lang: lang})

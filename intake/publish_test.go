@@ -208,3 +208,34 @@ func TestReHandledUpdateIsSkippedEvenAtTheLimit(t *testing.T) {
 		t.Fatalf("the 60th update again: %+v %v, want skipped", r, err)
 	}
 }
+
+// TestSubscriptionEndedByABroadcastShowsInTheChat: a subscription ended
+// where it is kept (a 403 during a broadcast unsubscribes) is what the chat
+// sees next: /unsubscribe says so, /subscribe offers nothing ticked, and a
+// change of language does not bring it back.
+func TestSubscriptionEndedByABroadcastShowsInTheChat(t *testing.T) {
+	env := testenv.New(t)
+	d := env.Defender(t, 6060)
+	d.Cmd("subscribe")
+	d.Press(env.Text.Region("en", "UA"))
+	d.Press("✓")
+	if _, c := subscription(t, env, 6060); c == nil {
+		t.Fatal("not subscribed")
+	}
+	if err := env.Store.Unsubscribe(context.Background(), env.Keys.Hash("chat", 6060)); err != nil {
+		t.Fatal(err)
+	}
+	d.Cmd("language")
+	d.Press("Français")
+	if _, c := subscription(t, env, 6060); c != nil {
+		t.Fatal("a change of language subscribed the chat again")
+	}
+	r := d.Cmd("subscribe")
+	if strings.Contains(allText(r.Messages), "✅") || slices.ContainsFunc(d.KB, func(b flows.Button) bool { return strings.Contains(b.Label, "✅") }) {
+		t.Fatalf("/subscribe shows a country ticked: %+v", d.KB)
+	}
+	d.Cmd("cancel")
+	if r := d.Cmd("unsubscribe"); !strings.Contains(allText(r.Messages), "/subscribe") {
+		t.Fatalf("/unsubscribe: %q", allText(r.Messages))
+	}
+}
