@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -136,7 +137,7 @@ func TestBroadcastReachesEachSubscriberInTheirLanguage(t *testing.T) {
 		if _, ok := variants[lang]; !ok {
 			want = "en"
 		}
-		if slicesContains(blocked, chat) {
+		if slices.Contains(blocked, chat) {
 			if len(msgs) != 0 {
 				t.Fatalf("blocked chat %d got %d messages", chat, len(msgs))
 			}
@@ -176,15 +177,6 @@ func TestBroadcastReachesEachSubscriberInTheirLanguage(t *testing.T) {
 			t.Fatalf("coordinator %d got %d preview messages, want 4", id, n)
 		}
 	}
-}
-
-func slicesContains(s []int64, v int64) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // TestBroadcastHonoursRetryAfter: a 429 storm (1% of sends answered with

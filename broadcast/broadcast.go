@@ -25,16 +25,17 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/seal"
 	"github.com/vigil-hrd/vigil/store"
 )
 
 // MaxText bounds the text of one language, in characters (Telegram's limit
 // on a message after its formatting is parsed; the HTML may be longer).
-const MaxText = 4096
+const MaxText = flows.MaxPublicationText
 
 // Topics a guidance page may have, in the order /guidance lists them.
-var Topics = []string{"digital", "detention", "emergency", "general"}
+var Topics = flows.GuidanceTopics
 
 // Errors a coordinator may meet, for the front end to explain.
 var (

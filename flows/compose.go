@@ -2,7 +2,6 @@ package flows
 
 import (
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -64,9 +63,7 @@ var coordinatorCommands = []string{"broadcast", "publish", "approve", "broadcast
 // IsCoordinatorCommand tells whether a command is a coordinator's.
 func IsCoordinatorCommand(name string) bool { return slices.Contains(coordinatorCommands, name) }
 
-func composeData(c *Compose, act, arg string) string {
-	return strconv.Itoa(c.Rev) + "|" + act + "|" + arg
-}
+func composeData(c *Compose, act, arg string) string { return buttonData(c.Rev, act, arg) }
 
 func (e *Engine) coordinatorCommand(s State, lang string, ev Event) (State, Result) {
 	if ev.Coordinator == "" {
@@ -342,5 +339,3 @@ func (e *Engine) Cancelled(lang, id, status string) []Message {
 func (e *Engine) Refusal(lang, id, reason, status string) []Message {
 	return []Message{{Text: e.tr.T(lang, "compose.refused_"+reason, map[string]any{"ID": id, "Status": e.tr.T(lang, "pub."+status, nil)})}}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
