@@ -336,13 +336,13 @@ return out
 // published (a guidance page, now shown by /guidance in its countries,
 // replacing the page it had on the same topic).
 func (s *Store) Approve(ctx context.Context, id, who string, need int, now time.Time) (string, error) {
-	p, err := s.GetPublication(ctx, id)
+	kind, countries, err := s.shape(ctx, id)
 	if err != nil {
 		return "", err
 	}
 	keys := []string{pubKey(id), readyKey(), pubKey("")}
-	if p.Kind == KindGuidance {
-		for _, c := range p.Countries {
+	if kind == KindGuidance {
+		for _, c := range countries {
 			keys = append(keys, guidanceKey(c))
 		}
 	}
@@ -371,6 +371,21 @@ func (s *Store) Approve(ctx context.Context, id, who string, need int, now time.
 	default:
 		return "", ErrApprovedTwice
 	}
+}
+
+// shape reads what a script on a publication must know beforehand: its
+// kind and countries (the keys it will touch), not its texts.
+func (s *Store) shape(ctx context.Context, id string) (kind string, countries []string, err error) {
+	v, err := s.rdb.HMGet(ctx, pubKey(id), "kind", "countries").Result()
+	if err != nil {
+		return "", nil, fmt.Errorf("store: read publication: %w", err)
+	}
+	kind, _ = v[0].(string)
+	if kind == "" {
+		return "", nil, ErrNoPublication
+	}
+	c, _ := v[1].(string)
+	return kind, splitList(c), nil
 }
 
 // retire marks a guidance page replaced once no country shows it any more.
@@ -415,13 +430,13 @@ return {-2, st}
 // (messages in flight finish), a guidance page is withdrawn from
 // /guidance. It returns the status that follows.
 func (s *Store) Cancel(ctx context.Context, id, who string, now time.Time) (string, error) {
-	p, err := s.GetPublication(ctx, id)
+	kind, countries, err := s.shape(ctx, id)
 	if err != nil {
 		return "", err
 	}
 	keys := []string{pubKey(id), readyKey(), previewsKey(), todoKey(id)}
-	if p.Kind == KindGuidance {
-		for _, c := range p.Countries {
+	if kind == KindGuidance {
+		for _, c := range countries {
 			keys = append(keys, guidanceKey(c))
 		}
 	}
@@ -493,11 +508,11 @@ return {-2, st or ''}
 // were in flight go back to be sent again, and their number is returned as
 // resent — the only messages that may reach a subscriber twice.
 func (s *Store) StartDelivery(ctx context.Context, id string, now time.Time) (resent int64, err error) {
-	p, err := s.GetPublication(ctx, id)
+	_, countries, err := s.shape(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	keys := append([]string{pubKey(id), todoKey(id), inflightKey(id)}, countryKeys(p.Countries)...)
+	keys := append([]string{pubKey(id), todoKey(id), inflightKey(id)}, countryKeys(countries)...)
 	res, err := start.Run(ctx, s.rdb, keys, formatTime(now)).Slice()
 	if err != nil {
 		return 0, fmt.Errorf("store: start delivery: %w", err)
