@@ -287,8 +287,8 @@ func (d *Deliverer) watch(stop context.Context, cancel func(), id string) {
 			cancel()
 			return
 		}
-		p, err := d.cfg.Store.GetPublication(stop, id)
-		if err == nil && p.Status != store.PubSending {
+		status, err := d.cfg.Store.PublicationStatus(stop, id)
+		if err == nil && status != store.PubSending {
 			cancel()
 			return
 		}

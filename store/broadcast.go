@@ -373,6 +373,19 @@ func (s *Store) Approve(ctx context.Context, id, who string, need int, now time.
 	}
 }
 
+// PublicationStatus reads only a publication's status ("" when there is no
+// such publication): the delivery worker asks twice a second.
+func (s *Store) PublicationStatus(ctx context.Context, id string) (string, error) {
+	st, err := s.rdb.HGet(ctx, pubKey(id), "status").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: read publication status: %w", err)
+	}
+	return st, nil
+}
+
 // shape reads what a script on a publication must know beforehand: its
 // kind and countries (the keys it will touch), not its texts.
 func (s *Store) shape(ctx context.Context, id string) (kind string, countries []string, err error) {
