@@ -226,17 +226,7 @@ func TestListFiltersAndPages(t *testing.T) {
 		env.Seed(t, r)
 	}
 	s := staff(t, env, "ana", nil)
-	refs := func(f triage.Filter, off, lim int) string {
-		cs, _, err := s.List(ctx, f, off, lim)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, c := range cs {
-			out = append(out, c.Ref[5:])
-		}
-		return strings.Join(out, ",")
-	}
+	refs := func(f triage.Filter, off, lim int) string { return listed(t, s, f, off, lim) }
 	for _, tc := range []struct {
 		name string
 		f    triage.Filter
@@ -374,7 +364,6 @@ func TestStaffNameIsRequired(t *testing.T) {
 }
 
 func TestListUntilAndSearch(t *testing.T) {
-	ctx := context.Background()
 	env := testenv.New(t)
 	base := time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
 	env.Seed(t, report("DDDD-0001", base, false, "UA", "threats"))
@@ -383,18 +372,7 @@ func TestListUntilAndSearch(t *testing.T) {
 	env.Seed(t, r)
 	env.Seed(t, report("DDDD-0003", base.Add(2*time.Hour), false, "UA", "detention"))
 	s := staff(t, env, "ana", nil)
-	refs := func(f triage.Filter) string {
-		t.Helper()
-		cs, _, err := s.List(ctx, f, 0, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, c := range cs {
-			out = append(out, c.Ref[5:])
-		}
-		return strings.Join(out, ",")
-	}
+	refs := func(f triage.Filter) string { return listed(t, s, f, 0, 10) }
 	for _, tc := range []struct {
 		name string
 		f    triage.Filter
@@ -544,4 +522,19 @@ func TestVerifyAndFileCheckEachHash(t *testing.T) {
 	if bytes.Contains(env.Everything(t), []byte("FILE-MARKER")) {
 		t.Error("a file in plain text in Redis")
 	}
+}
+
+// listed lists a page of cases and returns the second half of their
+// references, comma-separated.
+func listed(t *testing.T, s *triage.Service, f triage.Filter, off, lim int) string {
+	t.Helper()
+	cs, _, err := s.List(context.Background(), f, off, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Ref[5:])
+	}
+	return strings.Join(out, ",")
 }
