@@ -14,10 +14,8 @@
 //     lives on.
 //   - Reports are taken in private chats only; in a group the bot says so and
 //     stores nothing.
-//
-// Limitation (see the README): with long polling, the library acknowledges
-// an update to Telegram when it is read, before it is handled, so a crash can
-// drop the updates in hand at that moment.
+//   - An update is acknowledged to Telegram (the polling offset, or the
+//     webhook's 200) only once it is stored in the inbox in Redis.
 package bot
 
 import (
@@ -123,7 +121,8 @@ type Bot struct {
 	poller   *http.Client
 	metrics  *metrics
 	files    *http.Client
-	api      *tg.Bot
+	api      *tg.Bot    // setup calls, files
+	tg       *apiClient // the calls of every update and broadcast
 	dispatch *Dispatcher
 	log      *slog.Logger
 	// deliverer sends broadcasts; nil when broadcasts are not configured.
@@ -184,6 +183,7 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 		return nil, fmt.Errorf("bot: connect to the Bot API: %s", errorKind(err))
 	}
 	b.api = api
+	b.tg = &apiClient{base: b.apiURL + "/bot" + cfg.Token + "/", http: client, metrics: b.metrics}
 	if bc := cfg.Broadcast; bc != nil {
 		c := *bc
 		c.Send, c.Notify, c.Owner, c.Observe = b.sendHTML, b.notify, b.owner, b.metrics.broadcast
@@ -408,8 +408,7 @@ func (b *Bot) deleteMessages(ctx context.Context, chat int64, ids []int) {
 	failed := 0
 	for _, id := range ids {
 		err := b.retry(ctx, func() error {
-			_, err := b.api.DeleteMessage(ctx, &tg.DeleteMessageParams{ChatID: chat, MessageID: id})
-			return err
+			return b.tg.deleteMessage(ctx, chat, id)
 		})
 		if err != nil {
 			failed++
@@ -591,8 +590,7 @@ func (b *Bot) answer(ctx context.Context, u *models.Update, toast string) {
 		return
 	}
 	err := b.retry(ctx, func() error {
-		_, err := b.api.AnswerCallbackQuery(ctx, &tg.AnswerCallbackQueryParams{CallbackQueryID: u.CallbackQuery.ID, Text: toast})
-		return err
+		return b.tg.answerCallbackQuery(ctx, u.CallbackQuery.ID, toast)
 	})
 	if err != nil {
 		b.log.Warn("could not answer a button press", "kind", errorKind(err))
@@ -610,15 +608,14 @@ func (b *Bot) send(ctx context.Context, chat int64, msgs []flows.Message, editab
 		if m.Text == "" {
 			continue
 		}
-		var markup models.ReplyMarkup
+		var markup *models.InlineKeyboardMarkup
 		if len(m.Buttons) > 0 {
 			markup = keyboard(m.Buttons)
 		}
 		var err error
 		if m.Replace && editable != 0 {
 			err = b.retry(ctx, func() error {
-				_, err := b.api.EditMessageText(ctx, &tg.EditMessageTextParams{ChatID: chat, MessageID: editable, Text: m.Text, ReplyMarkup: markup, ParseMode: htmlMode(m)})
-				return err
+				return b.tg.editMessageText(ctx, outMessage{ChatID: chat, MessageID: editable, Text: m.Text, ReplyMarkup: markup, ParseMode: htmlMode(m)})
 			})
 			if err != nil && isNotModified(err) {
 				continue
@@ -627,14 +624,10 @@ func (b *Bot) send(ctx context.Context, chat int64, msgs []flows.Message, editab
 				continue
 			}
 		}
-		var mode models.ParseMode
-		if m.HTML {
-			mode = models.ParseModeHTML
-		}
 		err = b.retry(ctx, func() error {
-			sent, err := b.api.SendMessage(ctx, &tg.SendMessageParams{ChatID: chat, Text: m.Text, ReplyMarkup: markup, ParseMode: mode})
+			id, err := b.tg.sendMessage(ctx, outMessage{ChatID: chat, Text: m.Text, ReplyMarkup: markup, ParseMode: htmlMode(m)})
 			if err == nil {
-				ids = append(ids, sent.ID)
+				ids = append(ids, id)
 			}
 			return err
 		})
@@ -759,10 +752,10 @@ type permitKey struct{}
 // pacedTransport reads a request's body before sending it, and waits for
 // the request's permit, if it carries one, just before it goes out.
 //
-// go-telegram/bot streams each request's multipart body through a pipe, so
-// the HTTP client sends it chunked, in several writes; read first, a
-// request of a few hundred bytes goes out with its length in one write.
-// That is where much of the bot's CPU time went (system calls).
+// go-telegram/bot (used for the calls apiClient does not make) streams each
+// request's multipart body through a pipe, so the HTTP client would send it
+// chunked, in several writes; read first, it goes out with its length in
+// one write. apiClient's bodies have their length already.
 type pacedTransport struct{ next http.RoundTripper }
 
 // maxBuffered bounds the bodies read first; larger ones (none today: the
@@ -808,7 +801,7 @@ func (b *Bot) sendHTML(ctx context.Context, chat int64, html string, ready func(
 	if ready != nil {
 		ctx = context.WithValue(ctx, permitKey{}, ready)
 	}
-	_, err := b.api.SendMessage(ctx, &tg.SendMessageParams{ChatID: chat, Text: html, ParseMode: models.ParseModeHTML,
+	_, err := b.tg.sendMessage(ctx, outMessage{ChatID: chat, Text: html, ParseMode: models.ParseModeHTML,
 		AllowPaidBroadcast: b.cfg.Paid})
 	return broadcastError(err)
 }
@@ -816,7 +809,7 @@ func (b *Bot) sendHTML(ctx context.Context, chat int64, html string, ready func(
 // notify sends a plain message to a coordinator, with the usual retries.
 func (b *Bot) notify(ctx context.Context, chat int64, text string) error {
 	err := b.retry(ctx, func() error {
-		_, err := b.api.SendMessage(ctx, &tg.SendMessageParams{ChatID: chat, Text: text})
+		_, err := b.tg.sendMessage(ctx, outMessage{ChatID: chat, Text: text})
 		return err
 	})
 	return broadcastError(err)

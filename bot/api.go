@@ -1,0 +1,155 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	tg "github.com/go-telegram/bot"
+	"github.com/go-telegram/bot/models"
+)
+
+// apiClient makes the Bot API calls that every update and every broadcast
+// message needs: sendMessage, editMessageText, answerCallbackQuery and
+// deleteMessage. The rest (commands menu, webhook, files) go through
+// go-telegram/bot.
+//
+// It exists for speed, measured: go-telegram/bot encodes each request as
+// multipart form data, field by field, and decodes every answer twice,
+// the second time into a whole models.Message; that was about a sixth of
+// the bot's CPU time under load. Here a request is one JSON body with its
+// length, and of an answer only the message id and the error are read.
+//
+// Its errors are go-telegram/bot's (tg.ErrorForbidden, a
+// *tg.TooManyRequestsError, ...) with the same messages, so the retry and
+// classification code does not care which client made the call. No error
+// holds the token or a response body; every error answer is counted by
+// code in vigil_telegram_errors_total.
+type apiClient struct {
+	base    string // the server URL and /bot<token>/
+	http    *http.Client
+	metrics *metrics
+}
+
+// maxAnswer bounds the answer read; these methods answer a few kilobytes.
+const maxAnswer = 1 << 20
+
+// outMessage is the body of sendMessage and editMessageText.
+type outMessage struct {
+	ChatID             int64                        `json:"chat_id"`
+	MessageID          int                          `json:"message_id,omitempty"`
+	Text               string                       `json:"text"`
+	ParseMode          models.ParseMode             `json:"parse_mode,omitempty"`
+	ReplyMarkup        *models.InlineKeyboardMarkup `json:"reply_markup,omitempty"`
+	AllowPaidBroadcast bool                         `json:"allow_paid_broadcast,omitempty"`
+}
+
+// sentMessage is what is read of a Message in an answer.
+type sentMessage struct {
+	ID int `json:"message_id"`
+}
+
+func (c *apiClient) sendMessage(ctx context.Context, m outMessage) (int, error) {
+	sent, err := call[sentMessage](ctx, c, "sendMessage", m)
+	return sent.ID, err
+}
+
+func (c *apiClient) editMessageText(ctx context.Context, m outMessage) error {
+	_, err := call[json.RawMessage](ctx, c, "editMessageText", m)
+	return err
+}
+
+func (c *apiClient) answerCallbackQuery(ctx context.Context, id, text string) error {
+	_, err := call[bool](ctx, c, "answerCallbackQuery", struct {
+		ID   string `json:"callback_query_id"`
+		Text string `json:"text,omitempty"`
+	}{id, text})
+	return err
+}
+
+func (c *apiClient) deleteMessage(ctx context.Context, chat int64, id int) error {
+	_, err := call[bool](ctx, c, "deleteMessage", struct {
+		ChatID    int64 `json:"chat_id"`
+		MessageID int   `json:"message_id"`
+	}{chat, id})
+	return err
+}
+
+// answer is the Bot API's envelope around a result of type T.
+type answer[T any] struct {
+	OK          bool   `json:"ok"`
+	Result      T      `json:"result"`
+	ErrorCode   int    `json:"error_code"`
+	Description string `json:"description"`
+	Parameters  struct {
+		RetryAfter      int `json:"retry_after"`
+		MigrateToChatID int `json:"migrate_to_chat_id"`
+	} `json:"parameters"`
+}
+
+// call posts params as JSON to method and decodes the result.
+func call[T any](ctx context.Context, c *apiClient, method string, params any) (T, error) {
+	var zero T
+	body, err := json.Marshal(params)
+	if err != nil {
+		return zero, fmt.Errorf("bot: %s: encode request: %w", method, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+method, bytes.NewReader(body))
+	if err != nil {
+		return zero, fmt.Errorf("bot: %s: build request", method)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// A *url.Error names the URL, and so the token: keep what is
+		// underneath.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return zero, fmt.Errorf("bot: %s: %w", method, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return zero, fmt.Errorf("bot: %s: read answer: %w", method, err)
+	}
+	var a answer[T]
+	if err := json.Unmarshal(raw, &a); err != nil {
+		// Not the Bot API answering (a proxy's error page, say); the body
+		// is not quoted, as it could echo the request.
+		return zero, fmt.Errorf("bot: %s: undecodable answer (HTTP %d)", method, resp.StatusCode)
+	}
+	if !a.OK {
+		c.metrics.apiError(a.ErrorCode)
+		return zero, apiError(method, a.ErrorCode, a.Description, a.Parameters.RetryAfter, a.Parameters.MigrateToChatID)
+	}
+	return a.Result, nil
+}
+
+// apiError is the error go-telegram/bot returns for the same answer.
+func apiError(method string, code int, description string, retryAfter, migrateTo int) error {
+	switch code {
+	case http.StatusForbidden:
+		return fmt.Errorf("%w, %s", tg.ErrorForbidden, description)
+	case http.StatusBadRequest:
+		if migrateTo != 0 {
+			return &tg.MigrateError{Message: fmt.Sprintf("%s: %s", tg.ErrorBadRequest, description), MigrateToChatID: migrateTo}
+		}
+		return fmt.Errorf("%w, %s", tg.ErrorBadRequest, description)
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%w, %s", tg.ErrorUnauthorized, description)
+	case http.StatusNotFound:
+		return fmt.Errorf("%w, %s", tg.ErrorNotFound, description)
+	case http.StatusConflict:
+		return fmt.Errorf("%w, %s", tg.ErrorConflict, description)
+	case http.StatusTooManyRequests:
+		return &tg.TooManyRequestsError{Message: fmt.Sprintf("%s, %s", tg.ErrorTooManyRequests, description), RetryAfter: retryAfter}
+	}
+	return fmt.Errorf("bot: %s: error %d %s", method, code, description)
+}
