@@ -108,6 +108,10 @@ func loadRun(b *testing.B, rate, chats int) {
 		return true
 	})
 	cpu := cpuSeconds(b, cmd.Process.Pid) - cpu0
+	calls := map[string]int{}
+	for _, m := range []string{"sendMessage", "editMessageText", "answerCallbackQuery", "getUpdates"} {
+		calls[m] = api.Calls(m)
+	}
 	var lat []time.Duration
 	lost := 0
 	for c := 0; c < chats; c++ {
@@ -164,8 +168,8 @@ func loadRun(b *testing.B, rate, chats int) {
 	if os.Getenv("VIGIL_BENCH_LOG") != "" {
 		b.Log(logs.String())
 	}
-	b.Logf("%d updates at %d/s to %d chats in %v; bot CPU %.2fs; %d open drafts in Redis", len(plan), rate, chats,
-		time.Since(start).Round(time.Millisecond), cpu, len(drafts))
+	b.Logf("%d updates at %d/s to %d chats in %v; bot CPU %.2fs; %d open drafts in Redis; Bot API calls during the run: %v", len(plan), rate, chats,
+		time.Since(start).Round(time.Millisecond), cpu, len(drafts), calls)
 }
 
 // cpuSeconds reads a process's user+system CPU time from /proc.
