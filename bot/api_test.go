@@ -103,9 +103,14 @@ func TestAPIClientErrorsAreTheLibrarys(t *testing.T) {
 		metricOf string
 	}{
 		{"flood", fakeapi.Failure{Code: 429, Description: "Too Many Requests: retry after 7", RetryAfter: 7}, "too-many-requests",
-			func(err error) bool { var tm *tg.TooManyRequestsError; return errors.As(err, &tm) && tm.RetryAfter == 7 }, "429"},
+			func(err error) bool {
+				var tm *tg.TooManyRequestsError
+				return errors.As(err, &tm) && tm.RetryAfter == 7
+			}, "429"},
 		{"blocked", fakeapi.Failure{Code: 403, Description: "Forbidden: bot was blocked by the user"}, "forbidden",
-			func(err error) bool { return errors.Is(err, tg.ErrorForbidden) && errors.Is(broadcastError(err), broadcast.ErrBlocked) }, "403"},
+			func(err error) bool {
+				return errors.Is(err, tg.ErrorForbidden) && errors.Is(broadcastError(err), broadcast.ErrBlocked)
+			}, "403"},
 		{"not modified", fakeapi.Failure{Code: 400, Description: "Bad Request: message is not modified"}, "bad-request",
 			isNotModified, "400"},
 		{"server", fakeapi.Failure{Code: 502, Description: "Bad Gateway"}, "other",
