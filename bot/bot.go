@@ -98,6 +98,9 @@ type Config struct {
 	Workers int
 	// PollTimeout is the long-polling timeout (default 50s).
 	PollTimeout time.Duration
+	// PollInterval is the least time between the starts of two polls
+	// while updates keep coming (default 5ms; see poll).
+	PollInterval time.Duration
 	// HandleTimeout bounds the handling of one update (default 30s).
 	HandleTimeout time.Duration
 	// ReplyPoll is how long one wait for staff replies lasts (default 2s);
@@ -143,6 +146,7 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 	}
 	orDefault(&cfg.Workers, 64)
 	orDefault(&cfg.PollTimeout, 50*time.Second)
+	orDefault(&cfg.PollInterval, 5*time.Millisecond)
 	orDefault(&cfg.HandleTimeout, 30*time.Second)
 	orDefault(&cfg.ReplyPoll, 2*time.Second)
 	orDefault(&cfg.Partitions, 32)

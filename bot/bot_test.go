@@ -840,3 +840,33 @@ func TestWipeRightAfterMessagesDeletesThemToo(t *testing.T) {
 		}
 	}
 }
+
+// Updates arriving faster than the poll interval are gathered: polls start
+// at most every 5ms (the default), and nothing is lost by waiting.
+func TestPollingGathersUpdatesThatTrickleIn(t *testing.T) {
+	h := start(t, nil)
+	const chats, each = 20, 10
+	var ds []*defender
+	for i := range chats {
+		ds = append(ds, h.defender(int64(3000+i), "en"))
+	}
+	calls := h.api.Calls("getUpdates")
+	began := time.Now()
+	for j := range each {
+		for _, d := range ds {
+			h.api.SendText(d.chat, d.user, fmt.Sprintf("m%d", j))
+			time.Sleep(500 * time.Microsecond)
+		}
+	}
+	for _, d := range ds {
+		if _, err := h.api.WaitSent(d.chat.ID, each, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Polls may start at most every 5ms; one may be under way at either end.
+	polls, most := h.api.Calls("getUpdates")-calls, int(time.Since(began)/(5*time.Millisecond))+2
+	if polls > most {
+		t.Errorf("%d polls in %v for %d updates; at most %d expected", polls, time.Since(began), chats*each, most)
+	}
+	t.Logf("%d updates in %d polls over %v", chats*each, polls, time.Since(began).Round(time.Millisecond))
+}

@@ -87,14 +87,25 @@ func (b *Bot) acceptMany(ctx context.Context, ups []json.RawMessage) (next int64
 	return next, nil
 }
 
+// maxUpdatesPerPoll is the most updates getUpdates answers at once.
+const maxUpdatesPerPoll = 100
+
 // poll runs getUpdates while this process holds the poller's lease (one
 // process polls; the others stand by). The offset moves past an update only
 // once it is stored.
+//
+// Polls start at least PollInterval apart unless the last one came back
+// full. Against a Bot API server a few milliseconds away, updates arriving
+// at hundreds a second would otherwise each get a poll and a round trip to
+// Redis of their own; waiting gathers them, for at most PollInterval of
+// latency. Against Telegram's servers, tens of milliseconds away, polls are
+// further apart than that anyway.
 func (b *Bot) poll(ctx context.Context) {
 	ttl := b.cfg.LeaseTTL
 	timeout := min(b.cfg.PollTimeout, ttl/2)
 	var offset int64
-	var renewed time.Time
+	var renewed, polled time.Time
+	full := false // the last answer held as many updates as one may
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
 		if backoff > 0 {
@@ -112,7 +123,14 @@ func (b *Bot) poll(ctx context.Context) {
 			}
 			renewed = time.Now()
 		}
+		// At most one poll per PollInterval while updates trickle in:
+		// each takes what came meanwhile, in one round trip to Redis.
+		if !full {
+			sleep(ctx, time.Until(polled.Add(b.cfg.PollInterval)))
+		}
+		polled = time.Now()
 		ups, retryAfter, err := b.getUpdates(ctx, offset, timeout)
+		full = len(ups) >= maxUpdatesPerPoll
 		if err != nil {
 			if ctx.Err() == nil {
 				b.log.Warn("getUpdates failed", "err", err)
@@ -372,6 +390,9 @@ func (b *Bot) process(ctx context.Context, p int, e intake.InboxEntry, pending *
 }
 
 func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
 	select {
 	case <-ctx.Done():
 	case <-time.After(d):
