@@ -45,11 +45,18 @@ func telegramErrors(t *testing.T, reg *prometheus.Registry, code string) float64
 	return 0
 }
 
-func TestAPIClientSendsWhatTelegramExpects(t *testing.T) {
+// clientOnFake returns a client of the fake Bot API, which knows one
+// private chat.
+func clientOnFake(t *testing.T, chatID int64) (*apiClient, *prometheus.Registry, *fakeapi.Server, models.Chat) {
 	api := fakeapi.New(t, apiToken)
-	chat := models.Chat{ID: 77, Type: models.ChatTypePrivate}
+	chat := models.Chat{ID: chatID, Type: models.ChatTypePrivate}
 	api.AddChat(chat)
-	c, _ := newAPIClient(t, api.URL())
+	c, reg := newAPIClient(t, api.URL())
+	return c, reg, api, chat
+}
+
+func TestAPIClientSendsWhatTelegramExpects(t *testing.T) {
+	c, _, api, chat := clientOnFake(t, 77)
 	ctx := context.Background()
 
 	kb := keyboard([][]flows.Button{{{Label: "Yes", Data: "0|y"}, {Label: "No", Data: "0|n"}}})
@@ -90,10 +97,7 @@ func TestAPIClientSendsWhatTelegramExpects(t *testing.T) {
 // The client's errors must be go-telegram/bot's, so retry, errorKind and
 // broadcastError treat them as before, and each is counted by code.
 func TestAPIClientErrorsAreTheLibrarys(t *testing.T) {
-	api := fakeapi.New(t, apiToken)
-	chat := models.Chat{ID: 78, Type: models.ChatTypePrivate}
-	api.AddChat(chat)
-	c, reg := newAPIClient(t, api.URL())
+	c, reg, api, chat := clientOnFake(t, 78)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name     string
