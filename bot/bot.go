@@ -46,7 +46,8 @@ import (
 // real one. Calls for one chat never overlap.
 type Conversation interface {
 	// HandleEntry handles one event taken from the inbox as entry; an
-	// entry already applied answers Reply.Skipped.
+	// entry already applied answers its stored reply (Reply.Resent) or
+	// nothing (Reply.Skipped).
 	HandleEntry(ctx context.Context, chat int64, ev flows.Event, entry string) (intake.Reply, error)
 	// Remember records message ids of a chat, for /wipe.
 	Remember(ctx context.Context, chat int64, messageIDs []int) error
@@ -392,6 +393,12 @@ func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry st
 		editable = u.CallbackQuery.Message.Message.ID
 	}
 	ids, _ := b.send(ctx, chat, reply.Messages, editable)
+	if reply.Resent {
+		// Handled by a process that may have died before replying.
+		b.metrics.updates(kind, "resent")
+		b.log.Info("reply to an update handled before sent again", "update", kind)
+		return append(incoming, ids...)
+	}
 	b.metrics.updates(kind, "handled")
 	b.log.Debug("update handled", "update", kind, "ms", time.Since(start).Milliseconds())
 	return append(incoming, ids...)

@@ -147,8 +147,13 @@ type Reply struct {
 	// (/wipe). Deleting may fail for messages older than Telegram allows.
 	Delete []int
 	// Skipped is true when the update had already been applied (it was
-	// handled before a crash): nothing to send.
+	// handled before a crash) and its reply is not known: nothing to send.
 	Skipped bool
+	// Resent is true when the update had already been applied and
+	// Messages are the reply stored with it: the process that handled it
+	// may have died before sending them, so they go again (the defender
+	// may see them twice, and never not at all).
+	Resent bool
 }
 
 // Remember records ids of messages in the chat (the defender's and the
@@ -173,9 +178,10 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 }
 
 // HandleEntry is Handle for an update taken from the inbox as entry (a
-// stream id). The chat's state records the last entry applied to it, in the
-// same write as the state itself, so an entry handled again after a crash
-// changes nothing and is answered with Reply.Skipped.
+// stream id). The chat's state records the last entry applied to it and the
+// reply, in the same write as the state itself, so an entry handled again
+// after a crash changes nothing: the last one applied is answered with its
+// stored reply (Reply.Resent), an older one with Reply.Skipped.
 func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, entry string) (Reply, error) {
 	handle := s.keys.Hash("chat", chat)
 	var stored store.Chat
@@ -191,7 +197,7 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 		// An update handled before a crash was counted then: it neither
 		// counts as over the limit nor is answered again.
 		if entry != "" && store.Applied(stored.Applied, entry) {
-			return Reply{Skipped: true}, nil
+			return s.replay(ctx, handle, entry, stored.Applied), nil
 		}
 		if n > int64(s.limits.MessagesPerMinute) {
 			s.log.Info("chat over its message rate; event ignored")
@@ -206,7 +212,7 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 		return Reply{}, fmt.Errorf("intake: %w", err)
 	}
 	if entry != "" && store.Applied(stored.Applied, entry) {
-		return Reply{Skipped: true}, nil
+		return s.replay(ctx, handle, entry, stored.Applied), nil
 	}
 	prof, draft := s.open(handle, stored)
 	before := prof.state(draft)
@@ -245,12 +251,12 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 		if !slices.Contains(next.Refs, ref) {
 			next.Refs = append(slices.Clip(next.Refs), ref)
 		}
-		if err := s.save(ctx, handle, next, after, true, true, entry); err != nil {
+		reply.Messages = append(reply.Messages, s.engine.Receipt(lang, ref)...)
+		if err := s.save(ctx, handle, next, after, true, true, entry, reply); err != nil {
 			// The report is queued; only the draft lingers. Sending the
 			// draft again returns the same reference.
 			return Reply{}, err
 		}
-		reply.Messages = append(reply.Messages, s.engine.Receipt(lang, ref)...)
 		return reply, nil
 	case flows.EffectStatus:
 		cases, err := s.store.Statuses(ctx, prof.Refs)
@@ -327,7 +333,7 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 		}
 	}
 	next := prof.with(after)
-	if err := s.save(ctx, handle, next, after, !next.equal(prof), after.Draft != before.Draft, entry); err != nil {
+	if err := s.save(ctx, handle, next, after, !next.equal(prof), after.Draft != before.Draft, entry, reply); err != nil {
 		return Reply{}, err
 	}
 	if before.Draft != nil && (after.Draft == nil || after.Draft.ID != before.Draft.ID) {
@@ -418,7 +424,41 @@ func (s *Service) answer(ctx context.Context, ref, text string) error {
 	return nil
 }
 
+// storedReply is a reply kept with the inbox entry it answers.
+type storedReply struct {
+	Entry    string          `json:"entry"`
+	Lang     string          `json:"lang,omitempty"`
+	Toast    string          `json:"toast,omitempty"`
+	Messages []flows.Message `json:"messages"`
+}
+
+// replay answers an inbox entry that was applied before: with its stored
+// reply when it is the last entry applied (the process handling it may
+// have died before sending it), or Skipped. A reply that cannot be read is
+// not sent again; the defender can repeat the step.
+func (s *Service) replay(ctx context.Context, handle, entry, lastApplied string) Reply {
+	if entry != lastApplied {
+		return Reply{Skipped: true} // later entries were handled since: its reply went out
+	}
+	sealed, err := s.store.LoadReply(ctx, handle)
+	if err != nil || sealed == nil {
+		if err != nil {
+			s.log.Warn("the reply to an update handled before could not be read", "err", err)
+		}
+		return Reply{Skipped: true}
+	}
+	var r storedReply
+	if raw, err := s.keys.Open(replyName(handle), sealed); err != nil {
+		s.log.Warn("the reply to an update handled before could not be unsealed", "err", err)
+		return Reply{Skipped: true}
+	} else if err := json.Unmarshal(raw, &r); err != nil || r.Entry != entry {
+		return Reply{Skipped: true}
+	}
+	return Reply{Resent: true, Lang: r.Lang, Toast: r.Toast, Messages: r.Messages}
+}
+
 func draftName(handle string) string   { return "draft:" + handle }
+func replyName(handle string) string   { return "reply:" + handle }
 func profileName(handle string) string { return "profile:" + handle }
 func routeName(ref string) string      { return "route:" + ref }
 
@@ -454,8 +494,17 @@ func (s *Service) open(handle string, c store.Chat) (profile, *flows.Draft) {
 	return p, d
 }
 
-func (s *Service) save(ctx context.Context, handle string, p profile, st flows.State, profileChanged, draftChanged bool, applied string) error {
+// save stores a chat's changed state and, with applied, the inbox entry it
+// applies and the reply to it, in one round trip.
+func (s *Service) save(ctx context.Context, handle string, p profile, st flows.State, profileChanged, draftChanged bool, applied string, reply Reply) error {
 	u := store.ChatUpdate{Applied: applied}
+	if applied != "" && len(reply.Messages) > 0 {
+		raw, err := json.Marshal(storedReply{Entry: applied, Lang: reply.Lang, Toast: reply.Toast, Messages: reply.Messages})
+		if err != nil {
+			return fmt.Errorf("intake: encode reply: %w", err)
+		}
+		u.Reply = s.keys.Seal(replyName(handle), raw)
+	}
 	if profileChanged {
 		raw, err := json.Marshal(p)
 		if err != nil {

@@ -3,6 +3,7 @@ package intake_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,6 +109,14 @@ func TestNothingPlainAtRest(t *testing.T) {
 
 	d := newChat(t, env, otherChat, "")
 	d.Fill(drafted, false) // left in progress at the review
+	// The review quotes the defender, and it is the reply kept to be sent
+	// again after a crash: that copy must be sealed too.
+	if !strings.Contains(fmt.Sprint(d.Last.Messages), drafted) {
+		t.Fatal("the review does not quote the draft: the check of the kept reply is blind")
+	}
+	if n, _ := env.RDB.Exists(context.Background(), "vigil:{c:"+env.Keys.Hash("chat", otherChat)+"}:reply").Result(); n != 1 {
+		t.Fatal("no reply is kept for the chat at the review")
+	}
 
 	all := env.Everything(t)
 	logs := env.Logs.Bytes()

@@ -3,12 +3,14 @@ package intake_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vigil-hrd/vigil/broadcast"
 	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/intake"
 	"github.com/vigil-hrd/vigil/internal/testenv"
 	"github.com/vigil-hrd/vigil/store"
 )
@@ -190,22 +192,24 @@ func TestCoordinatorComposesAndAnotherApproves(t *testing.T) {
 	}
 }
 
-// TestReHandledUpdateIsSkippedEvenAtTheLimit: an inbox entry handled again
-// after a crash is skipped, not told to slow down, although it is counted
-// a second time.
-func TestReHandledUpdateIsSkippedEvenAtTheLimit(t *testing.T) {
+// TestReHandledUpdateIsAnsweredAsBeforeEvenAtTheLimit: an inbox entry
+// handled again after a crash gets its first reply again, not "slow down",
+// although it is counted a second time.
+func TestReHandledUpdateIsAnsweredAsBeforeEvenAtTheLimit(t *testing.T) {
 	env := testenv.New(t)
 	ctx := context.Background()
 	var last string
+	var first intake.Reply
 	for i := 1; i <= 60; i++ {
 		last = fmt.Sprintf("1700000000000-%d", i)
-		if _, err := env.Service.HandleEntry(ctx, 31337, flows.Event{Kind: flows.EventText, Text: "hello"}, last); err != nil {
+		var err error
+		if first, err = env.Service.HandleEntry(ctx, 31337, flows.Event{Kind: flows.EventText, Text: "hello"}, last); err != nil {
 			t.Fatal(err)
 		}
 	}
 	r, err := env.Service.HandleEntry(ctx, 31337, flows.Event{Kind: flows.EventText, Text: "hello"}, last)
-	if err != nil || !r.Skipped || len(r.Messages) != 0 {
-		t.Fatalf("the 60th update again: %+v %v, want skipped", r, err)
+	if err != nil || !r.Resent || !reflect.DeepEqual(r.Messages, first.Messages) {
+		t.Fatalf("the 60th update again: %+v %v, want its first reply, resent", r, err)
 	}
 }
 

@@ -3,6 +3,7 @@ package intake_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -143,12 +144,19 @@ func TestRedeliveredUpdateIsStoredOnceAndAppliedOnce(t *testing.T) {
 		t.Fatal("an update opened as another partition's")
 	}
 	start := flows.Event{Kind: flows.EventCommand, Command: "start"}
-	if r, err := svc.HandleEntry(ctx, 42, start, "100-1"); err != nil || r.Skipped || len(r.Messages) == 0 {
-		t.Fatalf("first handling: %+v %v", r, err)
+	first, err := svc.HandleEntry(ctx, 42, start, "100-1")
+	if err != nil || first.Skipped || first.Resent || len(first.Messages) == 0 {
+		t.Fatalf("first handling: %+v %v", first, err)
 	}
-	for _, entry := range []string{"100-1", "100-0", "99-7"} {
-		if r, _ := svc.HandleEntry(ctx, 42, start, entry); !r.Skipped {
-			t.Errorf("entry %s handled again after 100-1", entry)
+	// The last entry applied, seen again, is not applied again; its reply
+	// goes again, as the process may have died before sending it.
+	again, err := svc.HandleEntry(ctx, 42, start, "100-1")
+	if err != nil || !again.Resent || !reflect.DeepEqual(again.Messages, first.Messages) || again.Lang != first.Lang {
+		t.Errorf("entry 100-1 seen again: %+v %v; want its first reply, resent", again, err)
+	}
+	for _, entry := range []string{"100-0", "99-7"} {
+		if r, _ := svc.HandleEntry(ctx, 42, start, entry); !r.Skipped || len(r.Messages) != 0 {
+			t.Errorf("entry %s handled again after 100-1: %+v", entry, r)
 		}
 	}
 	if r, _ := svc.HandleEntry(ctx, 42, start, "100-2"); r.Skipped {

@@ -94,11 +94,11 @@ func (s *Store) TakeMessages(ctx context.Context, handle string) ([]int, error) 
 }
 
 // Forget deletes what is kept about a chat outside its submitted reports:
-// draft, settings, message ids, and the reply routes of its reports (after
+// draft, settings, message ids, the last reply, and the reply routes of its reports (after
 // which staff can no longer write to the chat). Counters expire on their own.
 func (s *Store) Forget(ctx context.Context, handle string, refs []string) error {
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, draftKey(handle), profileKey(handle), msgsKey(handle), appliedKey(handle))
+		p.Del(ctx, draftKey(handle), profileKey(handle), msgsKey(handle), appliedKey(handle), replyKey(handle))
 		for _, ref := range refs {
 			p.Del(ctx, routeKey(ref))
 		}

@@ -14,6 +14,8 @@ package store
 //	                                    as Telegram lets bots delete messages for 48 hours
 //	vigil:{c:H}:rl:K:W          string  a rate-limit counter (kind K, window W); TTL = the window
 //	vigil:{c:H}:applied         string  the last inbox entry applied to the chat's state (a stream id); TTL = profile TTL
+//	vigil:{c:H}:reply           string  bot-sealed reply to that entry, to send again if the process died before
+//	                                    sending it; TTL = draft TTL
 //	vigil:{in:P}:updates        stream  partition P of the inbox (group "workers"): update id, and the update
 //	                                    sealed with the bot's key; an entry lives until it is handled
 //	vigil:{in:P}:seen:ID        string  update ID was accepted (dedupe); TTL 7 days
@@ -63,6 +65,7 @@ const prefix = "vigil:"
 
 func draftKey(handle string) string   { return prefix + "{c:" + handle + "}:draft" }
 func appliedKey(handle string) string { return prefix + "{c:" + handle + "}:applied" }
+func replyKey(handle string) string   { return prefix + "{c:" + handle + "}:reply" }
 func inboxKey(p int) string           { return prefix + "{in:" + itoa(int64(p)) + "}:updates" }
 func leaseKey(p int) string           { return prefix + "{in:" + itoa(int64(p)) + "}:owner" }
 func inboxRateKey(p int, handle, window string) string {

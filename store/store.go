@@ -192,6 +192,10 @@ type ChatUpdate struct {
 	DeleteDraft bool
 	Profile     []byte // new sealed profile
 	Applied     string // the inbox entry this change applies; "" for none
+	// Reply is the sealed reply to Applied, kept (as long as a draft) to
+	// be sent again if the process dies before sending it; with Applied
+	// only.
+	Reply []byte
 }
 
 // SaveChat applies a change to a chat in one round trip.
@@ -205,6 +209,11 @@ func (s *Store) SaveChat(ctx context.Context, handle string, u ChatUpdate) error
 		}
 		if u.Applied != "" {
 			p.Set(ctx, appliedKey(handle), u.Applied, s.opts.ProfileTTL)
+			if u.Reply != nil {
+				p.Set(ctx, replyKey(handle), u.Reply, s.opts.DraftTTL)
+			} else {
+				p.Del(ctx, replyKey(handle))
+			}
 		}
 		switch {
 		case u.Draft != nil:
@@ -218,4 +227,17 @@ func (s *Store) SaveChat(ctx context.Context, handle string, u ChatUpdate) error
 		return fmt.Errorf("store: save chat: %w", err)
 	}
 	return nil
+}
+
+// LoadReply returns the sealed reply stored with the chat's last applied
+// inbox entry (see ChatUpdate.Reply), nil when there is none.
+func (s *Store) LoadReply(ctx context.Context, handle string) ([]byte, error) {
+	b, err := s.rdb.Get(ctx, replyKey(handle)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: load reply: %w", err)
+	}
+	return b, nil
 }

@@ -115,6 +115,13 @@ func startReplica(t testing.TB, env *testenv.Env, api *fakeapi.Server, secret st
 // forwarder plays Telegram's webhook delivery behind a round-robin balancer:
 // an update goes to the next replica; a refusal or a dead replica means the
 // next one, until one answers 200.
+// kill stops the replica with SIGKILL, as a crash would.
+func (r *replica) kill() {
+	r.cmd.Process.Signal(syscall.SIGKILL)
+	r.cmd.Wait()
+	r.dead = true
+}
+
 type forwarder struct {
 	mu       sync.Mutex
 	replicas []*replica
@@ -248,9 +255,7 @@ func runReplicas(t *testing.T, kill, cluster bool) {
 				if kill && step == len(scripts[0])/2 {
 					killOnce.Do(func() {
 						victim := f.replicas[0]
-						victim.cmd.Process.Signal(syscall.SIGKILL)
-						victim.cmd.Wait()
-						victim.dead = true
+						victim.kill()
 					})
 				}
 			}
@@ -382,6 +387,58 @@ func TestRedisKilledDuringSubmissionsKeepsEveryReceipt(t *testing.T) {
 	t.Logf("%d receipts sent, %d reports queued after a Redis crash", len(refs), queued)
 }
 
+// TestReceiptLostToACrashIsSentByTheNextProcess: the bot is killed after
+// it stored a report and the chat's state, while Telegram was failing its
+// calls, so before the receipt went out. The process that takes over sends
+// the receipt (the reply was stored with the state), for the report queued
+// once.
+func TestReceiptLostToACrashIsSentByTheNextProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a bot process; skipped with -short")
+	}
+	ctx := context.Background()
+	env := testenv.New(t)
+	api := fakeapi.New(t, replicaToken)
+	chat := privateChats(api, 600000, 1)[0]
+	first := startReplica(t, env, api, replicaSecret)
+	f := &forwarder{secret: replicaSecret, replicas: []*replica{first}}
+	steps := script(chat, 1, 1)
+	for _, raw := range steps[:len(steps)-1] {
+		f.deliver(t, raw)
+	}
+	if err := waitFor(20*time.Second, func() bool { d, _, _ := env.Service.InboxDepth(ctx, 8); return d == 0 }); err != nil {
+		t.Fatal("the steps before Send were not handled")
+	}
+
+	// Send: every call about the chat fails for a while. The first comes
+	// once the report and the state are stored (the button's answer).
+	api.FailNextInChat(chat, "", 3, fakeapi.Failure{Code: 502, Description: "Bad Gateway"})
+	answers := api.Calls("answerCallbackQuery")
+	f.deliver(t, steps[len(steps)-1])
+	if err := waitFor(20*time.Second, func() bool { return api.Calls("answerCallbackQuery") > answers }); err != nil {
+		t.Fatal("the bot did not answer the Send button")
+	}
+	first.kill()
+	queued := env.Queue(t)
+	if len(queued) != 1 {
+		t.Fatalf("%d reports queued before the restart, want 1", len(queued))
+	}
+	if refs := receiptRefs(api, []int64{chat}); len(refs) != 0 {
+		t.Fatalf("the receipt went out before the kill (%v): the test did not exercise the crash", refs)
+	}
+
+	startReplica(t, env, api, replicaSecret)
+	if err := waitFor(30*time.Second, func() bool { return len(receiptRefs(api, []int64{chat})) > 0 }); err != nil {
+		t.Fatal("the next process did not send the receipt")
+	}
+	if refs := receiptRefs(api, []int64{chat}); refs[0] != queued[0] {
+		t.Errorf("receipt for %s, but %s is queued", refs[0], queued[0])
+	}
+	if again := env.Queue(t); len(again) != 1 {
+		t.Errorf("%d reports queued after the restart, want 1", len(again))
+	}
+}
+
 // TestBotKilledAtRandomDuringSubmissions: one bot process at a time runs
 // 1,000 scripted submissions and is killed with SIGKILL at random moments,
 // a new one taking its place. Every report whose receipt was sent is in the
@@ -411,9 +468,7 @@ func TestBotKilledAtRandomDuringSubmissions(t *testing.T) {
 			f.mu.Lock()
 			old := f.replicas[0]
 			f.mu.Unlock()
-			old.cmd.Process.Signal(syscall.SIGKILL)
-			old.cmd.Wait()
-			old.dead = true
+			old.kill()
 			kills++
 			next := startReplica(t, env, api, secret)
 			f.mu.Lock()

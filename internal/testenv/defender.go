@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,11 +28,15 @@ type Defender struct {
 	Coordinator string
 	KB          []flows.Button
 	Last        intake.Reply
+	// entries numbers the events as a bot's inbox would (stream ids), so
+	// that the service records what it applied and the reply to it, as in
+	// production.
+	entries *atomic.Int64
 }
 
 // Defender returns a defender in chat.
 func (e *Env) Defender(tb testing.TB, chat int64) *Defender {
-	return &Defender{T: tb, Svc: e.Service, Chat: chat}
+	return &Defender{T: tb, Svc: e.Service, Chat: chat, entries: &e.entries}
 }
 
 // Do sends one event and remembers the newest keyboard.
@@ -39,7 +44,7 @@ func (d *Defender) Do(ev flows.Event) intake.Reply {
 	d.T.Helper()
 	ev.LanguageHint = d.Hint
 	ev.Coordinator = d.Coordinator
-	r, err := d.Svc.Handle(context.Background(), d.Chat, ev)
+	r, err := d.Svc.HandleEntry(context.Background(), d.Chat, ev, fmt.Sprintf("1700000000000-%d", d.entries.Add(1)))
 	if err != nil {
 		d.T.Fatalf("handle: %v", err)
 	}

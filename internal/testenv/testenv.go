@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -51,6 +52,8 @@ type Env struct {
 	Fetch func(ctx context.Context, id string) (io.ReadCloser, error)
 	Log   *slog.Logger
 	Dir   string
+	// entries numbers Defenders' events as inbox entries.
+	entries atomic.Int64
 }
 
 // Countries is the deployment the tests play.
