@@ -49,14 +49,16 @@ type Conversation interface {
 	// entry already applied answers its stored reply (Reply.Resent) or
 	// nothing (Reply.Skipped).
 	HandleEntry(ctx context.Context, chat int64, ev flows.Event, entry string) (intake.Reply, error)
-	// Remember records message ids of a chat, for /wipe.
-	Remember(ctx context.Context, chat int64, messageIDs []int) error
 }
 
 // Replier hands over staff replies for delivery; intake.Service is the real
 // one.
 type Replier interface {
 	PendingReplies(ctx context.Context, consumer string, block time.Duration) ([]intake.Delivery, error)
+	// ForwardReply puts a reply into its chat's inbox partition, where
+	// the partition's holder delivers it in order with the chat's updates.
+	ForwardReply(ctx context.Context, partitions int, d intake.Delivery) error
+	OpenReply(p int, e intake.InboxEntry) (intake.Delivery, error)
 	DeliverReply(ctx context.Context, d intake.Delivery, send func([]flows.Message) error) error
 }
 
@@ -290,25 +292,33 @@ func (b *Bot) deliverReplies(ctx context.Context) {
 			continue
 		}
 		for _, d := range ds {
-			job := func(ctx context.Context) {
-				ctx, cancel := context.WithTimeout(ctx, b.cfg.HandleTimeout)
-				defer cancel()
-				err := b.cfg.Replies.DeliverReply(ctx, d, func(msgs []flows.Message) error {
-					ids, err := b.send(ctx, d.Chat, msgs, 0)
-					b.remember(ctx, d.Chat, ids)
-					return err
-				})
-				if err != nil {
-					b.log.Warn("staff reply not delivered yet; it will be retried", "err", err)
-				}
-			}
-			if d.Chat == 0 {
-				job(context.WithoutCancel(ctx))
+			if d.Chat == 0 { // undeliverable: recorded, nothing to send
+				b.deliverReply(context.WithoutCancel(ctx), d)
 				continue
 			}
-			b.dispatch.Do(context.WithoutCancel(ctx), d.Chat, job)
+			// The chat's state changes with the reply: it goes through
+			// the chat's partition, like the defender's own updates.
+			if err := b.cfg.Replies.ForwardReply(ctx, b.cfg.Partitions, d); err != nil {
+				b.log.Warn("staff reply not forwarded yet; it will be retried", "err", err)
+			}
 		}
 	}
+}
+
+// deliverReply delivers a staff reply now and returns the ids of the
+// messages sent. Call it in the chat's serial slot.
+func (b *Bot) deliverReply(ctx context.Context, d intake.Delivery) (ids []int) {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.HandleTimeout)
+	defer cancel()
+	err := b.cfg.Replies.DeliverReply(ctx, d, func(msgs []flows.Message) error {
+		var err error
+		ids, err = b.send(ctx, d.Chat, msgs, 0)
+		return err
+	})
+	if err != nil {
+		b.log.Warn("staff reply not delivered yet; it will be retried", "err", err)
+	}
+	return ids
 }
 
 func chatOf(u *models.Update) (int64, bool) {
@@ -402,15 +412,6 @@ func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry st
 	b.metrics.updates(kind, "handled")
 	b.log.Debug("update handled", "update", kind, "ms", time.Since(start).Milliseconds())
 	return append(incoming, ids...)
-}
-
-func (b *Bot) remember(ctx context.Context, chat int64, ids []int) {
-	if len(ids) == 0 {
-		return
-	}
-	if err := b.cfg.Service.Remember(ctx, chat, ids); err != nil {
-		b.log.Warn("could not record message ids for wipe", "err", err)
-	}
 }
 
 // deleteMessages deletes messages of a private chat. Telegram refuses those

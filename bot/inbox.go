@@ -362,6 +362,10 @@ func (b *Bot) finish(ctx context.Context, p int, pending *[]intake.Done) {
 // process handles one inbox entry in its chat's serial slot and adds it to
 // pending, the updates to remove from the inbox.
 func (b *Bot) process(ctx context.Context, p int, e intake.InboxEntry, pending *[]intake.Done) {
+	if e.Kind == intake.EntryReply {
+		b.processReply(ctx, p, e, pending)
+		return
+	}
 	raw, err := b.cfg.Inbox.OpenEntry(p, e)
 	var u models.Update
 	if err == nil {
@@ -374,12 +378,7 @@ func (b *Bot) process(ctx context.Context, p int, e intake.InboxEntry, pending *
 		*pending = append(*pending, intake.Done{ID: e.ID})
 		return
 	}
-	for _, d := range *pending {
-		if d.Chat == chat {
-			b.finish(ctx, p, pending) // its message ids first: this update may be /wipe
-			break
-		}
-	}
+	b.finishChat(ctx, p, chat, pending) // its message ids first: this update may be /wipe
 	var ids []int
 	b.dispatch.Run(ctx, chat, func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, b.cfg.HandleTimeout)
@@ -387,6 +386,37 @@ func (b *Bot) process(ctx context.Context, p int, e intake.InboxEntry, pending *
 		ids = b.handle(ctx, chat, &u, e.ID)
 	})
 	*pending = append(*pending, intake.Done{ID: e.ID, Chat: chat, MessageIDs: ids})
+}
+
+// processReply delivers a staff reply forwarded to the partition, in its
+// chat's serial slot. The entry is finished whatever happens: a reply not
+// delivered stays pending in the outbox, which hands it out again.
+func (b *Bot) processReply(ctx context.Context, p int, e intake.InboxEntry, pending *[]intake.Done) {
+	if b.cfg.Replies == nil {
+		*pending = append(*pending, intake.Done{ID: e.ID})
+		return
+	}
+	d, err := b.cfg.Replies.OpenReply(p, e)
+	if err != nil {
+		b.log.Warn("a staff reply in the inbox does not open; dropped (it stays in the outbox)")
+		*pending = append(*pending, intake.Done{ID: e.ID})
+		return
+	}
+	b.finishChat(ctx, p, d.Chat, pending)
+	var ids []int
+	b.dispatch.Run(ctx, d.Chat, func(ctx context.Context) { ids = b.deliverReply(ctx, d) })
+	*pending = append(*pending, intake.Done{ID: e.ID, Chat: d.Chat, MessageIDs: ids})
+}
+
+// finishChat finishes the pending entries first when one is of chat, so
+// that the chat's message ids are recorded before its next entry runs.
+func (b *Bot) finishChat(ctx context.Context, p int, chat int64, pending *[]intake.Done) {
+	for _, d := range *pending {
+		if d.Chat == chat {
+			b.finish(ctx, p, pending)
+			return
+		}
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {

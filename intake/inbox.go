@@ -75,8 +75,12 @@ func (s *Service) OpenEntry(p int, e store.InboxEntry) ([]byte, error) {
 	return raw, nil
 }
 
-// InboxEntry is an update waiting in the inbox.
+// InboxEntry is an update waiting in the inbox, or a staff reply forwarded
+// there (Kind EntryReply).
 type InboxEntry = store.InboxEntry
+
+// EntryReply is the Kind of an inbox entry that carries a staff reply.
+const EntryReply = store.EntryReply
 
 // Lease takes or renews a partition's lease (see store.Lease).
 func (s *Service) Lease(ctx context.Context, p int, owner string, ttl time.Duration) (bool, error) {

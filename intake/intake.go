@@ -156,15 +156,6 @@ type Reply struct {
 	Resent bool
 }
 
-// Remember records ids of messages in the chat (the defender's and the
-// bot's), for /wipe.
-func (s *Service) Remember(ctx context.Context, chat int64, messageIDs []int) error {
-	if err := s.store.RememberMessages(ctx, s.keys.Hash("chat", chat), messageIDs); err != nil {
-		return fmt.Errorf("intake: %w", err)
-	}
-	return nil
-}
-
 // wipeOrForget are let through any rate limit: a defender in danger must be
 // able to clear the chat whatever they sent before.
 func wipeOrForget(ev flows.Event) bool {

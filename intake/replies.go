@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/vigil-hrd/vigil/flows"
@@ -53,7 +54,8 @@ type Delivery struct {
 
 // PendingReplies waits up to block for staff replies to deliver, for the
 // bot process named consumer. Each must then go to DeliverReply, inside
-// the chat's serial slot.
+// the chat's serial slot, or, in a bot whose chats are handled through the
+// inbox, to ForwardReply (those without a chat straight to DeliverReply).
 func (s *Service) PendingReplies(ctx context.Context, consumer string, block time.Duration) ([]Delivery, error) {
 	if s.botID == nil {
 		return nil, errors.New("intake: reply delivery needs the bot identity")
@@ -96,6 +98,53 @@ func (s *Service) PendingReplies(ctx context.Context, consumer string, block tim
 	return ds, nil
 }
 
+// forwarded is a staff reply in its chat's partition of the inbox.
+type forwarded struct {
+	Chat  int64  `json:"chat"`
+	ID    string `json:"id"` // outbox entry
+	Ref   string `json:"ref"`
+	Event string `json:"event"`
+	Text  string `json:"text"`
+}
+
+func replyEntryName(p int) string { return "reply-entry:" + strconv.Itoa(p) }
+
+// ForwardReply puts a reply for a chat (d.Chat != 0) into the chat's
+// partition of the inbox, sealed with the bot's key, so that whichever
+// process holds the partition delivers it in order with the chat's
+// updates: a reply and the defender's next message never race over the
+// chat's state, however many bot processes run. The reply stays pending
+// in the outbox until it is delivered; one not delivered is handed out
+// again by PendingReplies once stale.
+func (s *Service) ForwardReply(ctx context.Context, partitions int, d Delivery) error {
+	if d.Chat == 0 {
+		return errors.New("intake: a reply without a chat cannot be forwarded")
+	}
+	p := partitionOf(s.keys.Hash("chat", d.Chat), partitions)
+	raw, err := json.Marshal(forwarded{Chat: d.Chat, ID: d.out.ID, Ref: d.out.Ref, Event: d.out.Event, Text: d.text})
+	if err != nil {
+		return fmt.Errorf("intake: encode reply: %w", err)
+	}
+	if err := s.store.ForwardReply(ctx, p, s.keys.Seal(replyEntryName(p), raw)); err != nil {
+		return fmt.Errorf("intake: %w", err)
+	}
+	return nil
+}
+
+// OpenReply unseals a staff reply forwarded to partition p of the inbox
+// (an entry of Kind store.EntryReply), for DeliverReply.
+func (s *Service) OpenReply(p int, e InboxEntry) (Delivery, error) {
+	raw, err := s.keys.Open(replyEntryName(p), e.Sealed)
+	if err != nil {
+		return Delivery{}, fmt.Errorf("intake: open forwarded reply: %w", err)
+	}
+	var f forwarded
+	if err := json.Unmarshal(raw, &f); err != nil || f.Chat == 0 || f.ID == "" {
+		return Delivery{}, errors.New("intake: a forwarded reply is malformed")
+	}
+	return Delivery{Chat: f.Chat, out: store.Outgoing{ID: f.ID, Ref: f.Ref, Event: f.Event}, text: f.Text}, nil
+}
+
 // DeliverReply frames a reply in the defender's language, sends it with
 // send, makes the defender's next text an answer to the case, and records
 // the outcome in the case history. Call it in the chat's serial slot. An
@@ -105,6 +154,14 @@ func (s *Service) DeliverReply(ctx context.Context, d Delivery, send func([]flow
 	if d.Problem != "" {
 		s.log.Warn("staff reply undeliverable", "reason", d.Problem)
 		return s.store.ReplyDone(ctx, d.out, "undeliverable", d.Problem, s.now())
+	}
+	// A reply forwarded twice (it went stale in the outbox while waiting
+	// in a busy partition) is delivered once.
+	if pending, err := s.store.Outstanding(ctx, d.out); err != nil {
+		return fmt.Errorf("intake: %w", err)
+	} else if !pending {
+		s.log.Info("staff reply already delivered; not sent again")
+		return nil
 	}
 	handle := s.keys.Hash("chat", d.Chat)
 	stored, err := s.store.LoadChat(ctx, handle)

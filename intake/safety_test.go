@@ -21,7 +21,7 @@ func TestWipeDeletesTheDraftAndHandsBackMessageIDs(t *testing.T) {
 	c := newChat(t, env, 11, "")
 	c.Cmd("start")
 	c.Press("English")
-	if err := env.Service.Remember(ctx, 11, []int{1, 2, 3}); err != nil {
+	if err := env.Store.RememberMessages(ctx, env.Keys.Hash("chat", 11), []int{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
 	r := c.Cmd("wipe")

@@ -278,10 +278,18 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 	if string(route) != "bot-sealed-route" {
 		t.Fatalf("route: %q", route)
 	}
+	// It goes through the chat's partition of the inbox.
+	must(t, bot.ForwardReply(ctx, 1, []byte("bot-sealed-forwarded-reply")), "bot: forward a reply to the chat's partition")
+	if pending, err := bot.Outstanding(ctx, out[0]); err != nil || !pending {
+		t.Fatalf("bot: reply outstanding before delivery: %v %v", pending, err)
+	}
 	if _, err := bot.LoadChat(ctx, handle); err != nil {
 		t.Fatalf("bot: load chat for delivery: %v", err)
 	}
 	must(t, bot.ReplyDone(ctx, out[0], "delivered", "", at.Add(4*time.Minute)), "bot: record delivery")
+	if pending, err := bot.Outstanding(ctx, out[0]); err != nil || pending {
+		t.Fatalf("bot: reply outstanding after delivery: %v %v", pending, err)
+	}
 	must(t, bot.AddEntry(ctx, store.Entry{Ref: ref, Kind: "answer", At: at.Add(5 * time.Minute), Sealed: []byte("sealed-answer")}), "bot: add the defender's answer")
 	if out, err = bot.NextReplies(ctx, "bot-1", 0, -1); err != nil || len(out) != 0 {
 		t.Fatalf("bot: replies after delivery: %+v, %v", out, err)

@@ -136,11 +136,29 @@ func (s *Store) Release(ctx context.Context, partition int, owner string) error 
 	return nil
 }
 
-// Entry is an update waiting in the inbox.
+// InboxEntry is an update waiting in the inbox, or a staff reply forwarded
+// to its chat's partition (see ForwardReply).
 type InboxEntry struct {
-	ID       string // stream id: orders the updates of a partition
+	ID       string // stream id: orders the entries of a partition
+	Kind     string // "" for an update from Telegram, EntryReply for a staff reply
 	UpdateID int64
 	Sealed   []byte
+}
+
+// EntryReply is the Kind of an inbox entry that carries a staff reply.
+const EntryReply = "reply"
+
+// ForwardReply puts a staff reply, sealed by the caller, into its chat's
+// partition of the inbox, so that the partition's holder delivers it in
+// order with the chat's updates. The reply stays pending in the outbox
+// until ReplyDone: if it is not delivered, NextReplies hands it out again
+// once it is stale.
+func (s *Store) ForwardReply(ctx context.Context, partition int, sealed []byte) error {
+	err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: inboxKey(partition), Values: []any{"kind", EntryReply, "sealed", sealed}}).Err()
+	if err != nil {
+		return fmt.Errorf("store: forward reply: %w", err)
+	}
+	return nil
 }
 
 // NextInbox returns, for the holder of a partition's lease, the updates to
@@ -201,7 +219,7 @@ func (s *Store) NextInbox(ctx context.Context, partition int, consumer string, b
 		v := func(k string) string { s, _ := m.Values[k].(string); return s }
 		var id int64
 		fmt.Sscan(v("update"), &id)
-		out = append(out, InboxEntry{ID: m.ID, UpdateID: id, Sealed: []byte(v("sealed"))})
+		out = append(out, InboxEntry{ID: m.ID, Kind: v("kind"), UpdateID: id, Sealed: []byte(v("sealed"))})
 	}
 	return out, nil
 }

@@ -17,7 +17,8 @@ package store
 //	vigil:{c:H}:reply           string  bot-sealed reply to that entry, to send again if the process died before
 //	                                    sending it; TTL = draft TTL
 //	vigil:{in:P}:updates        stream  partition P of the inbox (group "workers"): update id, and the update
-//	                                    sealed with the bot's key; an entry lives until it is handled
+//	                                    sealed with the bot's key, or kind=reply and a staff reply to a chat of
+//	                                    the partition sealed with the bot's key; an entry lives until handled
 //	vigil:{in:P}:seen:ID        string  update ID was accepted (dedupe); TTL 7 days
 //	vigil:{in:P}:rl:H:W         string  updates accepted from chat H in minute W (flood guard); TTL 1 minute
 //	vigil:{in:P}:owner          string  the bot process holding partition P; TTL = lease

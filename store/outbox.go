@@ -74,6 +74,16 @@ func (s *Store) ReplyDone(ctx context.Context, o Outgoing, outcome, reason strin
 	return nil
 }
 
+// Outstanding reports whether a reply is still in the outbox, not yet
+// recorded delivered or undeliverable.
+func (s *Store) Outstanding(ctx context.Context, o Outgoing) (bool, error) {
+	msgs, err := s.rdb.XRangeN(ctx, outboxKey, o.ID, o.ID, 1).Result()
+	if err != nil {
+		return false, fmt.Errorf("store: look up reply: %w", err)
+	}
+	return len(msgs) == 1, nil
+}
+
 // Route returns the bot-sealed route of a case, or ErrNotFound.
 func (s *Store) Route(ctx context.Context, ref string) ([]byte, error) {
 	b, err := s.rdb.Get(ctx, routeKey(ref)).Bytes()

@@ -1,0 +1,82 @@
+package intake_test
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/intake"
+	"github.com/vigil-hrd/vigil/internal/testenv"
+	"github.com/vigil-hrd/vigil/triage"
+)
+
+// TestForwardedReplyIsDeliveredOnceInItsChatsPartition: a staff reply goes
+// into its chat's partition of the inbox, sealed, to be delivered there in
+// order with the chat's updates; forwarded twice (it went stale in the
+// outbox), it is delivered once.
+func TestForwardedReplyIsDeliveredOnceInItsChatsPartition(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.New(t, "rdbcompression no")
+	const chatID, partitions = int64(727272), 4
+	if err := env.Service.InitInbox(ctx, partitions); err != nil {
+		t.Fatal(err)
+	}
+	c := newChat(t, env, chatID, "")
+	ref := c.Submit("FWD", true)
+	staff, err := triage.New(triage.Config{Store: env.Store, Identities: env.Identities, Recipients: env.Recipients, Staff: "ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := staff.Reply(ctx, ref, "MARKER-FWD-REPLY call us"); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := env.Service.PendingReplies(ctx, "bot-a", -1)
+	if err != nil || len(ds) != 1 || ds[0].Chat != chatID {
+		t.Fatalf("pending replies: %+v %v", ds, err)
+	}
+	for range 2 {
+		if err := env.Service.ForwardReply(ctx, partitions, ds[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := env.Everything(t)
+	for _, secret := range []string{"MARKER-FWD-REPLY", strconv.FormatInt(chatID, 10)} {
+		if bytes.Contains(all, []byte(secret)) {
+			t.Errorf("%q is in Redis in plain text", secret)
+		}
+	}
+
+	p := env.Service.Partition(chatID, partitions)
+	entries, err := env.Service.NextInbox(ctx, p, "worker", -1, false)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("partition %d holds %d entries (%v), want the reply twice", p, len(entries), err)
+	}
+	var sent [][]flows.Message
+	for _, e := range entries {
+		if e.Kind != intake.EntryReply {
+			t.Fatalf("entry kind %q, want %q", e.Kind, intake.EntryReply)
+		}
+		if _, err := env.Service.OpenReply((p+1)%partitions, e); err == nil {
+			t.Fatal("a reply opened as another partition's")
+		}
+		d, err := env.Service.OpenReply(p, e)
+		if err != nil || d.Chat != chatID {
+			t.Fatalf("open reply: %+v %v", d, err)
+		}
+		if err := env.Service.DeliverReply(ctx, d, func(m []flows.Message) error { sent = append(sent, m); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(sent) != 1 || !strings.Contains(sent[0][0].Text, "MARKER-FWD-REPLY") {
+		t.Fatalf("sent %d times: %+v; want once", len(sent), sent)
+	}
+	if r := c.Text("an answer"); !strings.Contains(r.Messages[0].Text, ref) {
+		t.Fatalf("the next text is not an answer to %s: %+v", ref, r.Messages)
+	}
+	if ds, _ := env.Service.PendingReplies(ctx, "bot-b", -1); len(ds) != 0 {
+		t.Fatalf("%d replies still pending after delivery", len(ds))
+	}
+}
