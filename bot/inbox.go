@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	tg "github.com/go-telegram/bot"
@@ -251,6 +252,9 @@ func (b *Bot) work(ctx context.Context) {
 	type held struct {
 		stop chan struct{}
 		done chan struct{}
+		// until is when the lease may lapse, as far as this process
+		// knows (unix ns): half a TTL after the last renewal was sent.
+		until atomic.Int64
 	}
 	owned := map[int]*held{}
 	stopOne := func(p int) {
@@ -274,8 +278,13 @@ func (b *Bot) work(ctx context.Context) {
 		}
 		target := (b.cfg.Partitions + alive - 1) / alive
 		for p := 0; p < b.cfg.Partitions && ctx.Err() == nil; p++ {
-			if _, ok := owned[p]; ok {
-				if still, err := b.cfg.Inbox.Lease(ctx, p, b.owner, ttl); err == nil && !still {
+			if h, ok := owned[p]; ok {
+				sent := time.Now()
+				still, err := b.cfg.Inbox.Lease(ctx, p, b.owner, ttl)
+				switch {
+				case err == nil && still:
+					h.until.Store(sent.Add(ttl / 2).UnixNano())
+				case err == nil:
 					stopOne(p) // another process took it: stop at once
 				}
 				continue
@@ -283,10 +292,12 @@ func (b *Bot) work(ctx context.Context) {
 			if len(owned) >= target {
 				continue
 			}
+			sent := time.Now()
 			if got, err := b.cfg.Inbox.Lease(ctx, p, b.owner, ttl); err == nil && got {
 				h := &held{stop: make(chan struct{}), done: make(chan struct{})}
+				h.until.Store(sent.Add(ttl / 2).UnixNano())
 				owned[p] = h
-				go func() { defer close(h.done); b.partition(ctx, p, h.stop) }()
+				go func() { defer close(h.done); b.partition(ctx, p, h.stop, &h.until) }()
 			}
 		}
 		for p := range owned {
@@ -307,14 +318,22 @@ func (b *Bot) work(ctx context.Context) {
 // partition handles the updates of partition p until stop or ctx ends; the
 // update in hand is finished first.
 //
+// It takes no entry once its lease may have lapsed (until, renewed by
+// work): when Redis was out of reach for longer than the lease, or fails
+// over to a replica that missed the last renewal, another process may hold
+// the partition already, and two holders would handle a chat's updates
+// out of order. It waits for the lease to be renewed, or to be stopped, and
+// then reads what it had taken again first.
+//
 // A handled update is removed from the inbox with the next read (one round
 // trip for both), or before its chat's next update is handled, so that
 // /wipe finds the ids of every message before it. Until then a crash
 // leaves it to be seen again, and skipped: its chat's state records it.
-func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}) {
+func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}, until *atomic.Int64) {
 	reclaim := true // what a previous holder left unfinished comes first
 	var pending []intake.Done
 	defer func() { b.finish(context.WithoutCancel(ctx), p, &pending) }()
+	lapsed := func() bool { return time.Now().UnixNano() > until.Load() }
 	for {
 		select {
 		case <-stop:
@@ -322,6 +341,17 @@ func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}) {
 		case <-ctx.Done():
 			return
 		default:
+		}
+		if lapsed() {
+			reclaim = true
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-time.After(b.cfg.LeaseTTL / 20):
+			}
+			continue
 		}
 		entries, err := b.cfg.Inbox.NextInbox(ctx, p, b.owner, b.cfg.ReplyPoll, reclaim, pending...)
 		if err == nil {
@@ -332,6 +362,11 @@ func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}) {
 				b.log.Warn("could not read the inbox", "err", err)
 				sleep(ctx, time.Second)
 			}
+			// Redis may have failed over to a replica that had an entry
+			// this process took but not the chat's state after it: read
+			// what is pending first, as on taking the partition over
+			// (entries applied already are answered from the state).
+			reclaim = true
 			continue
 		}
 		if len(entries) > 0 {
@@ -342,6 +377,10 @@ func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}) {
 			case <-stop:
 				return // another process holds it now; it takes over from here
 			default:
+			}
+			if lapsed() {
+				reclaim = true // the rest are read again once renewed
+				break
 			}
 			b.process(context.WithoutCancel(ctx), p, e, &pending)
 		}
