@@ -64,12 +64,19 @@ type Incoming struct {
 
 // AcceptMany stores several updates (see Accept) in one round trip;
 // dropped[i] says what became of in[i]. On error none may be acknowledged.
+//
+// With Options.WaitReplicas, the updates count as stored only once that
+// many replicas have them (ErrNotReplicated otherwise), so that none
+// acknowledged to Telegram is lost when a replica takes over.
 func (s *Store) AcceptMany(ctx context.Context, in []Incoming, perMinute int, ttl time.Duration) (dropped []string, err error) {
 	window := strconv.FormatInt(time.Now().Unix()/60, 10)
 	cmds := make([]*redis.Cmd, len(in))
-	run := func(full bool) error {
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, u := range in {
+	// run sends the updates at idx down one connection of c, then WAIT.
+	run := func(c redis.Cmdable, idx []int, full bool) error {
+		var acked *redis.Cmd
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, i := range idx {
+				u := in[i]
 				keys := []string{inboxSeenKey(u.Partition, u.UpdateID), inboxKey(u.Partition), inboxRateKey(u.Partition, u.Handle, window)}
 				args := []any{ttl.Milliseconds(), u.UpdateID, u.Sealed, perMinute}
 				if full {
@@ -78,18 +85,32 @@ func (s *Store) AcceptMany(ctx context.Context, in []Incoming, perMinute int, tt
 					cmds[i] = accept.EvalSha(ctx, p, keys, args...)
 				}
 			}
+			if s.opts.WaitReplicas > 0 {
+				acked = p.Do(ctx, "WAIT", s.opts.WaitReplicas, s.opts.WaitTimeout.Milliseconds())
+			}
 			return nil
 		})
+		if err == nil && acked != nil {
+			if got, _ := acked.Int(); got < s.opts.WaitReplicas {
+				return fmt.Errorf("%w: %d of %d replicas have the updates", ErrNotReplicated, got, s.opts.WaitReplicas)
+			}
+		}
 		return err
 	}
-	err = run(false)
-	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-		// Redis has not seen the script since it started: none ran. Send
-		// it whole this once (EVAL also caches it).
-		err = run(true)
-	}
+	groups, err := s.byMaster(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("store: accept updates: %w", err)
+	}
+	for _, g := range groups {
+		err = run(g.client, g.idx, false)
+		if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			// Redis has not seen the script since it started: none ran.
+			// Send it whole this once (EVAL also caches it).
+			err = run(g.client, g.idx, true)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: accept updates: %w", err)
+		}
 	}
 	dropped = make([]string, len(in))
 	for i, c := range cmds {
@@ -102,6 +123,43 @@ func (s *Store) AcceptMany(ctx context.Context, in []Incoming, perMinute int, tt
 		}
 	}
 	return dropped, nil
+}
+
+// acceptGroup is updates to send down one connection.
+type acceptGroup struct {
+	client redis.Cmdable
+	idx    []int
+}
+
+// byMaster groups updates for AcceptMany: all in one group, except that
+// with WaitReplicas on a Cluster each master gets its own, since WAIT
+// counts the replicas of the node its connection goes to.
+func (s *Store) byMaster(ctx context.Context, in []Incoming) ([]acceptGroup, error) {
+	all := make([]int, len(in))
+	for i := range in {
+		all[i] = i
+	}
+	cc, ok := s.rdb.(*redis.ClusterClient)
+	if !ok || s.opts.WaitReplicas <= 0 {
+		return []acceptGroup{{client: s.rdb, idx: all}}, nil
+	}
+	var groups []acceptGroup
+	at := map[string]int{}
+	for i, u := range in {
+		node, err := cc.MasterForKey(ctx, inboxKey(u.Partition))
+		if err != nil {
+			return nil, fmt.Errorf("find the master of a partition: %w", err)
+		}
+		addr := node.Options().Addr
+		g, seen := at[addr]
+		if !seen {
+			g = len(groups)
+			at[addr] = g
+			groups = append(groups, acceptGroup{client: node})
+		}
+		groups[g].idx = append(groups[g].idx, i)
+	}
+	return groups, nil
 }
 
 // Lease takes or renews the lease on a partition for owner; it reports
@@ -193,9 +251,18 @@ func (s *Store) NextInbox(ctx context.Context, partition int, consumer string, b
 	}
 	if len(msgs) == 0 {
 		var read *redis.XStreamSliceCmd
+		var orphans *redis.XAutoClaimCmd
 		var finish []redis.Cmder
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			finish = s.doneIn(ctx, p, partition, done)
+			// Everything read before is finished above, and only the
+			// lease holder reads: nothing should be pending. Something is
+			// when Redis failed over to a replica that has seen an entry
+			// taken but not what its handling wrote (which came later):
+			// it is handled again, first.
+			orphans = p.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+				Stream: key, Group: inboxGroup, Consumer: consumer, MinIdle: 0, Start: "0-0", Count: 50,
+			})
 			read = p.XReadGroup(ctx, &redis.XReadGroupArgs{
 				Group: inboxGroup, Consumer: consumer, Streams: []string{key, ">"}, Count: 50, Block: block,
 			})
@@ -205,6 +272,11 @@ func (s *Store) NextInbox(ctx context.Context, partition int, consumer string, b
 			if err := c.Err(); err != nil {
 				return nil, fmt.Errorf("store: finish updates: %w", err)
 			}
+		}
+		if got, _, err := orphans.Result(); err != nil {
+			return nil, fmt.Errorf("store: reclaim updates: %w", err)
+		} else {
+			msgs = append(msgs, got...)
 		}
 		streams, err := read.Result()
 		if err != nil && !errors.Is(err, redis.Nil) {

@@ -33,18 +33,20 @@ type Options struct {
 	DraftTTL      time.Duration // abandoned drafts disappear after this
 	ProfileTTL    time.Duration // a chat's settings, renewed on each use
 	SubmissionTTL time.Duration // how long a submitted draft's id is remembered
-	// WaitReplicas, when above zero, makes a report count as stored only
-	// once that many replicas have it (Redis WAIT, up to WaitTimeout,
-	// default 2s): a failover then cannot lose a report whose receipt was
-	// sent. For a single master with replicas, or Sentinel; not Cluster.
+	// WaitReplicas, when above zero, makes a report, and an update from
+	// Telegram, count as stored only once that many replicas have it
+	// (Redis WAIT, up to WaitTimeout, default 2s): a failover then cannot
+	// lose a report whose receipt was sent, nor an update acknowledged to
+	// Telegram. For a single master with replicas, or Sentinel; not Cluster.
 	WaitReplicas int
 	WaitTimeout  time.Duration
 }
 
-// ErrNotReplicated means a report is stored on the master but not yet on
-// the replicas asked for: no receipt may be sent. Submitting the same draft
-// again returns the same reference once they have it.
-var ErrNotReplicated = errors.New("store: the report is not on enough replicas yet")
+// ErrNotReplicated means a report or an update is stored on the master but
+// not yet on the replicas asked for: no receipt may be sent, nor the update
+// acknowledged. Submitting the same draft again returns the same reference
+// once they have it; an update delivered again is stored once.
+var ErrNotReplicated = errors.New("store: not on enough replicas yet")
 
 // DefaultOptions are the lifetimes used when none are configured.
 var DefaultOptions = Options{DraftTTL: 24 * time.Hour, ProfileTTL: 400 * 24 * time.Hour, SubmissionTTL: 72 * time.Hour}
