@@ -321,6 +321,23 @@ func (b *Bot) deliverReply(ctx context.Context, d intake.Delivery) (ids []int) {
 	return ids
 }
 
+// handleEntry runs an event through the conversation, trying again for a
+// few seconds when that fails: Redis failing over, or a replica late to
+// acknowledge, pass within seconds, and an update handled again is not
+// applied twice.
+func (b *Bot) handleEntry(ctx context.Context, chat int64, ev flows.Event, entry string) (intake.Reply, error) {
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		reply, err := b.cfg.Service.HandleEntry(ctx, chat, ev, entry)
+		if err == nil || attempt == 4 || ctx.Err() != nil {
+			return reply, err
+		}
+		b.log.Warn("update failed; trying again", "err", err)
+		sleep(ctx, wait)
+		wait *= 2
+	}
+}
+
 func chatOf(u *models.Update) (int64, bool) {
 	switch {
 	case u.Message != nil:
@@ -377,7 +394,7 @@ func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry st
 			ev.HTML = toHTML(m.Text, m.Entities)
 		}
 	}
-	reply, err := b.cfg.Service.HandleEntry(ctx, chat, ev, entry)
+	reply, err := b.handleEntry(ctx, chat, ev, entry)
 	if err == nil && reply.Skipped {
 		b.metrics.updates(kind, "already-handled")
 		return
