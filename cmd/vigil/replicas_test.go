@@ -65,9 +65,13 @@ func startReplica(t testing.TB, env *testenv.Env, api *fakeapi.Server, secret st
 	l.Close()
 	cmd := exec.Command(os.Args[0], "bot")
 	var redisVar string
-	if env.Cluster != nil {
+	switch {
+	case env.Cluster != nil:
 		redisVar = "REDIS_ADDRS=" + strings.Join(env.Cluster.Addrs(), ",")
-	} else {
+	case env.Sentinel != nil:
+		redisVar = "REDIS_ADDRS=" + env.Sentinel.Addr
+		extraEnv = append(extraEnv, "REDIS_MASTER_NAME=vigil")
+	default:
 		redisVar = "REDIS_URL=" + env.Redis.URL()
 	}
 	cmd.Env = append(os.Environ(), redisVar,
@@ -127,10 +131,17 @@ type forwarder struct {
 	replicas []*replica
 	next     int
 	secret   string
+	// patience is how long an update is offered before the test fails
+	// (default 5s), as Telegram keeps redelivering.
+	patience time.Duration
 }
 
 func (f *forwarder) deliver(t *testing.T, raw []byte) {
-	for attempt := 0; attempt < 300; attempt++ {
+	patience := f.patience
+	if patience == 0 {
+		patience = 5 * time.Second
+	}
+	for start := time.Now(); time.Since(start) < patience; {
 		f.mu.Lock()
 		r := f.replicas[f.next%len(f.replicas)]
 		f.next++

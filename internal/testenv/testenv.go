@@ -30,8 +30,12 @@ import (
 
 // Env is a wired core over a private Redis.
 type Env struct {
-	Redis        *redistest.Server  // nil on a cluster
-	Cluster      *redistest.Cluster // nil on a single server
+	Redis   *redistest.Server  // nil on a cluster; the first master under Sentinel
+	Cluster *redistest.Cluster // nil on a single server
+	// Sentinel, with NewSentinel, watches Redis under the name "vigil";
+	// Replicas replicate it.
+	Sentinel     *redistest.Server
+	Replicas     []*redistest.Server
 	RDB          redis.UniversalClient
 	Store        *store.Store
 	Text         *locales.Catalog
@@ -74,6 +78,23 @@ func NewCluster(tb testing.TB) *Env {
 	e := &Env{Dir: tb.TempDir(), Logs: &SafeBuffer{}}
 	e.Cluster = redistest.StartCluster(tb, 3)
 	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: e.Cluster.Addrs()})
+	tb.Cleanup(func() { c.Close() })
+	e.RDB = c
+	return e.wire(tb)
+}
+
+// NewSentinel builds an Env through Redis Sentinel: a master with AOF
+// (appendfsync always), two replicas, and one Sentinel quick to fail over
+// (see redistest.StartSentinel). Two replicas, so that after a failover
+// the new master still has one.
+func NewSentinel(tb testing.TB) *Env {
+	tb.Helper()
+	aof := []string{"appendonly yes", "appendfsync always"}
+	e := &Env{Dir: tb.TempDir(), Logs: &SafeBuffer{}}
+	e.Redis = redistest.Start(tb, aof...)
+	e.Replicas = []*redistest.Server{redistest.StartReplica(tb, e.Redis, aof...), redistest.StartReplica(tb, e.Redis, aof...)}
+	e.Sentinel = redistest.StartSentinel(tb, "vigil", e.Redis)
+	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "vigil", SentinelAddrs: []string{e.Sentinel.Addr}})
 	tb.Cleanup(func() { c.Close() })
 	e.RDB = c
 	return e.wire(tb)
