@@ -387,6 +387,32 @@ func (c *Cluster) ReplicasOf(tb testing.TB, key string) []*Server {
 	return nil
 }
 
+// Failover makes replica its master's master with CLUSTER FAILOVER (the
+// master first hands over all it has) and waits until it is master and the
+// cluster is ready again, the old master now its replica. Clients that
+// have not reloaded the map of slots still send the master's keys to the
+// old master, which answers MOVED.
+func (c *Cluster) Failover(tb testing.TB, replica *Server) {
+	tb.Helper()
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: replica.Addr})
+	defer rdb.Close()
+	if err := rdb.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+		tb.Fatalf("redistest: CLUSTER FAILOVER on %s: %v", replica.Addr, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if role, _ := rdb.Do(ctx, "ROLE").Slice(); len(role) > 0 && role[0] == "master" {
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("redistest: %s was not master within 30s of CLUSTER FAILOVER", replica.Addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.WaitReady(tb)
+}
+
 // StartReplica starts a redis-server replicating master.
 func StartReplica(tb testing.TB, master *Server, extraConfig ...string) *Server {
 	tb.Helper()
