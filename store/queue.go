@@ -72,6 +72,9 @@ return {1, ARGV[1]}
 // Enqueue stores a sealed report and queues it for staff, atomically. For a
 // draft id already submitted it stores nothing and returns the earlier
 // reference with fresh false. ErrRefTaken asks for another reference.
+// With Options.WaitReplicas, ErrNotReplicated means the replicas do not
+// have the report yet: no receipt may be sent, and the same draft
+// submitted again returns the same reference once they have it.
 func (s *Store) Enqueue(ctx context.Context, sub Submission) (ref string, fresh bool, err error) {
 	urgent := "0"
 	if sub.Urgent {
@@ -87,22 +90,9 @@ func (s *Store) Enqueue(ctx context.Context, sub Submission) (ref string, fresh 
 		len(sub.Uploads)}
 	var res []any
 	if n := s.opts.WaitReplicas; n > 0 {
-		// WAIT counts the replicas that have this connection's writes: the
-		// script and the WAIT go down one connection, in one pipeline.
-		var run *redis.Cmd
-		var acked *redis.Cmd
-		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			run = enqueue.Eval(ctx, p, keys, args...)
-			acked = p.Do(ctx, "WAIT", n, s.opts.WaitTimeout.Milliseconds())
-			return nil
-		})
-		if err == nil {
-			res, err = run.Slice()
-		}
-		if err == nil {
-			if got, _ := acked.Int(); got < n {
-				return "", false, fmt.Errorf("%w: %d of %d replicas have the report", ErrNotReplicated, got, n)
-			}
+		res, err = s.enqueueReplicated(ctx, n, keys, args)
+		if errors.Is(err, ErrNotReplicated) {
+			return "", false, err
 		}
 	} else {
 		res, err = enqueue.Run(ctx, s.rdb, keys, args...).Slice()
@@ -120,6 +110,31 @@ func (s *Store) Enqueue(ctx context.Context, sub Submission) (ref string, fresh 
 	default:
 		return "", false, ErrRefTaken
 	}
+}
+
+// enqueueReplicated runs the enqueue script, then WAIT n, down one
+// connection in one pipeline (WAIT counts the replicas that have this
+// connection's writes), to the master that owns the queue. It returns the
+// script's result only if n replicas acknowledged, and ErrNotReplicated if
+// fewer did within the wait timeout.
+func (s *Store) enqueueReplicated(ctx context.Context, n int, keys []string, args []any) ([]any, error) {
+	master, err := s.masterFor(ctx, queueKey)
+	if err != nil {
+		return nil, err
+	}
+	var run, acked *redis.Cmd
+	if _, err := master.Pipelined(ctx, func(p redis.Pipeliner) error {
+		run = enqueue.Eval(ctx, p, keys, args...)
+		acked = p.Do(ctx, "WAIT", n, s.opts.WaitTimeout.Milliseconds())
+		return nil
+	}); err != nil {
+		s.masterFailed(ctx)
+		return nil, err
+	}
+	if got, _ := acked.Int(); got < n {
+		return nil, fmt.Errorf("%w: %d of %d replicas have the report", ErrNotReplicated, got, n)
+	}
+	return run.Slice()
 }
 
 // Case is a queued report with its plain metadata.

@@ -37,7 +37,9 @@ type Options struct {
 	// Telegram, count as stored only once that many replicas have it
 	// (Redis WAIT, up to WaitTimeout, default 2s): a failover then cannot
 	// lose a report whose receipt was sent, nor an update acknowledged to
-	// Telegram. For a single master with replicas, or Sentinel; not Cluster.
+	// Telegram. With a single master, Sentinel or Cluster; on a Cluster
+	// they are replicas of the master that owns the keys (the queue's,
+	// hash tag {q}; an inbox partition's, {in:P}).
 	WaitReplicas int
 	WaitTimeout  time.Duration
 }
@@ -106,6 +108,28 @@ func ConnectTo(ctx context.Context, t Target) (redis.UniversalClient, error) {
 		return nil, fmt.Errorf("store: connect to redis at %s: %w", where, err)
 	}
 	return c, nil
+}
+
+// masterFor returns the client whose connections reach the master that
+// owns key: rdb itself, except on a Cluster, where a keyless command such
+// as WAIT goes to any node. There it is the owner's own client, which
+// follows no redirection: a MOVED or ASK (the slot has moved) is an error.
+func (s *Store) masterFor(ctx context.Context, key string) (redis.Cmdable, error) {
+	c, ok := s.rdb.(*redis.ClusterClient)
+	if !ok {
+		return s.rdb, nil
+	}
+	return c.MasterForKey(ctx, key)
+}
+
+// masterFailed is told that a command through masterFor failed. On a
+// Cluster the likeliest cause is a failover or a moved slot that the
+// client has not seen: it reloads the map of slots (in the background), so
+// that the next try goes to the new owner.
+func (s *Store) masterFailed(ctx context.Context) {
+	if c, ok := s.rdb.(*redis.ClusterClient); ok {
+		c.ReloadState(ctx)
+	}
 }
 
 // New returns a store over rdb. Zero lifetimes in opts take their defaults.

@@ -185,9 +185,6 @@ func loadConfig(getenv func(string) string, needToken bool) (*Config, error) {
 		if _, err := fmt.Sscan(v, &c.WaitReplicas); err != nil || c.WaitReplicas < 0 {
 			return nil, settingError("VIGIL_REDIS_WAIT_REPLICAS", "want the number of replicas that must have a report before its receipt (0: none)")
 		}
-		if c.WaitReplicas > 0 && len(target.Addrs) > 0 && target.MasterName == "" {
-			return nil, settingError("VIGIL_REDIS_WAIT_REPLICAS", "works with one master and its replicas, or Sentinel; not with Redis Cluster")
-		}
 	}
 	token, err := secretSetting(getenv, "TELEGRAM_BOT_TOKEN")
 	if err != nil {

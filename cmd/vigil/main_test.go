@@ -46,7 +46,6 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{"bad country", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c1.toml", `countries = ["XX"]`)}, `countries: "XX"`},
 		{"unknown setting", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c2.toml", `colour = "red"`)}, `unknown setting "colour"`},
 		{"emergency for other country", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c3.toml", "countries = [\"UA\"]\n[emergency]\nFR = \"x\"")}, "emergency.FR"},
-		{"wait with cluster", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "REDIS_ADDRS": "127.0.0.1:7000,127.0.0.1:7001", "VIGIL_REDIS_WAIT_REPLICAS": "1"}, "not with Redis Cluster"},
 		{"bad wait", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_REDIS_WAIT_REPLICAS": "-1"}, "VIGIL_REDIS_WAIT_REPLICAS"},
 		{"bad coordinators", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_COORDINATORS": "anna:123"}, "VIGIL_COORDINATORS"},
 		{"coordinator named twice", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_COORDINATORS": "anna=1,anna=2"}, `"anna" is given twice`},
@@ -66,6 +65,30 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 			}
 			if strings.Contains(stderr, "hunter2") || strings.Contains(stderr, goodToken) {
 				t.Errorf("a secret was printed: %q", stderr)
+			}
+		})
+	}
+}
+
+// TestConfigWaitReplicasEverywhere: VIGIL_REDIS_WAIT_REPLICAS is taken
+// with one server, Sentinel and Cluster alike.
+func TestConfigWaitReplicasEverywhere(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+	}{
+		{"one server", map[string]string{}},
+		{"sentinel", map[string]string{"REDIS_ADDRS": "127.0.0.1:26379", "REDIS_MASTER_NAME": "vigil"}},
+		{"cluster", map[string]string{"REDIS_ADDRS": "127.0.0.1:7000,127.0.0.1:7001"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.env["VIGIL_REDIS_WAIT_REPLICAS"] = "1"
+			c, err := loadConfig(func(k string) string { return tc.env[k] }, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.WaitReplicas != 1 {
+				t.Fatalf("WaitReplicas %d, want 1", c.WaitReplicas)
 			}
 		})
 	}

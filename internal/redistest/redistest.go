@@ -193,9 +193,16 @@ func tail(path string) string {
 	return strings.Join(last, " | ")
 }
 
-// Cluster is a Redis Cluster of masters on loopback, owned by one test.
+// Cluster is a Redis Cluster on loopback, owned by one test.
 type Cluster struct {
+	// Nodes are every server of the cluster, masters and replicas. Which
+	// is which is up to redis-cli (and to failovers): ask the cluster, as
+	// ReplicasOf does.
 	Nodes []*Server
+
+	cli      string // redis-cli
+	masters  int
+	replicas int // per master
 }
 
 // Addrs returns the nodes' addresses, as seeds for a cluster client.
@@ -212,33 +219,198 @@ func (c *Cluster) Addrs() []string {
 // reports the cluster as ok.
 func StartCluster(tb testing.TB, masters int) *Cluster {
 	tb.Helper()
+	return StartClusterReplicas(tb, masters, 0)
+}
+
+// StartClusterReplicas starts a cluster of masters masters with
+// replicasPerMaster replicas each (redis-cli --cluster create
+// --cluster-replicas; Redis needs at least three masters). It returns once
+// the cluster is fully formed: every node reports the cluster as ok, every
+// replica has its link to its master up, and every master counts its
+// replicas online, so that WAIT can count them at once.
+func StartClusterReplicas(tb testing.TB, masters, replicasPerMaster int) *Cluster {
+	tb.Helper()
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
 		tb.Fatalf("redis-cli is not installed; install redis-tools (Debian: `sudo apt-get install redis-server` brings it)")
 	}
-	c := &Cluster{}
-	for i := 0; i < masters; i++ {
-		c.Nodes = append(c.Nodes, Start(tb, "cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 5000"))
+	c := &Cluster{cli: cli, masters: masters, replicas: replicasPerMaster}
+	conf := []string{"cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 5000"}
+	if replicasPerMaster > 0 {
+		// A master otherwise waits 5s for more replicas before it
+		// sends one its data.
+		conf = append(conf, "repl-diskless-sync-delay 0")
+	}
+	for i := 0; i < masters*(1+replicasPerMaster); i++ {
+		c.Nodes = append(c.Nodes, Start(tb, conf...))
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicasPerMaster), "--cluster-yes")
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
 		tb.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
 	}
+	c.WaitReady(tb)
+	return c
+}
+
+// WaitReady waits, up to 30s, until every node reports the cluster as ok
+// and, in a cluster with replicas, knows every node in its role, every
+// replica has its link to its master up and every master counts its
+// replicas online. Call it after restarting a node; every node must be
+// running.
+func (c *Cluster) WaitReady(tb testing.TB) {
+	tb.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for _, n := range c.Nodes {
 		for {
-			out, _ := exec.Command(cli, "-h", "127.0.0.1", "-p", n.Addr[strings.LastIndexByte(n.Addr, ':')+1:], "cluster", "info").Output()
-			if strings.Contains(string(out), "cluster_state:ok") {
+			why := c.notReady(n)
+			if why == "" {
 				break
 			}
 			if time.Now().After(deadline) {
-				tb.Fatalf("redistest: cluster not ok on %s: %s", n.Addr, out)
+				tb.Fatalf("redistest: cluster not ready on %s: %s", n.Addr, why)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	return c
+}
+
+// notReady says what node n still lacks, or "" when it is ready.
+func (c *Cluster) notReady(n *Server) string {
+	info := func(args ...string) string {
+		_, port, _ := net.SplitHostPort(n.Addr)
+		out, _ := exec.Command(c.cli, append([]string{"-h", "127.0.0.1", "-p", port}, args...)...).Output()
+		return string(out)
+	}
+	if out := info("cluster", "info"); !strings.Contains(out, "cluster_state:ok") {
+		return "cluster_state is not ok"
+	}
+	if c.replicas == 0 {
+		return ""
+	}
+	// The roles set by redis-cli reach the other nodes by gossip, a
+	// little after it returns.
+	var masters, replicas int
+	for _, line := range strings.Split(info("cluster", "nodes"), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		flags := "," + f[2] + ","
+		switch {
+		case strings.Contains(flags, ",fail") || strings.Contains(flags, ",handshake,") || strings.Contains(flags, ",noaddr,"):
+			return "a node is " + f[2]
+		case strings.Contains(flags, ",master,"):
+			masters++
+		case strings.Contains(flags, ",slave,"):
+			replicas++
+		}
+	}
+	if masters != c.masters || replicas != c.masters*c.replicas {
+		return fmt.Sprintf("the node knows %d masters and %d replicas", masters, replicas)
+	}
+	repl := info("info", "replication")
+	switch {
+	case strings.Contains(repl, "role:slave"):
+		if !strings.Contains(repl, "master_link_status:up") {
+			return "the replica's link to its master is not up"
+		}
+	case strings.Contains(repl, "role:master"):
+		if online := strings.Count(repl, ",state=online,"); online < c.replicas {
+			return fmt.Sprintf("the master has %d of %d replicas online", online, c.replicas)
+		}
+	default:
+		return "no answer to INFO replication"
+	}
+	return ""
+}
+
+// ReplicasOf returns the replicas of the master that owns key's slot now.
+// Kill them to see what the master does without them; Restart them and
+// call WaitReady to have them back.
+func (c *Cluster) ReplicasOf(tb testing.TB, key string) []*Server {
+	tb.Helper()
+	ctx := context.Background()
+	var lastErr error
+	for _, n := range c.Nodes {
+		// CLUSTER NODES, not CLUSTER SLOTS: the latter leaves out a
+		// replica until gossip has carried its replication offset.
+		rdb := redis.NewClient(&redis.Options{Addr: n.Addr, MaxRetries: -1})
+		slot, err := rdb.ClusterKeySlot(ctx, key).Result()
+		var nodes string
+		if err == nil {
+			nodes, err = rdb.ClusterNodes(ctx).Result()
+		}
+		rdb.Close()
+		if err != nil {
+			lastErr = err // a killed node: ask the next one
+			continue
+		}
+		var lines [][]string
+		for _, line := range strings.Split(nodes, "\n") {
+			if f := strings.Fields(line); len(f) >= 8 {
+				lines = append(lines, f)
+			}
+		}
+		master := ""
+		for _, f := range lines {
+			for _, r := range f[8:] {
+				lo, hi, ok := strings.Cut(r, "-")
+				if !ok {
+					hi = lo
+				}
+				from, err1 := strconv.ParseInt(lo, 10, 64)
+				to, err2 := strconv.ParseInt(hi, 10, 64)
+				if err1 == nil && err2 == nil && from <= slot && slot <= to {
+					master = f[0]
+				}
+			}
+		}
+		if master == "" {
+			tb.Fatalf("redistest: no node of the cluster owns the slot of %q", key)
+		}
+		var out []*Server
+		for _, f := range lines {
+			addr, _, _ := strings.Cut(f[1], "@")
+			if f[3] != master {
+				continue
+			}
+			for _, s := range c.Nodes {
+				if s.Addr == addr {
+					out = append(out, s)
+				}
+			}
+		}
+		return out
+	}
+	tb.Fatalf("redistest: no node of the cluster answered: %v", lastErr)
+	return nil
+}
+
+// Failover makes replica its master's master with CLUSTER FAILOVER (the
+// master first hands over all it has) and waits until it is master and the
+// cluster is ready again, the old master now its replica. Clients that
+// have not reloaded the map of slots still send the master's keys to the
+// old master, which answers MOVED.
+func (c *Cluster) Failover(tb testing.TB, replica *Server) {
+	tb.Helper()
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: replica.Addr})
+	defer rdb.Close()
+	if err := rdb.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+		tb.Fatalf("redistest: CLUSTER FAILOVER on %s: %v", replica.Addr, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if role, _ := rdb.Do(ctx, "ROLE").Slice(); len(role) > 0 && role[0] == "master" {
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("redistest: %s was not master within 30s of CLUSTER FAILOVER", replica.Addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.WaitReady(tb)
 }
 
 // StartReplica starts a redis-server replicating master.

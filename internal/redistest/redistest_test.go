@@ -45,3 +45,29 @@ func TestStartCluster(t *testing.T) {
 		t.Fatalf("keys landed on %d of 3 masters", used)
 	}
 }
+
+func TestStartClusterReplicas(t *testing.T) {
+	c := redistest.StartClusterReplicas(t, 3, 1)
+	if len(c.Nodes) != 6 {
+		t.Fatalf("%d nodes, want 6", len(c.Nodes))
+	}
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
+	defer rdb.Close()
+	ctx := context.Background()
+	master, err := rdb.MasterForKey(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := c.ReplicasOf(t, "k")
+	if len(replicas) != 1 {
+		t.Fatalf("%d replicas of the master of k, want 1", len(replicas))
+	}
+	// Ready means replicated: ROLE is slave, of that master, connected.
+	role, err := replicas[0].Client(t).Do(ctx, "ROLE").Slice()
+	if err != nil || len(role) < 4 {
+		t.Fatalf("ROLE: %v %v", role, err)
+	}
+	if got := fmt.Sprintf("%v %v:%v %v", role[0], role[1], role[2], role[3]); got != "slave "+master.Options().Addr+" connected" {
+		t.Fatalf("the replica of k's master says %q", got)
+	}
+}
