@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -106,5 +107,73 @@ func TestWaitReplicasOnCluster(t *testing.T) {
 	}
 	if _, err := patient.Report(ctx, "CLU-0001"); err != nil {
 		t.Fatalf("a report queued before the failover: %v", err)
+	}
+}
+
+// TestWaitReplicasOnClusterForUpdates: with WaitReplicas on a Cluster,
+// updates count as stored once the replica of their partition's master
+// has them. With that replica gone, a batch holding such an update is not
+// stored as far as Telegram knows (it would deliver it again), even when
+// its other updates are on masters whose replicas are up; delivered again
+// once the replica is back, the update is found stored, once.
+func TestWaitReplicasOnClusterForUpdates(t *testing.T) {
+	ctx := context.Background()
+	cluster := redistest.StartClusterReplicas(t, 3, 1)
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.Addrs()})
+	defer rdb.Close()
+	patient := store.New(rdb, store.Options{WaitReplicas: 1, WaitTimeout: 10 * time.Second})
+	quick := store.New(rdb, store.Options{WaitReplicas: 1, WaitTimeout: 300 * time.Millisecond})
+	const partitions = 8
+	if err := patient.InitInbox(ctx, partitions); err != nil {
+		t.Fatal(err)
+	}
+	// Two partitions on different masters.
+	masterOf := func(p int) string {
+		m, err := rdb.MasterForKey(ctx, fmt.Sprintf("vigil:{in:%d}:updates", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Options().Addr
+	}
+	a, b := 0, -1
+	for p := 1; p < partitions && b < 0; p++ {
+		if masterOf(p) != masterOf(a) {
+			b = p
+		}
+	}
+	if b < 0 {
+		t.Fatal("all partitions on one master")
+	}
+	update := func(p int, id int64) store.Incoming {
+		return store.Incoming{Partition: p, UpdateID: id, Handle: "h", Sealed: []byte("sealed-update")}
+	}
+	if _, err := patient.AcceptMany(ctx, []store.Incoming{update(a, 1), update(b, 2)}, 100, time.Hour); err != nil {
+		t.Fatalf("with the replicas up: %v", err)
+	}
+
+	replicas := cluster.ReplicasOf(t, fmt.Sprintf("vigil:{in:%d}:updates", a))
+	if len(replicas) != 1 {
+		t.Fatalf("%d replicas of partition %d's master, want 1", len(replicas), a)
+	}
+	replicas[0].Kill()
+	if _, err := quick.AcceptMany(ctx, []store.Incoming{update(b, 3), update(a, 4)}, 100, time.Hour); !errors.Is(err, store.ErrNotReplicated) {
+		t.Fatalf("with partition %d's replica down: %v, want ErrNotReplicated", a, err)
+	}
+	// Three tries: a WAIT not sent to the partition's master would meet
+	// another master (whose replica is up) at least once.
+	for try := 0; try < 3; try++ {
+		if _, err := quick.AcceptMany(ctx, []store.Incoming{update(a, 4)}, 100, time.Hour); !errors.Is(err, store.ErrNotReplicated) {
+			t.Fatalf("with partition %d's replica down, try %d: %v, want ErrNotReplicated", a, try+1, err)
+		}
+	}
+	if dropped, err := quick.AcceptMany(ctx, []store.Incoming{update(b, 5)}, 100, time.Hour); err != nil || dropped[0] != "" {
+		t.Fatalf("an update on another master: %v %v, want stored", dropped, err)
+	}
+
+	replicas[0].Restart(t)
+	cluster.WaitReady(t)
+	dropped, err := patient.AcceptMany(ctx, []store.Incoming{update(b, 3), update(a, 4)}, 100, time.Hour)
+	if err != nil || dropped[0] != "duplicate" || dropped[1] != "duplicate" {
+		t.Fatalf("delivered again once the replica is back: %v %v, want both found stored", dropped, err)
 	}
 }

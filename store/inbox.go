@@ -90,6 +90,9 @@ func (s *Store) AcceptMany(ctx context.Context, in []Incoming, perMinute int, tt
 			}
 			return nil
 		})
+		if err != nil && s.opts.WaitReplicas > 0 {
+			s.masterFailed(ctx)
+		}
 		if err == nil && acked != nil {
 			if got, _ := acked.Int(); got < s.opts.WaitReplicas {
 				return fmt.Errorf("%w: %d of %d replicas have the updates", ErrNotReplicated, got, s.opts.WaitReplicas)
@@ -135,26 +138,24 @@ type acceptGroup struct {
 // with WaitReplicas on a Cluster each master gets its own, since WAIT
 // counts the replicas of the node its connection goes to.
 func (s *Store) byMaster(ctx context.Context, in []Incoming) ([]acceptGroup, error) {
-	all := make([]int, len(in))
-	for i := range in {
-		all[i] = i
-	}
-	cc, ok := s.rdb.(*redis.ClusterClient)
-	if !ok || s.opts.WaitReplicas <= 0 {
+	if _, cluster := s.rdb.(*redis.ClusterClient); !cluster || s.opts.WaitReplicas <= 0 {
+		all := make([]int, len(in))
+		for i := range in {
+			all[i] = i
+		}
 		return []acceptGroup{{client: s.rdb, idx: all}}, nil
 	}
 	var groups []acceptGroup
-	at := map[string]int{}
+	at := map[redis.Cmdable]int{}
 	for i, u := range in {
-		node, err := cc.MasterForKey(ctx, inboxKey(u.Partition))
+		node, err := s.masterFor(ctx, inboxKey(u.Partition))
 		if err != nil {
 			return nil, fmt.Errorf("find the master of a partition: %w", err)
 		}
-		addr := node.Options().Addr
-		g, seen := at[addr]
+		g, seen := at[node]
 		if !seen {
 			g = len(groups)
-			at[addr] = g
+			at[node] = g
 			groups = append(groups, acceptGroup{client: node})
 		}
 		groups[g].idx = append(groups[g].idx, i)
