@@ -336,6 +336,22 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 		// Commands inside a script are checked against the caller too.
 		refused(t, botRDB.Eval(ctx, "return redis.call('FLUSHALL')", nil).Err(), "vigil-bot FLUSHALL in a script")
 	})
+	t.Run("replicas and cluster", func(t *testing.T) {
+		// VIGIL_REDIS_WAIT_REPLICAS: the bot may WAIT. No replica here, so
+		// an update is stored but not acknowledged: ErrNotReplicated, not
+		// a permission error.
+		waiting := store.New(botRDB, store.Options{WaitReplicas: 1, WaitTimeout: 10 * time.Millisecond})
+		if _, err := waiting.AcceptMany(ctx, []store.Incoming{{Partition: 0, UpdateID: 77, Handle: "h", Sealed: []byte("x")}}, 100, time.Minute); !errors.Is(err, store.ErrNotReplicated) {
+			t.Fatalf("vigil-bot accepting with WaitReplicas: %v, want ErrNotReplicated", err)
+		}
+		// A cluster client reads the slot map and the command table.
+		for name, c := range map[string]*redis.Client{"vigil-bot": botRDB, "vigil-staff": staffRDB} {
+			must(t, c.Do(ctx, "COMMAND", "COUNT").Err(), name+": COMMAND")
+			if err := c.Do(ctx, "CLUSTER", "SLOTS").Err(); err != nil && strings.Contains(err.Error(), "NOPERM") {
+				t.Fatalf("%s: CLUSTER SLOTS: %v", name, err)
+			}
+		}
+	})
 	t.Run("staff refused", func(t *testing.T) {
 		refused(t, staffRDB.Get(ctx, "vigil:{c:"+handle+"}:profile").Err(), "vigil-staff reading a chat's profile")
 		refused(t, staffRDB.Get(ctx, "vigil:{c:x}:draft").Err(), "vigil-staff reading a draft")
