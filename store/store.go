@@ -224,33 +224,78 @@ type ChatUpdate struct {
 	Reply []byte
 }
 
-// SaveChat applies a change to a chat in one round trip.
+// saveChat applies a ChatUpdate atomically. KEYS: profile, applied,
+// reply, draft. ARGV: profile ("" keeps it), applied ("" keeps it and the
+// reply), reply ("" deletes it), draft ("" keeps it), "1" to delete the
+// draft, then the profile and draft lifetimes in ms.
+var saveChat = redis.NewScript(`
+if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[6]) end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[6])
+  if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[7]) else redis.call('DEL', KEYS[3]) end
+end
+if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[7])
+elseif ARGV[5] == '1' then redis.call('DEL', KEYS[4]) end
+return 1
+`)
+
+// SaveChat applies a change to a chat in one round trip. With
+// Options.WaitReplicas it counts as saved only once the replicas have it
+// (ErrNotReplicated otherwise): after a failover the chat's state is never
+// behind a reply the defender has seen.
 func (s *Store) SaveChat(ctx context.Context, handle string, u ChatUpdate) error {
 	if u.Draft == nil && !u.DeleteDraft && u.Profile == nil && u.Applied == "" {
 		return nil
 	}
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		if u.Profile != nil {
-			p.Set(ctx, profileKey(handle), u.Profile, s.opts.ProfileTTL)
-		}
-		if u.Applied != "" {
-			p.Set(ctx, appliedKey(handle), u.Applied, s.opts.ProfileTTL)
-			if u.Reply != nil {
-				p.Set(ctx, replyKey(handle), u.Reply, s.opts.DraftTTL)
-			} else {
-				p.Del(ctx, replyKey(handle))
-			}
-		}
-		switch {
-		case u.Draft != nil:
-			p.Set(ctx, draftKey(handle), u.Draft, s.opts.DraftTTL)
-		case u.DeleteDraft:
-			p.Del(ctx, draftKey(handle))
-		}
-		return nil
-	})
-	if err != nil {
+	del := "0"
+	if u.DeleteDraft {
+		del = "1"
+	}
+	keys := []string{profileKey(handle), appliedKey(handle), replyKey(handle), draftKey(handle)}
+	args := []any{u.Profile, u.Applied, u.Reply, u.Draft, del, s.opts.ProfileTTL.Milliseconds(), s.opts.DraftTTL.Milliseconds()}
+	if err := s.replicated(ctx, draftKey(handle), saveChat, keys, args); err != nil {
 		return fmt.Errorf("store: save chat: %w", err)
+	}
+	return nil
+}
+
+// replicated runs script, and with WaitReplicas then WAIT, down one
+// connection to the master that owns key.
+func (s *Store) replicated(ctx context.Context, key string, script *redis.Script, keys []string, args []any) error {
+	n := s.opts.WaitReplicas
+	if n <= 0 {
+		return script.Run(ctx, s.rdb, keys, args...).Err()
+	}
+	master, err := s.masterFor(ctx, key)
+	if err != nil {
+		return err
+	}
+	run := func(full bool) (*redis.Cmd, *redis.Cmd, error) {
+		var res, acked *redis.Cmd
+		_, err := master.Pipelined(ctx, func(p redis.Pipeliner) error {
+			if full {
+				res = script.Eval(ctx, p, keys, args...)
+			} else {
+				res = script.EvalSha(ctx, p, keys, args...)
+			}
+			acked = p.Do(ctx, "WAIT", n, s.opts.WaitTimeout.Milliseconds())
+			return nil
+		})
+		return res, acked, err
+	}
+	res, acked, err := run(false)
+	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		res, acked, err = run(true) // none ran: send it whole this once
+	}
+	if err != nil {
+		s.masterFailed(ctx)
+		return err
+	}
+	if err := res.Err(); err != nil {
+		return err
+	}
+	if got, _ := acked.Int(); got < n {
+		return fmt.Errorf("%w: %d of %d replicas have it", ErrNotReplicated, got, n)
 	}
 	return nil
 }
