@@ -101,6 +101,12 @@ type Config struct {
 	Workers int
 	// PollTimeout is the long-polling timeout (default 50s).
 	PollTimeout time.Duration
+	// SweepEachRead makes every inbox read take back entries a failover
+	// left pending (store.ReadOrphans), not one read a second: with
+	// replicas that must acknowledge writes (VIGIL_REDIS_WAIT_REPLICAS),
+	// so that a chat's updates stay in order through a failover. It costs
+	// a command on each read.
+	SweepEachRead bool
 	// PollInterval is the least time between the starts of two polls
 	// while updates keep coming (default 5ms; see poll).
 	PollInterval time.Duration

@@ -801,7 +801,7 @@ func TestWebhookAnswers2xxOnlyOnceStored(t *testing.T) {
 		}
 	}
 	p := env.Service.Partition(4242, 2)
-	entries, err := env.Service.NextInbox(ctx, p, "t", -1, true)
+	entries, err := env.Service.NextInbox(ctx, p, "t", -1, intake.ReadReclaim)
 	if err != nil || len(entries) != 1 || entries[0].UpdateID != 555 {
 		t.Fatalf("inbox after the webhook: %+v %v", entries, err)
 	}

@@ -29,7 +29,7 @@ type Inbox interface {
 	Release(ctx context.Context, p int, owner string) error
 	// NextInbox reads a partition's next updates and finishes done, the
 	// updates handled since the last read, in the same round trip.
-	NextInbox(ctx context.Context, p int, consumer string, block time.Duration, reclaim bool, done ...intake.Done) ([]intake.InboxEntry, error)
+	NextInbox(ctx context.Context, p int, consumer string, block time.Duration, read intake.InboxRead, done ...intake.Done) ([]intake.InboxEntry, error)
 	OpenEntry(p int, e intake.InboxEntry) ([]byte, error)
 	DoneMany(ctx context.Context, p int, done []intake.Done) error
 	Heartbeat(ctx context.Context, owner string, ttl time.Duration) (int, error)
@@ -315,6 +315,13 @@ func (b *Bot) work(ctx context.Context) {
 	}
 }
 
+// orphanSweep is how often a partition's holder takes back entries left
+// pending by a failover (see store.ReadOrphans), unless it does on each
+// read (Config.SweepEachRead). Without replicas that acknowledge writes a
+// failover may lose the writes of its last instant anyway; the sweep keeps
+// such entries from lingering.
+const orphanSweep = time.Second
+
 // partition handles the updates of partition p until stop or ctx ends; the
 // update in hand is finished first.
 //
@@ -334,6 +341,7 @@ func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}, until *a
 	var pending []intake.Done
 	defer func() { b.finish(context.WithoutCancel(ctx), p, &pending) }()
 	lapsed := func() bool { return time.Now().UnixNano() > until.Load() }
+	var swept time.Time
 	for {
 		select {
 		case <-stop:
@@ -353,7 +361,14 @@ func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}, until *a
 			}
 			continue
 		}
-		entries, err := b.cfg.Inbox.NextInbox(ctx, p, b.owner, b.cfg.ReplyPoll, reclaim, pending...)
+		read := intake.ReadNew
+		switch {
+		case reclaim:
+			read = intake.ReadReclaim
+		case b.cfg.SweepEachRead || time.Since(swept) > orphanSweep:
+			read, swept = intake.ReadOrphans, time.Now()
+		}
+		entries, err := b.cfg.Inbox.NextInbox(ctx, p, b.owner, b.cfg.ReplyPoll, read, pending...)
 		if err == nil {
 			reclaim, pending = false, nil
 		}

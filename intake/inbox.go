@@ -82,6 +82,15 @@ type InboxEntry = store.InboxEntry
 // EntryReply is the Kind of an inbox entry that carries a staff reply.
 const EntryReply = store.EntryReply
 
+// InboxRead says what NextInbox reads besides new entries (see store).
+type InboxRead = store.InboxRead
+
+const (
+	ReadNew     = store.ReadNew
+	ReadOrphans = store.ReadOrphans
+	ReadReclaim = store.ReadReclaim
+)
+
 // Lease takes or renews a partition's lease (see store.Lease).
 func (s *Service) Lease(ctx context.Context, p int, owner string, ttl time.Duration) (bool, error) {
 	return s.store.Lease(ctx, p, owner, ttl)
@@ -118,8 +127,8 @@ func (s *Service) done(done []Done) []store.Done {
 
 // NextInbox returns the next updates of a partition, finishing those
 // handled since the last call in the same round trip (see store.NextInbox).
-func (s *Service) NextInbox(ctx context.Context, p int, consumer string, block time.Duration, reclaim bool, done ...Done) ([]InboxEntry, error) {
-	return s.store.NextInbox(ctx, p, consumer, block, reclaim, s.done(done)...)
+func (s *Service) NextInbox(ctx context.Context, p int, consumer string, block time.Duration, read InboxRead, done ...Done) ([]InboxEntry, error) {
+	return s.store.NextInbox(ctx, p, consumer, block, read, s.done(done)...)
 }
 
 // DoneMany finishes handled updates (see DoneInbox) in one round trip.

@@ -50,7 +50,7 @@ func TestForwardedReplyIsDeliveredOnceInItsChatsPartition(t *testing.T) {
 	}
 
 	p := env.Service.Partition(chatID, partitions)
-	entries, err := env.Service.NextInbox(ctx, p, "worker", -1, false)
+	entries, err := env.Service.NextInbox(ctx, p, "worker", -1, intake.ReadNew)
 	if err != nil || len(entries) != 2 {
 		t.Fatalf("partition %d holds %d entries (%v), want the reply twice", p, len(entries), err)
 	}

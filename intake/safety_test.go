@@ -132,7 +132,7 @@ func TestRedeliveredUpdateIsStoredOnceAndAppliedOnce(t *testing.T) {
 		}
 	}
 	p := svc.Partition(42, 4)
-	entries, err := svc.NextInbox(ctx, p, "w", -1, true)
+	entries, err := svc.NextInbox(ctx, p, "w", -1, intake.ReadReclaim)
 	if err != nil || len(entries) != 1 || entries[0].UpdateID != 987 {
 		t.Fatalf("inbox: %+v %v", entries, err)
 	}

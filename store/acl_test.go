@@ -163,7 +163,7 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 	if _, err := bot.Heartbeat(ctx, "p1", at, time.Minute); err != nil {
 		t.Fatalf("bot: heartbeat: %v", err)
 	}
-	entries, err := bot.NextInbox(ctx, 1, "p1", -1, true)
+	entries, err := bot.NextInbox(ctx, 1, "p1", -1, store.ReadReclaim)
 	if err != nil || len(entries) != 1 {
 		t.Fatalf("bot: read the inbox: %v %v", entries, err)
 	}

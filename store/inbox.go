@@ -228,7 +228,24 @@ func (s *Store) ForwardReply(ctx context.Context, partition int, sealed []byte) 
 // Updates handled since the last call are passed as done: they are removed
 // (see DoneInbox) in the same round trip as the read, so that finishing an
 // update costs no round trip of its own.
-func (s *Store) NextInbox(ctx context.Context, partition int, consumer string, block time.Duration, reclaim bool, done ...Done) ([]InboxEntry, error) {
+// InboxRead says what NextInbox reads besides new entries.
+type InboxRead int
+
+const (
+	// ReadNew reads new entries only.
+	ReadNew InboxRead = iota
+	// ReadOrphans also takes back, first and in the same round trip,
+	// entries of the partition left pending: after a failover to a
+	// replica that saw an entry taken but not its acknowledgement. A
+	// holder sweeps so now and then; each sweep costs a little.
+	ReadOrphans
+	// ReadReclaim reads every pending entry of the partition first,
+	// without waiting: on taking a partition over.
+	ReadReclaim
+)
+
+func (s *Store) NextInbox(ctx context.Context, partition int, consumer string, block time.Duration, read InboxRead, done ...Done) ([]InboxEntry, error) {
+	reclaim := read == ReadReclaim
 	key := inboxKey(partition)
 	if len(done) > 0 && reclaim {
 		if err := s.DoneMany(ctx, partition, done); err != nil {
@@ -251,20 +268,19 @@ func (s *Store) NextInbox(ctx context.Context, partition int, consumer string, b
 		start = next
 	}
 	if len(msgs) == 0 {
-		var read *redis.XStreamSliceCmd
+		var fresh *redis.XStreamSliceCmd
 		var orphans *redis.XAutoClaimCmd
 		var finish []redis.Cmder
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			finish = s.doneIn(ctx, p, partition, done)
-			// Everything read before is finished above, and only the
-			// lease holder reads: nothing should be pending. Something is
-			// when Redis failed over to a replica that has seen an entry
-			// taken but not what its handling wrote (which came later):
-			// it is handled again, first.
-			orphans = p.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-				Stream: key, Group: inboxGroup, Consumer: consumer, MinIdle: 0, Start: "0-0", Count: 50,
-			})
-			read = p.XReadGroup(ctx, &redis.XReadGroupArgs{
+			if read == ReadOrphans {
+				// Everything read before is finished above, and only the
+				// lease holder reads: nothing should be pending.
+				orphans = p.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+					Stream: key, Group: inboxGroup, Consumer: consumer, MinIdle: 0, Start: "0-0", Count: 50,
+				})
+			}
+			fresh = p.XReadGroup(ctx, &redis.XReadGroupArgs{
 				Group: inboxGroup, Consumer: consumer, Streams: []string{key, ">"}, Count: 50, Block: block,
 			})
 			return nil
@@ -274,12 +290,14 @@ func (s *Store) NextInbox(ctx context.Context, partition int, consumer string, b
 				return nil, fmt.Errorf("store: finish updates: %w", err)
 			}
 		}
-		if got, _, err := orphans.Result(); err != nil {
-			return nil, fmt.Errorf("store: reclaim updates: %w", err)
-		} else {
+		if orphans != nil {
+			got, _, err := orphans.Result()
+			if err != nil {
+				return nil, fmt.Errorf("store: reclaim updates: %w", err)
+			}
 			msgs = append(msgs, got...)
 		}
-		streams, err := read.Result()
+		streams, err := fresh.Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("store: read updates: %w", err)
 		}
