@@ -711,8 +711,10 @@ func TestAFloodFromOneChatDoesNotHoldUpOthers(t *testing.T) {
 	if slow := slowDowns(); slow < 1 || slow > minutes {
 		t.Fatalf("the flooding chat was told to slow down %d times in %d clock minute(s), want once a minute", slow, minutes)
 	}
-	if n := len(h.api.Sent(flood.chat.ID)); n > 100 {
-		t.Fatalf("the bot answered the flood %d times", n)
+	// At most the per-minute limit (60) and one "slow down" in each clock
+	// minute the flood was handled in: a loaded machine may cross one.
+	if n := len(h.api.Sent(flood.chat.ID)); n > 61*minutes {
+		t.Fatalf("the bot answered the flood %d times in %d clock minute(s), want at most %d", n, minutes, 61*minutes)
 	}
 }
 
