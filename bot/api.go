@@ -9,9 +9,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"time"
 
 	tg "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
+	"github.com/valyala/fasthttp"
 )
 
 // apiClient makes the Bot API calls that every update and every broadcast
@@ -24,6 +27,7 @@ import (
 // the second time into a whole models.Message; that was about a sixth of
 // the bot's CPU time under load. Here a request is one JSON body with its
 // length, and of an answer only the message id and the error are read.
+// It posts with fasthttp unless a proxy is set for the server (postFast).
 //
 // Its errors are go-telegram/bot's (tg.ErrorForbidden, a
 // *tg.TooManyRequestsError, ...) with the same messages, so the retry and
@@ -33,6 +37,7 @@ import (
 type apiClient struct {
 	base    string // the server URL and /bot<token>/
 	http    *http.Client
+	fast    *fasthttp.Client // nil: every call goes through http
 	metrics *metrics
 }
 
@@ -99,9 +104,34 @@ func call[T any](ctx context.Context, c *apiClient, method string, params any) (
 	if err != nil {
 		return zero, fmt.Errorf("bot: %s: encode request: %w", method, err)
 	}
+	post := c.postStd
+	if c.fast != nil {
+		post = c.postFast
+	}
+	status, raw, done, err := post(ctx, method, body)
+	if err != nil {
+		return zero, fmt.Errorf("bot: %s: %w", method, err)
+	}
+	defer done()
+	var a answer[T]
+	if err := json.Unmarshal(raw, &a); err != nil {
+		// Not the Bot API answering (a proxy's error page, say); the body
+		// is not quoted, as it could echo the request.
+		return zero, fmt.Errorf("bot: %s: undecodable answer (HTTP %d)", method, status)
+	}
+	if !a.OK {
+		c.metrics.apiError(a.ErrorCode)
+		return zero, apiError(method, a.ErrorCode, a.Description, a.Parameters.RetryAfter, a.Parameters.MigrateToChatID)
+	}
+	return a.Result, nil
+}
+
+// postStd posts with net/http (through a proxy, when one is set). raw is
+// valid until done is called.
+func (c *apiClient) postStd(ctx context.Context, method string, body []byte) (status int, raw []byte, done func(), err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+method, bytes.NewReader(body))
 	if err != nil {
-		return zero, fmt.Errorf("bot: %s: build request", method)
+		return 0, nil, nil, errors.New("build request")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
@@ -112,24 +142,68 @@ func call[T any](ctx context.Context, c *apiClient, method string, params any) (
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return zero, fmt.Errorf("bot: %s: %w", method, err)
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	raw, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return zero, fmt.Errorf("bot: %s: read answer: %w", method, err)
+		return 0, nil, nil, fmt.Errorf("read answer: %w", err)
 	}
-	var a answer[T]
-	if err := json.Unmarshal(raw, &a); err != nil {
-		// Not the Bot API answering (a proxy's error page, say); the body
-		// is not quoted, as it could echo the request.
-		return zero, fmt.Errorf("bot: %s: undecodable answer (HTTP %d)", method, resp.StatusCode)
+	return resp.StatusCode, raw, func() {}, nil
+}
+
+// postFast posts with fasthttp, which writes the request and reads the
+// answer in the calling goroutine; net/http hands each request to two
+// goroutines of its connection, and that hand-over was a sixth of the
+// bot's CPU under load. It waits for the request's permit (broadcasts)
+// once the request is built, as pacedTransport does for net/http. raw is
+// valid until done is called.
+func (c *apiClient) postFast(ctx context.Context, method string, body []byte) (status int, raw []byte, done func(), err error) {
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.SetRequestURI(c.base + method)
+	req.Header.SetMethod(http.MethodPost)
+	req.Header.SetContentType("application/json")
+	req.SetBodyRaw(body)
+	if ready, ok := ctx.Value(permitKey{}).(func() error); ok && ready != nil {
+		if err := ready(); err != nil {
+			return 0, nil, nil, err
+		}
 	}
-	if !a.OK {
-		c.metrics.apiError(a.ErrorCode)
-		return zero, apiError(method, a.ErrorCode, a.Description, a.Parameters.RetryAfter, a.Parameters.MigrateToChatID)
+	if err := ctx.Err(); err != nil {
+		return 0, nil, nil, err
 	}
-	return a.Result, nil
+	// fasthttp takes a deadline, not a context: the context's, or the
+	// client's usual minute.
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Minute)
+	}
+	resp := fasthttp.AcquireResponse()
+	if err := c.fast.DoDeadline(req, resp, deadline); err != nil {
+		fasthttp.ReleaseResponse(resp)
+		return 0, nil, nil, err
+	}
+	return resp.StatusCode(), resp.Body(), func() { fasthttp.ReleaseResponse(resp) }, nil
+}
+
+// newFastClient returns the fasthttp client for a Bot API server, or nil
+// when a proxy is set in the environment (HTTPS_PROXY and the like, even
+// with NO_PROXY): net/http honours it, fasthttp does not.
+func newFastClient(apiURL string) *fasthttp.Client {
+	for _, v := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"} {
+		if os.Getenv(v) != "" {
+			return nil
+		}
+	}
+	return &fasthttp.Client{
+		MaxConnsPerHost:     256,
+		MaxResponseBodySize: maxAnswer,
+		ReadTimeout:         time.Minute,
+		WriteTimeout:        time.Minute,
+		// No User-Agent naming the library; net/http's names Go.
+		NoDefaultUserAgentHeader: true,
+	}
 }
 
 // apiError is the error go-telegram/bot returns for the same answer.

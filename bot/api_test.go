@@ -19,9 +19,23 @@ import (
 
 const apiToken = "424242:AAApiClientTestToken_abcdefghijk"
 
-func newAPIClient(t *testing.T, url string) (*apiClient, *prometheus.Registry) {
+// newAPIClient returns a client of the server at url, posting with
+// fasthttp when fast is set, with net/http otherwise (as behind a proxy).
+func newAPIClient(t *testing.T, url string, fast bool) (*apiClient, *prometheus.Registry) {
 	reg := prometheus.NewRegistry()
-	return &apiClient{base: url + "/bot" + apiToken + "/", http: &http.Client{}, metrics: newMetrics(reg)}, reg
+	c := &apiClient{base: url + "/bot" + apiToken + "/", http: &http.Client{}, metrics: newMetrics(reg)}
+	if fast {
+		if c.fast = newFastClient(url); c.fast == nil {
+			t.Fatal("no fasthttp client without a proxy set")
+		}
+	}
+	return c, reg
+}
+
+// bothWays runs test with each way of posting.
+func bothWays(t *testing.T, test func(t *testing.T, fast bool)) {
+	t.Run("fasthttp", func(t *testing.T) { test(t, true) })
+	t.Run("net/http", func(t *testing.T) { test(t, false) })
 }
 
 // telegramErrors reads vigil_telegram_errors_total{code} from reg.
@@ -47,16 +61,18 @@ func telegramErrors(t *testing.T, reg *prometheus.Registry, code string) float64
 
 // clientOnFake returns a client of the fake Bot API, which knows one
 // private chat.
-func clientOnFake(t *testing.T, chatID int64) (*apiClient, *prometheus.Registry, *fakeapi.Server, models.Chat) {
+func clientOnFake(t *testing.T, chatID int64, fast bool) (*apiClient, *prometheus.Registry, *fakeapi.Server, models.Chat) {
 	api := fakeapi.New(t, apiToken)
 	chat := models.Chat{ID: chatID, Type: models.ChatTypePrivate}
 	api.AddChat(chat)
-	c, reg := newAPIClient(t, api.URL())
+	c, reg := newAPIClient(t, api.URL(), fast)
 	return c, reg, api, chat
 }
 
-func TestAPIClientSendsWhatTelegramExpects(t *testing.T) {
-	c, _, api, chat := clientOnFake(t, 77)
+func TestAPIClientSendsWhatTelegramExpects(t *testing.T) { bothWays(t, testAPIClientSends) }
+
+func testAPIClientSends(t *testing.T, fast bool) {
+	c, _, api, chat := clientOnFake(t, 77, fast)
 	ctx := context.Background()
 
 	kb := keyboard([][]flows.Button{{{Label: "Yes", Data: "0|y"}, {Label: "No", Data: "0|n"}}})
@@ -96,8 +112,10 @@ func TestAPIClientSendsWhatTelegramExpects(t *testing.T) {
 
 // The client's errors must be go-telegram/bot's, so retry, errorKind and
 // broadcastError treat them as before, and each is counted by code.
-func TestAPIClientErrorsAreTheLibrarys(t *testing.T) {
-	c, reg, api, chat := clientOnFake(t, 78)
+func TestAPIClientErrorsAreTheLibrarys(t *testing.T) { bothWays(t, testAPIClientErrors) }
+
+func testAPIClientErrors(t *testing.T, fast bool) {
+	c, reg, api, chat := clientOnFake(t, 78, fast)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name     string
@@ -142,14 +160,16 @@ func TestAPIClientErrorsAreTheLibrarys(t *testing.T) {
 	}
 }
 
-func TestAPIClientErrorsHoldNoToken(t *testing.T) {
+func TestAPIClientErrorsHoldNoToken(t *testing.T) { bothWays(t, testAPIClientNoToken) }
+
+func testAPIClientNoToken(t *testing.T, fast bool) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	c, _ := newAPIClient(t, "http://"+addr)
+	c, _ := newAPIClient(t, "http://"+addr, fast)
 	_, err = c.sendMessage(context.Background(), outMessage{ChatID: 1, Text: "x"})
 	if err == nil {
 		t.Fatal("no error from a closed port")
@@ -173,9 +193,23 @@ func TestAPIClientErrorsHoldNoToken(t *testing.T) {
 	}
 	go proxy.Serve(ln)
 	defer proxy.Close()
-	c, _ = newAPIClient(t, "http://"+ln.Addr().String())
+	c, _ = newAPIClient(t, "http://"+ln.Addr().String(), fast)
 	_, err = c.sendMessage(context.Background(), outMessage{ChatID: 1, Text: "x"})
 	if err == nil || strings.Contains(err.Error(), "marker-proxy-page") || errorKind(err) != "other" {
 		t.Errorf("a proxy's page gave %v (kind %s)", err, errorKind(err))
+	}
+}
+
+// Behind a proxy, calls go through net/http, which honours it.
+func TestAPIClientUsesNetHTTPBehindAProxy(t *testing.T) {
+	for _, v := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"} {
+		t.Setenv(v, "")
+	}
+	if newFastClient("https://api.telegram.org") == nil {
+		t.Error("net/http chosen with no proxy set")
+	}
+	t.Setenv("https_proxy", "http://proxy.invalid:3128")
+	if newFastClient("https://api.telegram.org") != nil {
+		t.Error("fasthttp chosen with https_proxy set")
 	}
 }

@@ -196,7 +196,7 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 		return nil, fmt.Errorf("bot: connect to the Bot API: %s", errorKind(err))
 	}
 	b.api = api
-	b.tg = &apiClient{base: b.apiURL + "/bot" + cfg.Token + "/", http: client, metrics: b.metrics}
+	b.tg = &apiClient{base: b.apiURL + "/bot" + cfg.Token + "/", http: client, fast: newFastClient(b.apiURL), metrics: b.metrics}
 	if bc := cfg.Broadcast; bc != nil {
 		c := *bc
 		c.Send, c.Notify, c.Owner, c.Observe = b.sendHTML, b.notify, b.owner, b.metrics.broadcast
