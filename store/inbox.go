@@ -70,47 +70,20 @@ type Incoming struct {
 // acknowledged to Telegram is lost when a replica takes over.
 func (s *Store) AcceptMany(ctx context.Context, in []Incoming, perMinute int, ttl time.Duration) (dropped []string, err error) {
 	window := strconv.FormatInt(time.Now().Unix()/60, 10)
+	if len(in) == 0 {
+		return []string{}, nil
+	}
 	cmds := make([]*redis.Cmd, len(in))
-	// run sends the updates at idx down one connection of c, then WAIT.
-	run := func(c redis.Cmdable, idx []int, full bool) error {
-		var acked *redis.Cmd
-		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+	for _, idx := range s.byMaster(ctx, in) {
+		// With WaitReplicas on a Cluster, each master's updates go to it
+		// with a WAIT of their own (writeThrough).
+		err := s.writeThrough(ctx, inboxKey(in[idx[0]].Partition), func(p redis.Pipeliner, full bool) {
 			for _, i := range idx {
 				u := in[i]
 				keys := []string{inboxSeenKey(u.Partition, u.UpdateID), inboxKey(u.Partition), inboxRateKey(u.Partition, u.Handle, window)}
-				args := []any{ttl.Milliseconds(), u.UpdateID, u.Sealed, perMinute}
-				if full {
-					cmds[i] = accept.Eval(ctx, p, keys, args...)
-				} else {
-					cmds[i] = accept.EvalSha(ctx, p, keys, args...)
-				}
+				cmds[i] = queueScript(ctx, p, accept, full, keys, ttl.Milliseconds(), u.UpdateID, u.Sealed, perMinute)
 			}
-			if s.opts.WaitReplicas > 0 {
-				acked = p.Do(ctx, "WAIT", s.opts.WaitReplicas, s.opts.WaitTimeout.Milliseconds())
-			}
-			return nil
 		})
-		if err != nil && s.opts.WaitReplicas > 0 {
-			s.masterFailed(ctx)
-		}
-		if err == nil && acked != nil {
-			if got, _ := acked.Int(); got < s.opts.WaitReplicas {
-				return fmt.Errorf("%w: %d of %d replicas have the updates", ErrNotReplicated, got, s.opts.WaitReplicas)
-			}
-		}
-		return err
-	}
-	groups, err := s.byMaster(ctx, in)
-	if err != nil {
-		return nil, fmt.Errorf("store: accept updates: %w", err)
-	}
-	for _, g := range groups {
-		err = run(g.client, g.idx, false)
-		if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-			// Redis has not seen the script since it started: none ran.
-			// Send it whole this once (EVAL also caches it).
-			err = run(g.client, g.idx, true)
-		}
 		if err != nil {
 			return nil, fmt.Errorf("store: accept updates: %w", err)
 		}
@@ -128,39 +101,34 @@ func (s *Store) AcceptMany(ctx context.Context, in []Incoming, perMinute int, tt
 	return dropped, nil
 }
 
-// acceptGroup is updates to send down one connection.
-type acceptGroup struct {
-	client redis.Cmdable
-	idx    []int
-}
-
-// byMaster groups updates for AcceptMany: all in one group, except that
-// with WaitReplicas on a Cluster each master gets its own, since WAIT
-// counts the replicas of the node its connection goes to.
-func (s *Store) byMaster(ctx context.Context, in []Incoming) ([]acceptGroup, error) {
-	if _, cluster := s.rdb.(*redis.ClusterClient); !cluster || s.opts.WaitReplicas <= 0 {
+// byMaster groups the indexes of in for AcceptMany: all in one group,
+// except that with WaitReplicas on a Cluster each master gets its own,
+// since WAIT counts the replicas of the node its connection goes to.
+func (s *Store) byMaster(ctx context.Context, in []Incoming) [][]int {
+	cc, cluster := s.rdb.(*redis.ClusterClient)
+	if !cluster || s.opts.WaitReplicas <= 0 {
 		all := make([]int, len(in))
 		for i := range in {
 			all[i] = i
 		}
-		return []acceptGroup{{client: s.rdb, idx: all}}, nil
+		return [][]int{all}
 	}
-	var groups []acceptGroup
-	at := map[redis.Cmdable]int{}
+	var groups [][]int
+	byAddr := map[string]int{}
 	for i, u := range in {
-		node, err := s.masterFor(ctx, inboxKey(u.Partition))
-		if err != nil {
-			return nil, fmt.Errorf("find the master of a partition: %w", err)
-		}
-		g, seen := at[node]
+		addr := ""
+		if node, err := cc.MasterForKey(ctx, inboxKey(u.Partition)); err == nil {
+			addr = node.Options().Addr
+		} // an error comes back from writeThrough, which asks again
+		g, seen := byAddr[addr]
 		if !seen {
 			g = len(groups)
-			at[node] = g
-			groups = append(groups, acceptGroup{client: node})
+			byAddr[addr] = g
+			groups = append(groups, nil)
 		}
-		groups[g].idx = append(groups[g].idx, i)
+		groups[g] = append(groups[g], i)
 	}
-	return groups, nil
+	return groups
 }
 
 // Lease takes or renews the lease on a partition for owner; it reports

@@ -88,14 +88,16 @@ func (s *Store) Enqueue(ctx context.Context, sub Submission) (ref string, fresh 
 	args := []any{sub.Ref, sub.Sealed, formatTime(sub.ReceivedAt), urgent, s.opts.SubmissionTTL.Milliseconds(),
 		score(sub.ReceivedAt, sub.Urgent), strings.Join(sub.SealedTo, ","), sub.Route, staffGroup, unclaimedTag,
 		len(sub.Uploads)}
+	var run *redis.Cmd
+	err = s.writeThrough(ctx, queueKey, func(p redis.Pipeliner, full bool) {
+		run = queueScript(ctx, p, enqueue, full, keys, args...)
+	})
+	if errors.Is(err, ErrNotReplicated) {
+		return "", false, err
+	}
 	var res []any
-	if n := s.opts.WaitReplicas; n > 0 {
-		res, err = s.enqueueReplicated(ctx, n, keys, args)
-		if errors.Is(err, ErrNotReplicated) {
-			return "", false, err
-		}
-	} else {
-		res, err = enqueue.Run(ctx, s.rdb, keys, args...).Slice()
+	if err == nil {
+		res, err = run.Slice()
 	}
 	if err != nil {
 		return "", false, fmt.Errorf("store: enqueue report: %w", err)
@@ -110,31 +112,6 @@ func (s *Store) Enqueue(ctx context.Context, sub Submission) (ref string, fresh 
 	default:
 		return "", false, ErrRefTaken
 	}
-}
-
-// enqueueReplicated runs the enqueue script, then WAIT n, down one
-// connection in one pipeline (WAIT counts the replicas that have this
-// connection's writes), to the master that owns the queue. It returns the
-// script's result only if n replicas acknowledged, and ErrNotReplicated if
-// fewer did within the wait timeout.
-func (s *Store) enqueueReplicated(ctx context.Context, n int, keys []string, args []any) ([]any, error) {
-	master, err := s.masterFor(ctx, queueKey)
-	if err != nil {
-		return nil, err
-	}
-	var run, acked *redis.Cmd
-	if _, err := master.Pipelined(ctx, func(p redis.Pipeliner) error {
-		run = enqueue.Eval(ctx, p, keys, args...)
-		acked = p.Do(ctx, "WAIT", n, s.opts.WaitTimeout.Milliseconds())
-		return nil
-	}); err != nil {
-		s.masterFailed(ctx)
-		return nil, err
-	}
-	if got, _ := acked.Int(); got < n {
-		return nil, fmt.Errorf("%w: %d of %d replicas have the report", ErrNotReplicated, got, n)
-	}
-	return run.Slice()
 }
 
 // Case is a queued report with its plain metadata.

@@ -253,51 +253,67 @@ func (s *Store) SaveChat(ctx context.Context, handle string, u ChatUpdate) error
 	}
 	keys := []string{profileKey(handle), appliedKey(handle), replyKey(handle), draftKey(handle)}
 	args := []any{u.Profile, u.Applied, u.Reply, u.Draft, del, s.opts.ProfileTTL.Milliseconds(), s.opts.DraftTTL.Milliseconds()}
-	if err := s.replicated(ctx, draftKey(handle), saveChat, keys, args); err != nil {
+	err := s.writeThrough(ctx, draftKey(handle), func(p redis.Pipeliner, full bool) {
+		queueScript(ctx, p, saveChat, full, keys, args...)
+	})
+	if err != nil {
 		return fmt.Errorf("store: save chat: %w", err)
 	}
 	return nil
 }
 
-// replicated runs script, and with WaitReplicas then WAIT, down one
-// connection to the master that owns key.
-func (s *Store) replicated(ctx context.Context, key string, script *redis.Script, keys []string, args []any) error {
+// writeThrough sends the commands queue adds down one connection to the
+// master that owns key and, with WaitReplicas, WAIT after them on the same
+// connection (WAIT counts the replicas that have that connection's
+// writes): ErrNotReplicated when fewer acknowledge within WaitTimeout.
+// queue is called with full set when the first send met a script Redis
+// had not seen (NOSCRIPT: none ran), to send scripts whole this once; see
+// queueScript. On a Cluster, an error makes the client reload its map of
+// slots (masterFailed).
+func (s *Store) writeThrough(ctx context.Context, key string, queue func(p redis.Pipeliner, full bool)) error {
 	n := s.opts.WaitReplicas
-	if n <= 0 {
-		return script.Run(ctx, s.rdb, keys, args...).Err()
+	var c redis.Cmdable = s.rdb
+	if n > 0 {
+		master, err := s.masterFor(ctx, key)
+		if err != nil {
+			return err
+		}
+		c = master
 	}
-	master, err := s.masterFor(ctx, key)
-	if err != nil {
-		return err
-	}
-	run := func(full bool) (*redis.Cmd, *redis.Cmd, error) {
-		var res, acked *redis.Cmd
-		_, err := master.Pipelined(ctx, func(p redis.Pipeliner) error {
-			if full {
-				res = script.Eval(ctx, p, keys, args...)
-			} else {
-				res = script.EvalSha(ctx, p, keys, args...)
+	send := func(full bool) (acked *redis.Cmd, err error) {
+		_, err = c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			queue(p, full)
+			if n > 0 {
+				acked = p.Do(ctx, "WAIT", n, s.opts.WaitTimeout.Milliseconds())
 			}
-			acked = p.Do(ctx, "WAIT", n, s.opts.WaitTimeout.Milliseconds())
 			return nil
 		})
-		return res, acked, err
+		return acked, err
 	}
-	res, acked, err := run(false)
+	acked, err := send(false)
 	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-		res, acked, err = run(true) // none ran: send it whole this once
+		acked, err = send(true)
 	}
 	if err != nil {
-		s.masterFailed(ctx)
+		if n > 0 {
+			s.masterFailed(ctx)
+		}
 		return err
 	}
-	if err := res.Err(); err != nil {
-		return err
-	}
-	if got, _ := acked.Int(); got < n {
-		return fmt.Errorf("%w: %d of %d replicas have it", ErrNotReplicated, got, n)
+	if acked != nil {
+		if got, _ := acked.Int(); got < n {
+			return fmt.Errorf("%w: %d of %d replicas have it", ErrNotReplicated, got, n)
+		}
 	}
 	return nil
+}
+
+// queueScript queues script on p: by its hash, or whole when full.
+func queueScript(ctx context.Context, p redis.Pipeliner, script *redis.Script, full bool, keys []string, args ...any) *redis.Cmd {
+	if full {
+		return script.Eval(ctx, p, keys, args...)
+	}
+	return script.EvalSha(ctx, p, keys, args...)
 }
 
 // LoadReply returns the sealed reply stored with the chat's last applied
