@@ -131,19 +131,9 @@ func (s *Service) NextInbox(ctx context.Context, p int, consumer string, block t
 	return s.store.NextInbox(ctx, p, consumer, block, read, s.done(done)...)
 }
 
-// DoneMany finishes handled updates (see DoneInbox) in one round trip.
+// DoneMany finishes handled updates (see store.DoneMany) in one round trip.
 func (s *Service) DoneMany(ctx context.Context, p int, done []Done) error {
 	return s.store.DoneMany(ctx, p, s.done(done))
-}
-
-// DoneInbox removes a handled update and records the ids of the messages it
-// involved in chat (for /wipe), in one round trip; chat 0 records none.
-func (s *Service) DoneInbox(ctx context.Context, p int, id string, chat int64, messageIDs []int) error {
-	handle := ""
-	if chat != 0 {
-		handle = s.keys.Hash("chat", chat)
-	}
-	return s.store.DoneInbox(ctx, p, id, handle, messageIDs)
 }
 
 // Heartbeat records that bot process owner is alive and returns how many are.

@@ -175,35 +175,30 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 // stored reply (Reply.Resent), an older one with Reply.Skipped.
 func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, entry string) (Reply, error) {
 	handle := s.keys.Hash("chat", chat)
+	// /wipe and /forget are let through any limit, so are not counted.
 	var stored store.Chat
+	var n int64
 	var err error
 	if wipeOrForget(ev) {
 		stored, err = s.store.LoadChat(ctx, handle)
 	} else {
-		var n int64
 		stored, n, err = s.store.LoadChatCounting(ctx, handle, "msg", time.Minute, s.now())
-		if err != nil {
-			return Reply{}, fmt.Errorf("intake: %w", err)
-		}
-		// An update handled before a crash was counted then: it neither
-		// counts as over the limit nor is answered again.
-		if entry != "" && store.Applied(stored.Applied, entry) {
-			return s.replay(ctx, handle, entry, stored.Applied), nil
-		}
-		if n > int64(s.limits.MessagesPerMinute) {
-			s.log.Info("chat over its message rate; event ignored")
-			if n == int64(s.limits.MessagesPerMinute)+1 {
-				lang := s.engine.Lang(flows.State{}, ev.LanguageHint)
-				return Reply{Lang: lang, Messages: []flows.Message{{Text: s.engine.Text(lang, "msg.slow_down")}}}, nil
-			}
-			return Reply{}, nil
-		}
 	}
 	if err != nil {
 		return Reply{}, fmt.Errorf("intake: %w", err)
 	}
+	// An update handled before a crash was counted then: it neither counts
+	// as over the limit nor is applied again.
 	if entry != "" && store.Applied(stored.Applied, entry) {
 		return s.replay(ctx, handle, entry, stored.Applied), nil
+	}
+	if n > int64(s.limits.MessagesPerMinute) {
+		s.log.Info("chat over its message rate; event ignored")
+		if n == int64(s.limits.MessagesPerMinute)+1 {
+			lang := s.engine.Lang(flows.State{}, ev.LanguageHint)
+			return Reply{Lang: lang, Messages: []flows.Message{{Text: s.engine.Text(lang, "msg.slow_down")}}}, nil
+		}
+		return Reply{}, nil
 	}
 	prof, draft := s.open(handle, stored)
 	before := prof.state(draft)

@@ -170,7 +170,7 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 	if _, _, err := bot.InboxDepth(ctx, 2, at); err != nil {
 		t.Fatalf("bot: inbox depth: %v", err)
 	}
-	must(t, bot.DoneInbox(ctx, 1, entries[0].ID, handle, []int{13}), "bot: finish an update")
+	must(t, bot.DoneMany(ctx, 1, []store.Done{{ID: entries[0].ID, Handle: handle, MessageIDs: []int{13}}}), "bot: finish an update")
 	must(t, bot.Release(ctx, 1, "p1"), "bot: release a partition")
 	n, err := bot.Count(ctx, handle, "msg", time.Minute, at)
 	must(t, err, "bot: count a message")

@@ -194,7 +194,7 @@ func (s *Store) ForwardReply(ctx context.Context, partition int, sealed []byte) 
 // when it takes the partition), then new ones, waiting up to block.
 //
 // Updates handled since the last call are passed as done: they are removed
-// (see DoneInbox) in the same round trip as the read, so that finishing an
+// (see DoneMany) in the same round trip as the read, so that finishing an
 // update costs no round trip of its own.
 // InboxRead says what NextInbox reads besides new entries.
 type InboxRead int
@@ -291,14 +291,9 @@ type Done struct {
 	MessageIDs []int
 }
 
-// DoneInbox removes a handled update from its partition and, when handle
-// is given, records the chat's message ids (see RememberMessages) in the
-// same round trip.
-func (s *Store) DoneInbox(ctx context.Context, partition int, id, handle string, messageIDs []int) error {
-	return s.DoneMany(ctx, partition, []Done{{ID: id, Handle: handle, MessageIDs: messageIDs}})
-}
-
-// DoneMany is DoneInbox for several updates, in one round trip.
+// DoneMany removes handled updates from their partition and, for each
+// with a handle, records the chat's message ids (see RememberMessages), in
+// one round trip.
 func (s *Store) DoneMany(ctx context.Context, partition int, done []Done) error {
 	if len(done) == 0 {
 		return nil
