@@ -111,14 +111,8 @@ func (e *Engine) composeMessage(c *Compose, lang string) Message {
 		}
 	case stepCountries:
 		m.Text = e.tr.T(lang, "compose.countries", nil)
-		m.Buttons = e.countryButtons(lang, func(code string) (string, string) {
-			label := e.tr.Region(lang, code)
-			if slices.Contains(c.Countries, code) {
-				label = "✅ " + label
-			}
-			return label, composeData(c, actComposeCountry, code)
-		})
-		m.Buttons = append(m.Buttons, []Button{{Label: e.tr.T(lang, "btn.done", nil), Data: composeData(c, actComposeNext, "")}})
+		m.Buttons = e.countryToggles(lang, c.Countries, func(code string) string { return composeData(c, actComposeCountry, code) },
+			composeData(c, actComposeNext, ""))
 	case stepText:
 		m.Text = e.tr.T(lang, "compose.text", map[string]any{"Language": e.languageName(c.Lang)})
 	default: // review

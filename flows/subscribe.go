@@ -54,19 +54,24 @@ func (e *Engine) subscribeCommand(s State, lang string) (State, Result) {
 }
 
 func (e *Engine) pickMessage(p *Pick, lang string) Message {
-	m := Message{Text: e.tr.T(lang, "msg.subscribe_pick", nil)}
-	m.Buttons = e.countryButtons(lang, func(code string) (string, string) {
-		label := e.tr.Region(lang, code)
-		if slices.Contains(p.Chosen, code) {
-			label = "✅ " + label
-		}
-		return label, pickData(p, actSubToggle, code)
-	})
-	m.Buttons = append(m.Buttons, []Button{{Label: e.tr.T(lang, "btn.done", nil), Data: pickData(p, actSubDone, "")}})
-	return m
+	return Message{Text: e.tr.T(lang, "msg.subscribe_pick", nil),
+		Buttons: e.countryToggles(lang, p.Chosen, func(code string) string { return pickData(p, actSubToggle, code) }, pickData(p, actSubDone, ""))}
 }
 
 // countryButtons lays the deployment's countries out two to a row.
+// countryToggles is a keyboard of the countries, those chosen ticked, each
+// toggled by the data toggle gives it, and a Done button with done.
+func (e *Engine) countryToggles(lang string, chosen []string, toggle func(code string) string, done string) [][]Button {
+	rows := e.countryButtons(lang, func(code string) (string, string) {
+		label := e.tr.Region(lang, code)
+		if slices.Contains(chosen, code) {
+			label = "✅ " + label
+		}
+		return label, toggle(code)
+	})
+	return append(rows, []Button{{Label: e.tr.T(lang, "btn.done", nil), Data: done}})
+}
+
 func (e *Engine) countryButtons(lang string, button func(code string) (label, data string)) [][]Button {
 	var rows [][]Button
 	var row []Button
