@@ -115,16 +115,21 @@ func must(t *testing.T, err error, what string) {
 	}
 }
 
+// aclUsers starts a server with the production users and connects as
+// each: raw clients, and stores over them.
+func aclUsers(t *testing.T) (srv aclServer, botRDB, staffRDB *redis.Client, bot, staff *store.Store) {
+	srv = startACLServer(t)
+	botRDB = srv.client(t, "vigil-bot", testBotPassword)
+	staffRDB = srv.client(t, "vigil-staff", testStaffPass)
+	return srv, botRDB, staffRDB, store.New(botRDB, store.Options{}), store.New(staffRDB, store.Options{})
+}
+
 // TestACLUsersRunTheirWorkloadAndNothingElse runs the bot's and the staff
 // tool's Redis traffic, through the real store, as the users of
 // deploy/redis/users.acl, and checks what each must not do.
 func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 	ctx := context.Background()
-	srv := startACLServer(t)
-	botRDB := srv.client(t, "vigil-bot", testBotPassword)
-	staffRDB := srv.client(t, "vigil-staff", testStaffPass)
-	bot := store.New(botRDB, store.Options{})
-	staff := store.New(staffRDB, store.Options{})
+	srv, botRDB, staffRDB, bot, staff := aclUsers(t)
 
 	at := time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
 	const handle = "q2xkz7a3mfq4yt6b5ngvjw1hcr" // a made-up chat handle
@@ -416,11 +421,7 @@ func strs(args []any) []string {
 // and stop through the staff user; the bot previews and delivers.
 func TestACLBroadcastWorkload(t *testing.T) {
 	ctx := context.Background()
-	srv := startACLServer(t)
-	botRDB := srv.client(t, "vigil-bot", testBotPassword)
-	staffRDB := srv.client(t, "vigil-staff", testStaffPass)
-	bot := store.New(botRDB, store.Options{})
-	staff := store.New(staffRDB, store.Options{})
+	_, _, staffRDB, bot, staff := aclUsers(t)
 	at := time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
 
 	must(t, bot.SetPolicy(ctx, store.Policy{Approvals: 2, Coordinators: []string{"anna", "ben"}, DefaultLang: "en", Rate: 25}), "bot: publish the policy")
