@@ -344,6 +344,8 @@ func (b *Bot) handleEntry(ctx context.Context, chat int64, ev flows.Event, entry
 	}
 }
 
+// chatOf returns the chat an update belongs to; false for an update of no
+// chat. route.chat (inbox.go) reads the same from the raw update.
 func chatOf(u *models.Update) (int64, bool) {
 	switch {
 	case u.Message != nil:
@@ -602,7 +604,8 @@ func languageHint(u *models.Update) string {
 	return ""
 }
 
-// updateKind names an update for logs, without content.
+// updateKind names an update for logs and metrics, without content;
+// route.kind (inbox.go) names it the same from the raw update.
 func updateKind(u *models.Update) string {
 	switch {
 	case u.CallbackQuery != nil:

@@ -50,27 +50,31 @@ var allowedUpdates = []string{"message", "edited_message", "callback_query"}
 // nil only when every update is stored or deliberately dropped (malformed,
 // from no chat, duplicate, flood), so that they may be acknowledged to
 // Telegram.
+//
+// Of each update it decodes only what routes it (route): a field further
+// in that does not decode is found by the partition's worker, which drops
+// the update (process).
 func (b *Bot) acceptMany(ctx context.Context, ups []json.RawMessage) (next int64, err error) {
 	var batch []intake.Update
 	var kinds []string
 	for _, raw := range ups {
-		var head struct {
-			ID int64 `json:"update_id"`
-		}
-		json.Unmarshal(raw, &head) // the offset must pass even an update that does not decode
-		next = max(next, head.ID+1)
-		var u models.Update
-		if err := json.Unmarshal(raw, &u); err != nil {
+		var r route
+		err := json.Unmarshal(raw, &r)
+		// The offset must pass even an update that does not decode:
+		// Unmarshal reads update_id unless raw is not JSON at all.
+		next = max(next, r.ID+1)
+		if err != nil {
 			b.metrics.updates("malformed", "dropped")
 			continue
 		}
-		chat, ok := chatOf(&u)
+		chat, ok := r.chat()
+		kind := r.kind()
 		if !ok {
-			b.metrics.updates(updateKind(&u), "ignored")
+			b.metrics.updates(kind, "ignored")
 			continue
 		}
-		batch = append(batch, intake.Update{ID: u.ID, Chat: chat, Raw: raw})
-		kinds = append(kinds, updateKind(&u))
+		batch = append(batch, intake.Update{ID: r.ID, Chat: chat, Raw: raw})
+		kinds = append(kinds, kind)
 	}
 	if len(batch) == 0 {
 		return next, nil
@@ -86,6 +90,75 @@ func (b *Bot) acceptMany(ctx context.Context, ups []json.RawMessage) (next int64
 		}
 	}
 	return next, nil
+}
+
+// route is what acceptMany reads of an update: its id, and what chatOf and
+// updateKind read of a models.Update, in one pass and nothing more
+// (decoding a whole models.Update here as well was about 4 % of the bot's
+// CPU). Its chat and kind are those chatOf and updateKind give for the
+// same update; TestRouteAgreesWithTheUpdate keeps them so.
+//
+// One difference, for input Telegram never sends: of a callback query's
+// message given as null or twice, models reads an inaccessible message of
+// chat 0, or parts of one of them, and route no message or the two
+// merged, so the chat may differ.
+type route struct {
+	ID            int64         `json:"update_id"`
+	Message       *routeMessage `json:"message"`
+	EditedMessage *routeMessage `json:"edited_message"`
+	CallbackQuery *routeButton  `json:"callback_query"`
+}
+
+// routeMessage is what route reads of a Message.
+type routeMessage struct {
+	Chat routeID `json:"chat"`
+	Text string  `json:"text"`
+}
+
+// routeButton is what route reads of a CallbackQuery. Its message is a
+// MaybeInaccessibleMessage: accessible or not (dated 0), it has chat.id.
+type routeButton struct {
+	From    routeID `json:"from"`
+	Message *struct {
+		Chat routeID `json:"chat"`
+	} `json:"message"`
+}
+
+type routeID struct {
+	ID int64 `json:"id"`
+}
+
+// chat is the chat the update belongs to, as chatOf reads it.
+func (r *route) chat() (int64, bool) {
+	switch {
+	case r.Message != nil:
+		return r.Message.Chat.ID, true
+	case r.EditedMessage != nil:
+		return r.EditedMessage.Chat.ID, true
+	case r.CallbackQuery != nil:
+		if m := r.CallbackQuery.Message; m != nil {
+			return m.Chat.ID, true
+		}
+		return r.CallbackQuery.From.ID, true
+	}
+	return 0, false
+}
+
+// kind names the update as updateKind does.
+func (r *route) kind() string {
+	switch {
+	case r.CallbackQuery != nil:
+		return "button"
+	case r.EditedMessage != nil:
+		return "edit"
+	case r.Message != nil && strings.HasPrefix(r.Message.Text, "/"):
+		return "command"
+	case r.Message != nil && r.Message.Text != "":
+		return "text"
+	case r.Message != nil:
+		return "other-message"
+	}
+	return "other"
 }
 
 // maxUpdatesPerPoll is the most updates getUpdates answers at once.
@@ -421,14 +494,22 @@ func (b *Bot) process(ctx context.Context, p int, e intake.InboxEntry, pending *
 		return
 	}
 	raw, err := b.cfg.Inbox.OpenEntry(p, e)
-	var u models.Update
-	if err == nil {
-		err = json.Unmarshal(raw, &u)
-	}
-	chat, ok := chatOf(&u)
-	if err != nil || !ok {
-		// The decoding error could quote the update: not logged.
+	if err != nil {
 		b.log.Warn("an update in the inbox does not open; dropped")
+		*pending = append(*pending, intake.Done{ID: e.ID})
+		return
+	}
+	var u models.Update
+	chat, ok := int64(0), false
+	if json.Unmarshal(raw, &u) == nil {
+		chat, ok = chatOf(&u)
+	}
+	if !ok {
+		// acceptMany read only what routes the update; a field further
+		// in does not decode. The decoding error could quote the update:
+		// not logged.
+		b.metrics.updates("malformed", "dropped")
+		b.log.Warn("an update in the inbox does not decode; dropped")
 		*pending = append(*pending, intake.Done{ID: e.ID})
 		return
 	}
