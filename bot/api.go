@@ -18,16 +18,17 @@ import (
 )
 
 // apiClient makes the Bot API calls that every update and every broadcast
-// message needs: sendMessage, editMessageText, answerCallbackQuery and
-// deleteMessage. The rest (commands menu, webhook, files) go through
-// go-telegram/bot.
+// message needs: getUpdates, sendMessage, editMessageText,
+// answerCallbackQuery and deleteMessage. The rest (commands menu, webhook,
+// files) go through go-telegram/bot.
 //
 // It exists for speed, measured: go-telegram/bot encodes each request as
 // multipart form data, field by field, and decodes every answer twice,
 // the second time into a whole models.Message; that was about a sixth of
 // the bot's CPU time under load. Here a request is one JSON body with its
 // length, and of an answer only the message id and the error are read.
-// It posts with fasthttp unless a proxy is set for the server (postFast).
+// It posts with fasthttp unless a proxy is set for the server (postFast),
+// or it has no fasthttp client (long polls: see Bot.getUpdates).
 //
 // Its errors are go-telegram/bot's (tg.ErrorForbidden, a
 // *tg.TooManyRequestsError, ...) with the same messages, so the retry and
@@ -39,9 +40,13 @@ type apiClient struct {
 	http    *http.Client
 	fast    *fasthttp.Client // nil: every call goes through http
 	metrics *metrics
+	// limit bounds the answer read, in bytes, as fast's
+	// MaxResponseBodySize does; 0 means maxAnswer.
+	limit int
 }
 
-// maxAnswer bounds the answer read; these methods answer a few kilobytes.
+// maxAnswer bounds the answer read but for getUpdates; these methods
+// answer a few kilobytes.
 const maxAnswer = 1 << 20
 
 // outMessage is the body of sendMessage and editMessageText.
@@ -145,7 +150,11 @@ func (c *apiClient) postStd(ctx context.Context, method string, body []byte) (st
 		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
-	raw, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	limit := c.limit
+	if limit <= 0 {
+		limit = maxAnswer
+	}
+	raw, err = io.ReadAll(io.LimitReader(resp.Body, int64(limit)))
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("read answer: %w", err)
 	}
@@ -187,18 +196,22 @@ func (c *apiClient) postFast(ctx context.Context, method string, body []byte) (s
 	return resp.StatusCode(), resp.Body(), func() { fasthttp.ReleaseResponse(resp) }, nil
 }
 
-// newFastClient returns the fasthttp client for a Bot API server, or nil
-// when a proxy is set in the environment (HTTPS_PROXY and the like, even
-// with NO_PROXY): net/http honours it, fasthttp does not.
-func newFastClient(apiURL string) *fasthttp.Client {
-	for _, v := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"} {
+// proxyVars are the environment variables that set a proxy for net/http.
+var proxyVars = []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"}
+
+// newFastClient returns a fasthttp client for a Bot API server that reads
+// answers of up to maxBody bytes, or nil when a proxy is set in the
+// environment (HTTPS_PROXY and the like, even with NO_PROXY): net/http
+// honours it, fasthttp does not.
+func newFastClient(apiURL string, maxBody int) *fasthttp.Client {
+	for _, v := range proxyVars {
 		if os.Getenv(v) != "" {
 			return nil
 		}
 	}
 	return &fasthttp.Client{
 		MaxConnsPerHost:     256,
-		MaxResponseBodySize: maxAnswer,
+		MaxResponseBodySize: maxBody,
 		ReadTimeout:         time.Minute,
 		WriteTimeout:        time.Minute,
 		// No User-Agent naming the library; net/http's names Go.

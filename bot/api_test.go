@@ -25,7 +25,7 @@ func newAPIClient(t *testing.T, url string, fast bool) (*apiClient, *prometheus.
 	reg := prometheus.NewRegistry()
 	c := &apiClient{base: url + "/bot" + apiToken + "/", http: &http.Client{}, metrics: newMetrics(reg)}
 	if fast {
-		if c.fast = newFastClient(url); c.fast == nil {
+		if c.fast = newFastClient(url, maxAnswer); c.fast == nil {
 			t.Fatal("no fasthttp client without a proxy set")
 		}
 	}
@@ -202,14 +202,14 @@ func testAPIClientNoToken(t *testing.T, fast bool) {
 
 // Behind a proxy, calls go through net/http, which honours it.
 func TestAPIClientUsesNetHTTPBehindAProxy(t *testing.T) {
-	for _, v := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"} {
+	for _, v := range proxyVars {
 		t.Setenv(v, "")
 	}
-	if newFastClient("https://api.telegram.org") == nil {
+	if newFastClient("https://api.telegram.org", maxAnswer) == nil {
 		t.Error("net/http chosen with no proxy set")
 	}
 	t.Setenv("https_proxy", "http://proxy.invalid:3128")
-	if newFastClient("https://api.telegram.org") != nil {
+	if newFastClient("https://api.telegram.org", maxAnswer) != nil {
 		t.Error("fasthttp chosen with https_proxy set")
 	}
 }

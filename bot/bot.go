@@ -130,7 +130,6 @@ type Bot struct {
 	cfg      Config
 	owner    string // this process, in leases and consumer groups
 	apiURL   string
-	poller   *http.Client
 	metrics  *metrics
 	files    *http.Client
 	api      *tg.Bot    // setup calls, files
@@ -139,6 +138,10 @@ type Bot struct {
 	log      *slog.Logger
 	// deliverer sends broadcasts; nil when broadcasts are not configured.
 	deliverer *broadcast.Deliverer
+	// shortPolls and longPolls make the getUpdates calls: short ones
+	// through fasthttp unless a proxy is set, long ones through net/http
+	// (see getUpdates).
+	shortPolls, longPolls *apiClient
 }
 
 // orDefault sets a setting left at zero (or below) to its default.
@@ -177,8 +180,7 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 	// its time); the update's context bounds them.
 	b := &Bot{cfg: cfg, dispatch: NewDispatcher(cfg.Workers), log: cfg.Log, files: &http.Client{},
 		owner:  fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()%1e6),
-		apiURL: strings.TrimRight(cfg.APIURL, "/"), poller: &http.Client{Timeout: cfg.PollTimeout + 10*time.Second},
-		metrics: newMetrics(cfg.Metrics)}
+		apiURL: strings.TrimRight(cfg.APIURL, "/"), metrics: newMetrics(cfg.Metrics)}
 	// Keep a connection per sender alive: the default of two idle
 	// connections per host makes concurrent sends (broadcasts, replies to
 	// many chats) open and close a TCP connection each time.
@@ -196,7 +198,13 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 		return nil, fmt.Errorf("bot: connect to the Bot API: %s", errorKind(err))
 	}
 	b.api = api
-	b.tg = &apiClient{base: b.apiURL + "/bot" + cfg.Token + "/", http: client, fast: newFastClient(b.apiURL), metrics: b.metrics}
+	base := b.apiURL + "/bot" + cfg.Token + "/"
+	b.tg = &apiClient{base: base, http: client, fast: newFastClient(b.apiURL, maxAnswer), metrics: b.metrics}
+	// getUpdates answers are larger than the others; a long poll lasts up
+	// to PollTimeout.
+	polls := &http.Client{Timeout: cfg.PollTimeout + 10*time.Second}
+	b.shortPolls = &apiClient{base: base, http: polls, fast: newFastClient(b.apiURL, maxUpdatesAnswer), metrics: b.metrics, limit: maxUpdatesAnswer}
+	b.longPolls = &apiClient{base: base, http: polls, metrics: b.metrics, limit: maxUpdatesAnswer}
 	if bc := cfg.Broadcast; bc != nil {
 		c := *bc
 		c.Send, c.Notify, c.Owner, c.Observe = b.sendHTML, b.notify, b.owner, b.metrics.broadcast

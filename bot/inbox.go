@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -164,6 +163,15 @@ func (r *route) kind() string {
 // maxUpdatesPerPoll is the most updates getUpdates answers at once.
 const maxUpdatesPerPoll = 100
 
+// maxUpdatesAnswer bounds a getUpdates answer, in bytes: a hundred updates
+// of a few tens of kilobytes at most (a text of 4096 characters escaped,
+// its entities, a button press's message with its keyboard), with room.
+const maxUpdatesAnswer = 64 << 20
+
+// shortPollDeadline bounds a short poll, which Telegram answers at once: a
+// server that does not answer must not hold the poller up.
+const shortPollDeadline = 10 * time.Second
+
 // poll runs getUpdates while this process holds the poller's lease (one
 // process polls; the others stand by). The offset moves past an update only
 // once it is stored.
@@ -174,12 +182,20 @@ const maxUpdatesPerPoll = 100
 // Redis of their own; waiting gathers them, for at most PollInterval of
 // latency. Against Telegram's servers, tens of milliseconds away, polls are
 // further apart than that anyway.
+//
+// While updates keep coming, polls are short: after an answer that held
+// updates the next poll does not wait (timeout 0; Telegram answers at once
+// with what it has) and goes through fasthttp, which costs less CPU than
+// net/http. The first poll, one after an empty answer and one after an
+// error are long polls, on net/http, which ends them as soon as ctx ends
+// (see getUpdates).
 func (b *Bot) poll(ctx context.Context) {
 	ttl := b.cfg.LeaseTTL
 	timeout := min(b.cfg.PollTimeout, ttl/2)
 	var offset int64
 	var renewed, polled time.Time
 	full := false // the last answer held as many updates as one may
+	busy := false // the last answer held updates: the next poll is short
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
 		if backoff > 0 {
@@ -203,11 +219,21 @@ func (b *Bot) poll(ctx context.Context) {
 			sleep(ctx, time.Until(polled.Add(b.cfg.PollInterval)))
 		}
 		polled = time.Now()
-		ups, retryAfter, err := b.getUpdates(ctx, offset, timeout)
+		wait := timeout
+		if busy {
+			wait = 0
+		}
+		ups, err := b.getUpdates(ctx, offset, wait)
 		full = len(ups) >= maxUpdatesPerPoll
+		busy = len(ups) > 0
 		if err != nil {
 			if ctx.Err() == nil {
 				b.log.Warn("getUpdates failed", "err", err)
+			}
+			var retryAfter time.Duration
+			var tooMany *tg.TooManyRequestsError
+			if errors.As(err, &tooMany) {
+				retryAfter = time.Duration(tooMany.RetryAfter) * time.Second
 			}
 			backoff = max(retryAfter, min(2*max(backoff, 100*time.Millisecond), 5*time.Second))
 			continue
@@ -224,37 +250,35 @@ func (b *Bot) poll(ctx context.Context) {
 	}
 }
 
-// getUpdates calls the Bot API directly: the library's poller moves the
+// updatesRequest is the body of getUpdates.
+type updatesRequest struct {
+	Offset         int64    `json:"offset"`
+	Timeout        int      `json:"timeout"` // seconds
+	AllowedUpdates []string `json:"allowed_updates"`
+}
+
+// getUpdates asks for the updates from offset on, of the kinds in
+// allowedUpdates, waiting up to timeout (in whole seconds) for one to
+// come. It calls the Bot API directly: the library's poller moves the
 // offset before updates are handled, which loses them on a crash.
-func (b *Bot) getUpdates(ctx context.Context, offset int64, timeout time.Duration) ([]json.RawMessage, time.Duration, error) {
-	body, _ := json.Marshal(map[string]any{"offset": offset, "timeout": int(timeout.Seconds()), "allowed_updates": allowedUpdates})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.apiURL+"/bot"+b.cfg.Token+"/getUpdates", bytes.NewReader(body))
-	if err != nil {
-		return nil, 0, errors.New("bot: build getUpdates request")
+//
+// A short poll (timeout under a second: the server answers at once) goes
+// through shortPolls, on fasthttp unless a proxy is set, and ends after
+// shortPollDeadline (or half a lease, if shorter) if the server does not
+// answer. A long poll goes through longPolls, on net/http only: fasthttp
+// takes a deadline, not a context, and shutting down would wait for the
+// poll to end. Errors are apiClient's: a 429 is a *tg.TooManyRequestsError,
+// every error answer is counted, and no error holds the token.
+func (b *Bot) getUpdates(ctx context.Context, offset int64, timeout time.Duration) ([]json.RawMessage, error) {
+	req := updatesRequest{Offset: offset, Timeout: int(timeout.Seconds()), AllowedUpdates: allowedUpdates}
+	c := b.longPolls
+	if req.Timeout == 0 {
+		c = b.shortPolls
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, min(shortPollDeadline, b.cfg.LeaseTTL/2))
+		defer cancel()
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := b.poller.Do(req)
-	if err != nil {
-		return nil, 0, fmt.Errorf("bot: getUpdates: %s", errorKind(err))
-	}
-	defer resp.Body.Close()
-	var r struct {
-		OK          bool              `json:"ok"`
-		Result      []json.RawMessage `json:"result"`
-		ErrorCode   int               `json:"error_code"`
-		Description string            `json:"description"`
-		Parameters  struct {
-			RetryAfter int `json:"retry_after"`
-		} `json:"parameters"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&r); err != nil {
-		return nil, 0, fmt.Errorf("bot: getUpdates: undecodable answer (HTTP %d)", resp.StatusCode)
-	}
-	if !r.OK {
-		b.metrics.apiError(r.ErrorCode)
-		return nil, time.Duration(r.Parameters.RetryAfter) * time.Second, fmt.Errorf("bot: getUpdates: error %d", r.ErrorCode)
-	}
-	return r.Result, 0, nil
+	return call[[]json.RawMessage](ctx, c, "getUpdates", req)
 }
 
 // Webhook returns the HTTP handler Telegram posts updates to. It answers

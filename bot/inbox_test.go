@@ -4,7 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,51 +170,280 @@ func TestAcceptManyRoutesEachUpdate(t *testing.T) {
 	}
 }
 
+// polling is a bot long-polling the fake Bot API, over a real inbox.
+type polling struct {
+	*Bot
+	api *fakeapi.Server
+	env *testenv.Env
+	reg *prometheus.Registry
+	// stop ends Run and returns how long that took.
+	stop func() time.Duration
+}
+
+// startPolling runs a bot whose long polls last pollTimeout (its lease
+// is long enough for that); prepare, when given, runs before Run.
+func startPolling(t *testing.T, pollTimeout time.Duration, prepare func(*Bot)) *polling {
+	t.Helper()
+	p := &polling{env: testenv.New(t), api: fakeapi.New(t, apiToken), reg: prometheus.NewRegistry()}
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := New(ctx, Config{Token: apiToken, APIURL: p.api.URL(), Service: p.env.Service, Text: p.env.Text, Log: p.env.Log,
+		Metrics: p.reg, Inbox: p.env.Service, Partitions: 2, LeaseTTL: 2 * pollTimeout, PollTimeout: pollTimeout,
+		ReplyPoll: 100 * time.Millisecond})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	p.Bot = b
+	if prepare != nil {
+		prepare(b)
+	}
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	p.stop = func() time.Duration {
+		began := time.Now()
+		cancel()
+		<-done
+		return time.Since(began)
+	}
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+// defender is a private chat with the bot and its one user.
+func defender(id int64) (models.Chat, models.User) {
+	return models.Chat{ID: id, Type: models.ChatTypePrivate, FirstName: "D"}, models.User{ID: id, FirstName: "D", LanguageCode: "en"}
+}
+
 // TestUpdateMalformedDeepInIsDroppedByTheWorker: an update whose routing
 // fields decode but a field further in does not (a date that is a string)
 // is stored and passed by the offset; the partition's worker drops it,
 // counts it once and removes it from the inbox, and the chat's next update
 // is handled as usual.
 func TestUpdateMalformedDeepInIsDroppedByTheWorker(t *testing.T) {
-	env := testenv.New(t)
-	api := fakeapi.New(t, apiToken)
-	reg := prometheus.NewRegistry()
-	ctx, cancel := context.WithCancel(context.Background())
-	b, err := New(ctx, Config{Token: apiToken, APIURL: api.URL(), Service: env.Service, Text: env.Text, Log: env.Log, Metrics: reg,
-		Inbox: env.Service, Partitions: 2, LeaseTTL: time.Second, PollTimeout: time.Second, ReplyPoll: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { b.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-
-	chat := models.Chat{ID: 5150, Type: models.ChatTypePrivate, FirstName: "D"}
-	user := models.User{ID: chat.ID, FirstName: "D", LanguageCode: "en"}
+	p := startPolling(t, time.Second, nil)
+	chat, user := defender(5150)
 	// An id far above the fake's, which the inbox would take for a duplicate.
 	deep := `{"update_id":900001,"message":{"message_id":1,"date":"x","chat":{"id":5150,"type":"private"},"from":{"id":5150,"is_bot":false,"first_name":"D"},"text":"/start"}}`
-	next, err := b.acceptMany(ctx, []json.RawMessage{json.RawMessage(deep)})
+	next, err := p.acceptMany(context.Background(), []json.RawMessage{json.RawMessage(deep)})
 	if err != nil || next != 900002 {
 		t.Fatalf("acceptMany: next %d, err %v; want 900002", next, err)
 	}
 	// The chat's next update comes after it in the same partition.
-	api.SendText(chat, user, "/start")
-	if _, err := api.WaitSent(chat.ID, 1, 10*time.Second); err != nil {
+	p.api.SendText(chat, user, "/start")
+	if _, err := p.api.WaitSent(chat.ID, 1, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if n := updatesCounted(t, reg, "malformed", "dropped"); n != 1 {
+	if n := updatesCounted(t, p.reg, "malformed", "dropped"); n != 1 {
 		t.Errorf("malformed updates counted: %v, want 1", n)
 	}
-	if !bytes.Contains(env.Logs.Bytes(), []byte("does not decode; dropped")) {
+	if !bytes.Contains(p.env.Logs.Bytes(), []byte("does not decode; dropped")) {
 		t.Error("the worker did not drop the update")
 	}
-	cancel()
-	<-done
-	if n := len(api.Sent(chat.ID)); n != 1 {
+	p.stop()
+	if n := len(p.api.Sent(chat.ID)); n != 1 {
 		t.Errorf("the bot did %d things in the chat, want 1 (the answer to the second /start)", n)
 	}
-	if n, _, err := env.Service.InboxDepth(context.Background(), 2); err != nil || n != 0 {
+	if n, _, err := p.env.Service.InboxDepth(context.Background(), 2); err != nil || n != 0 {
 		t.Errorf("after shutdown %d updates wait in the inbox (%v), want 0", n, err)
+	}
+}
+
+// netPolls is a net/http transport that records the timeout of each
+// getUpdates request it carries.
+type netPolls struct {
+	mu       sync.Mutex
+	timeouts []int
+}
+
+func (n *netPolls) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/getUpdates") {
+		body, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		var req updatesRequest
+		json.Unmarshal(body, &req)
+		n.mu.Lock()
+		n.timeouts = append(n.timeouts, req.Timeout)
+		n.mu.Unlock()
+		r = r.Clone(r.Context())
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// count counts the short polls (timeout 0) and the long ones carried.
+func (n *netPolls) count() (short, long int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, t := range n.timeouts {
+		if t == 0 {
+			short++
+		} else {
+			long++
+		}
+	}
+	return short, long
+}
+
+// withNetPolls has the bot's getUpdates calls on net/http go through n.
+func withNetPolls(n *netPolls) func(*Bot) {
+	return func(b *Bot) {
+		b.shortPolls.http.Transport = n
+		b.longPolls.http.Transport = n
+	}
+}
+
+// setWay sets the environment up for one way of posting: no proxy for
+// fasthttp; for net/http an HTTPS proxy, which newFastClient heeds and
+// net/http does not use for the fake (plain HTTP on a loopback address).
+func setWay(t *testing.T, fast bool) {
+	for _, v := range proxyVars {
+		t.Setenv(v, "")
+	}
+	if !fast {
+		t.Setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+	}
+}
+
+// TestPollsAreShortWhileUpdatesKeepComing: a steady stream of updates is
+// fetched with short polls (after an answer with updates the next poll
+// asks for no wait) on fasthttp, or on net/http behind a proxy; after an
+// empty answer the poll is long, on net/http, and shutting down ends it
+// at once.
+func TestPollsAreShortWhileUpdatesKeepComing(t *testing.T) { bothWays(t, testShortPolls) }
+
+func testShortPolls(t *testing.T, fast bool) {
+	setWay(t, fast)
+	const pollTimeout = 4 * time.Second
+	seen := &netPolls{}
+	p := startPolling(t, pollTimeout, withNetPolls(seen))
+	if (p.shortPolls.fast != nil) != fast || p.longPolls.fast != nil {
+		t.Fatalf("fasthttp for short polls: %v, for long polls: %v", p.shortPolls.fast != nil, p.longPolls.fast != nil)
+	}
+
+	const chats, each = 10, 10
+	for j := range each {
+		for i := range chats {
+			chat, user := defender(int64(6000 + i))
+			p.api.SendText(chat, user, fmt.Sprintf("m%d", j))
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for i := range chats {
+		if _, err := p.api.WaitSent(int64(6000+i), each, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	polls := p.api.Polls()
+	short := 0
+	for i, poll := range polls {
+		wantShort := i > 0 && polls[i-1].Updates > 0
+		if (poll.Timeout == 0) != wantShort {
+			t.Errorf("poll %d waited %v after an answer of %d updates", i, poll.Timeout, polls[max(i-1, 0)].Updates)
+		}
+		if poll.Timeout == 0 {
+			short++
+		}
+	}
+	netShort, _ := seen.count()
+	switch {
+	case short == 0:
+		t.Errorf("no short poll in %d polls for %d updates", len(polls), chats*each)
+	case fast && netShort > 0:
+		t.Errorf("%d short polls went through net/http", netShort)
+	case !fast && netShort < short:
+		t.Errorf("behind a proxy, %d of %d short polls went through net/http", netShort, short)
+	}
+	t.Logf("%d updates in %d polls, %d short", chats*each, len(polls), short)
+
+	// Idle: once an empty answer came back, the next poll is a long one.
+	if err := p.api.WaitFor(10*time.Second, func() bool {
+		polls := p.api.Polls()
+		return len(polls) > 0 && polls[len(polls)-1].Updates == 0 && p.api.Calls("getUpdates") == len(polls)+1
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if took := p.stop(); took > pollTimeout/2 {
+		t.Errorf("shutting down during a long poll of %v took %v", pollTimeout, took)
+	}
+	if _, long := seen.count(); long == 0 {
+		t.Error("no long poll went through net/http")
+	}
+}
+
+// TestShortPollRateLimitIsWaitedOut: a 429 answer to a short poll is waited
+// out as retry_after asks, counted once, and followed by a long poll.
+func TestShortPollRateLimitIsWaitedOut(t *testing.T) { bothWays(t, testShortPollRateLimit) }
+
+func testShortPollRateLimit(t *testing.T, fast bool) {
+	setWay(t, fast)
+	p := startPolling(t, 4*time.Second, nil)
+	chat, user := defender(7000)
+	p.api.SendText(chat, user, "/start")
+	if _, err := p.api.WaitSent(chat.ID, 1, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Idle, in a long poll; the update below ends it, and the next poll,
+	// short, is refused.
+	if err := p.api.WaitFor(10*time.Second, func() bool {
+		polls := p.api.Polls()
+		return len(polls) > 0 && polls[len(polls)-1].Updates == 0 && p.api.Calls("getUpdates") == len(polls)+1
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(p.api.Polls())
+	p.api.FailNext("getUpdates", 1, fakeapi.TooManyRequests(1))
+	p.api.SendText(chat, user, "/help")
+	var refused, next time.Time
+	if err := p.api.WaitFor(10*time.Second, func() bool {
+		calls := p.api.Calls("getUpdates")
+		if refused.IsZero() && calls == before+2 {
+			refused = time.Now()
+		}
+		if calls == before+3 {
+			next = time.Now()
+		}
+		return !next.IsZero()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if waited := next.Sub(refused); waited < 900*time.Millisecond {
+		t.Errorf("the poll after a 429 with retry_after 1 came %v later", waited)
+	}
+	p.api.SendText(chat, user, "/status") // ends that poll
+	if err := p.api.WaitFor(10*time.Second, func() bool { return len(p.api.Polls()) == before+2 }); err != nil {
+		t.Fatal(err)
+	}
+	if polls := p.api.Polls(); polls[before].Updates == 0 || polls[before+1].Timeout == 0 {
+		t.Errorf("around the 429: %+v, want an answer with the update, then a long poll", polls[before:])
+	}
+	if n := telegramErrors(t, p.reg, "429"); n != 1 {
+		t.Errorf("vigil_telegram_errors_total{code=\"429\"} = %v, want 1", n)
+	}
+}
+
+// TestGetUpdatesErrorsHoldNoToken: polls, short or long, fail without
+// naming the URL, which holds the token.
+func TestGetUpdatesErrorsHoldNoToken(t *testing.T) { bothWays(t, testGetUpdatesNoToken) }
+
+func testGetUpdatesNoToken(t *testing.T, fast bool) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	b := &Bot{cfg: Config{LeaseTTL: time.Minute}}
+	b.shortPolls, _ = newAPIClient(t, url, fast)
+	b.longPolls, _ = newAPIClient(t, url, false)
+	for _, timeout := range []time.Duration{0, time.Second} {
+		_, err := b.getUpdates(context.Background(), 1, timeout)
+		if err == nil || strings.Contains(err.Error(), apiToken) || strings.Contains(err.Error(), "AAApiClient") || errorKind(err) != "network" {
+			t.Errorf("a poll of %v to a closed port: %v (kind %s)", timeout, err, errorKind(err))
+		}
 	}
 }
 

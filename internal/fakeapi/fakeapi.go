@@ -8,7 +8,7 @@
 // [Server.SendPhoto], [Server.SendVoice], [Server.SendVideo] and
 // [Server.SendUpdate] (with [Server.AddFile] for other media), and assert on what the bot did with [Server.Sent],
 // [Server.Messages], [Server.Deleted], [Server.CallbackAnswers],
-// [Server.Downloads] and [Server.Calls]. Tests wait for the bot with
+// [Server.Downloads], [Server.Calls] and [Server.Polls]. Tests wait for the bot with
 // [Server.WaitFor] or [Server.WaitSent], never with sleeps. For broadcasts,
 // [Server.Block], [Server.Flood] and [Server.LimitRate] play Telegram's
 // refusals, observed with [Server.Sends], [Server.Violations] and
@@ -156,6 +156,7 @@ type Server struct {
 	answers      []CallbackAnswer
 	commands     []models.BotCommand
 	calls        map[string]int // by lower-case method name
+	polls        []Poll         // getUpdates calls answered, in order
 	failures     []*failureRule
 	limits       sendLimits // Block, Flood and LimitRate
 
@@ -587,6 +588,21 @@ func (s *Server) Calls(method string) int {
 	return s.calls[strings.ToLower(method)]
 }
 
+// Poll is a getUpdates call the fake answered, with updates or none (calls
+// answered with an error are only counted by [Server.Calls]).
+type Poll struct {
+	Timeout time.Duration // how long the bot asked to wait
+	Updates int           // how many updates the answer held
+}
+
+// Polls returns the getUpdates calls answered so far, in order. A poll is
+// recorded just before its answer is written.
+func (s *Server) Polls() []Poll {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.polls)
+}
+
 // Pending returns how many updates are queued and not yet confirmed by a
 // getUpdates call with a higher offset.
 func (s *Server) Pending() int {
@@ -987,7 +1003,7 @@ func validCommand(c string) bool {
 	return true
 }
 
-func (s *Server) getUpdates(ctx context.Context, p params) (any, *Failure) {
+func (s *Server) getUpdates(ctx context.Context, p params) (result any, f *Failure) {
 	offset, err := p.integer("offset", 0)
 	if err != nil {
 		return nil, fail(BadRequest(err.Error()))
@@ -1007,8 +1023,17 @@ func (s *Server) getUpdates(ctx context.Context, p params) (any, *Failure) {
 		}
 	}
 
-	timer := time.NewTimer(time.Duration(max(seconds, 0) * float64(time.Second)))
+	wait := time.Duration(max(seconds, 0) * float64(time.Second))
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	defer func() {
+		if f == nil {
+			s.mu.Lock()
+			s.polls = append(s.polls, Poll{Timeout: wait, Updates: len(result.([]json.RawMessage))})
+			s.notifyLocked()
+			s.mu.Unlock()
+		}
+	}()
 
 	s.mu.Lock()
 	if p.has("allowed_updates") {
