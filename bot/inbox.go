@@ -228,7 +228,7 @@ func (b *Bot) poll(ctx context.Context) {
 		busy = len(ups) > 0
 		if err != nil {
 			if ctx.Err() == nil {
-				b.log.Warn("getUpdates failed", "err", err)
+				b.log.Warn("getUpdates failed", "kind", errorKind(err))
 			}
 			var retryAfter time.Duration
 			var tooMany *tg.TooManyRequestsError
