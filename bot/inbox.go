@@ -3,7 +3,6 @@ package bot
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 
 	tg "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
+	"github.com/segmentio/encoding/json"
 
 	"github.com/vigil-hrd/vigil/intake"
 )
@@ -58,14 +58,19 @@ func (b *Bot) acceptMany(ctx context.Context, ups []json.RawMessage) (next int64
 	var kinds []string
 	for _, raw := range ups {
 		var r route
-		err := json.Unmarshal(raw, &r)
-		// The offset must pass even an update that does not decode:
-		// Unmarshal reads update_id unless raw is not JSON at all.
-		next = max(next, r.ID+1)
-		if err != nil {
+		if err := json.Unmarshal(raw, &r); err != nil {
+			// The offset must pass even an update that does not decode.
+			// The decoder stops at the first field of the wrong type:
+			// update_id alone is read unless raw is not JSON at all.
+			var head struct {
+				ID int64 `json:"update_id"`
+			}
+			json.Unmarshal(raw, &head)
+			next = max(next, head.ID+1)
 			b.metrics.updates("malformed", "dropped")
 			continue
 		}
+		next = max(next, r.ID+1)
 		chat, ok := r.chat()
 		kind := r.kind()
 		if !ok {

@@ -22,13 +22,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"slices"
 	"time"
+
+	"github.com/segmentio/encoding/json"
 
 	"github.com/vigil-hrd/vigil/broadcast"
 	"github.com/vigil-hrd/vigil/flows"
