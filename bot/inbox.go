@@ -440,6 +440,10 @@ const orphanSweep = time.Second
 // leaves it to be seen again, and skipped: its chat's state records it.
 func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}, until *atomic.Int64) {
 	reclaim := true // what a previous holder left unfinished comes first
+	// The state of the partition's chats is remembered between their
+	// updates while no other process can have written it: from taking the
+	// partition, or reclaiming it after a lapse or an error, on.
+	var chats *intake.ChatCache
 	var pending []intake.Done
 	defer func() { b.finish(context.WithoutCancel(ctx), p, &pending) }()
 	lapsed := func() bool { return time.Now().UnixNano() > until.Load() }
@@ -462,6 +466,9 @@ func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}, until *a
 			case <-time.After(b.cfg.LeaseTTL / 20):
 			}
 			continue
+		}
+		if reclaim {
+			chats = intake.NewChatCache()
 		}
 		read := intake.ReadNew
 		switch {
@@ -499,7 +506,7 @@ func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}, until *a
 				reclaim = true // the rest are read again once renewed
 				break
 			}
-			b.process(context.WithoutCancel(ctx), p, e, &pending)
+			b.process(intake.WithChatCache(context.WithoutCancel(ctx), chats), p, e, &pending)
 		}
 	}
 }

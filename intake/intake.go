@@ -174,19 +174,39 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 // reply, in the same write as the state itself, so an entry handled again
 // after a crash changes nothing: the last one applied is answered with its
 // stored reply (Reply.Resent), an older one with Reply.Skipped.
+//
+// With a ChatCache in ctx (WithChatCache), the chat's state as the last
+// entry left it is taken from there instead of Redis, and this update is
+// counted with the write of the new state.
 func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, entry string) (Reply, error) {
 	handle := s.keys.Hash("chat", chat)
 	// /wipe and /forget are let through any limit, so are not counted.
 	var stored store.Chat
 	var n int64
 	var err error
-	if wipeOrForget(ev) {
+	cache := chatCacheFrom(ctx)
+	now := s.now()
+	cached, hit := cache.take(handle, now)
+	// uncounted is this update's count, when it is to be written with the
+	// chat's state: taken from the cache, and under the limit.
+	var uncounted *store.Counter
+	switch {
+	case wipeOrForget(ev):
 		stored, err = s.store.LoadChat(ctx, handle)
-	} else {
-		stored, n, err = s.store.LoadChatCounting(ctx, handle, "msg", time.Minute, s.now())
+		hit = false
+	case hit && entry != "" && cached.count < int64(s.limits.MessagesPerMinute):
+		stored, n = cached.chat, cached.count+1
+		uncounted = &store.Counter{Kind: "msg", Window: time.Minute, Now: now}
+	default:
+		stored, n, err = s.store.LoadChatCounting(ctx, handle, "msg", time.Minute, now)
+		hit = false
 	}
 	if err != nil {
 		return Reply{}, fmt.Errorf("intake: %w", err)
+	}
+	read := now // when stored was read from Redis
+	if hit {
+		read = cached.read
 	}
 	// An update handled before a crash was counted then: it neither counts
 	// as over the limit nor is applied again.
@@ -220,6 +240,9 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 		if over, err := s.overReportLimit(ctx, handle); err != nil {
 			return Reply{}, err
 		} else if over {
+			if uncounted != nil {
+				s.count(ctx, handle, uncounted)
+			}
 			s.log.Info("chat over its report limit; draft kept")
 			reply.Messages = []flows.Message{{Text: s.engine.Text(lang, "msg.too_many_reports")}}
 			return reply, nil
@@ -239,7 +262,7 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 			next.Refs = append(slices.Clip(next.Refs), ref)
 		}
 		reply.Messages = append(reply.Messages, s.engine.Receipt(lang, ref)...)
-		if err := s.save(ctx, handle, next, after, true, true, entry, reply); err != nil {
+		if _, err := s.save(ctx, handle, next, after, true, true, entry, reply, uncounted); err != nil {
 			// The report is queued; only the draft lingers. Sending the
 			// draft again returns the same reference.
 			return Reply{}, err
@@ -320,8 +343,12 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 		}
 	}
 	next := prof.with(after)
-	if err := s.save(ctx, handle, next, after, !next.equal(prof), after.Draft != before.Draft, entry, reply); err != nil {
+	saved, err := s.save(ctx, handle, next, after, !next.equal(prof), after.Draft != before.Draft, entry, reply, uncounted)
+	if err != nil {
 		return Reply{}, err
+	}
+	if entry != "" && n > 0 {
+		cache.put(handle, cachedChat{chat: saved.Apply(stored), count: n, window: minute(now), read: read}, now)
 	}
 	if before.Draft != nil && (after.Draft == nil || after.Draft.ID != before.Draft.ID) {
 		// The draft was cancelled or wiped: its files go with it.
@@ -481,21 +508,32 @@ func (s *Service) open(handle string, c store.Chat) (profile, *flows.Draft) {
 	return p, d
 }
 
+// count adds the update to its chat's counter, when the write that was to
+// count it (save) does not happen.
+func (s *Service) count(ctx context.Context, handle string, c *store.Counter) {
+	if _, err := s.store.Count(ctx, handle, c.Kind, c.Window, c.Now); err != nil {
+		s.log.Warn("could not count a message against the limit", "err", err)
+	}
+}
+
 // save stores a chat's changed state and, with applied, the inbox entry it
-// applies and the reply to it, in one round trip.
-func (s *Service) save(ctx context.Context, handle string, p profile, st flows.State, profileChanged, draftChanged bool, applied string, reply Reply) error {
-	u := store.ChatUpdate{Applied: applied}
+// applies and the reply to it, and with count the update's count, in one
+// round trip, and returns what it wrote. It drops the chat from the
+// ChatCache in ctx: HandleEntry puts it back once the write is done.
+func (s *Service) save(ctx context.Context, handle string, p profile, st flows.State, profileChanged, draftChanged bool, applied string, reply Reply, count *store.Counter) (store.ChatUpdate, error) {
+	chatCacheFrom(ctx).drop(handle)
+	u := store.ChatUpdate{Applied: applied, Count: count}
 	if applied != "" && len(reply.Messages) > 0 {
 		raw, err := json.Marshal(storedReply{Entry: applied, Lang: reply.Lang, Toast: reply.Toast, Messages: reply.Messages})
 		if err != nil {
-			return fmt.Errorf("intake: encode reply: %w", err)
+			return u, fmt.Errorf("intake: encode reply: %w", err)
 		}
 		u.Reply = s.keys.Seal(replyName(handle), raw)
 	}
 	if profileChanged {
 		raw, err := json.Marshal(p)
 		if err != nil {
-			return fmt.Errorf("intake: encode settings: %w", err)
+			return u, fmt.Errorf("intake: encode settings: %w", err)
 		}
 		u.Profile = s.keys.Seal(profileName(handle), raw)
 	}
@@ -505,15 +543,15 @@ func (s *Service) save(ctx context.Context, handle string, p profile, st flows.S
 		} else {
 			raw, err := json.Marshal(st.Draft)
 			if err != nil {
-				return fmt.Errorf("intake: encode draft: %w", err)
+				return u, fmt.Errorf("intake: encode draft: %w", err)
 			}
 			u.Draft = s.keys.Seal(draftName(handle), raw)
 		}
 	}
 	if err := s.store.SaveChat(ctx, handle, u); err != nil {
-		return fmt.Errorf("intake: %w", err)
+		return u, fmt.Errorf("intake: %w", err)
 	}
-	return nil
+	return u, nil
 }
 
 // submit seals the draft in st to the staff and queues it, returning its

@@ -170,7 +170,7 @@ func (s *Service) DeliverReply(ctx context.Context, d Delivery, send func([]flow
 	}
 	prof, draft := s.open(handle, stored)
 	st, msgs := s.engine.StaffReply(prof.state(draft), d.out.Ref, d.text)
-	if err := s.save(ctx, handle, prof.with(st), st, true, false, "", Reply{}); err != nil {
+	if _, err := s.save(ctx, handle, prof.with(st), st, true, false, "", Reply{}, nil); err != nil {
 		return err
 	}
 	if err := send(msgs); err != nil {

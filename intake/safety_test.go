@@ -3,6 +3,7 @@ package intake_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -72,12 +73,23 @@ func TestForgetKeepsOnlyTheReports(t *testing.T) {
 	}
 }
 
+// The limits hold whether a chat's state is read from Redis or from the
+// partition holder's ChatCache (which counts with the write).
 func TestMessageRateLimit(t *testing.T) {
+	for _, cached := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cached=%v", cached), func(t *testing.T) { testMessageRateLimit(t, cached) })
+	}
+}
+
+func testMessageRateLimit(t *testing.T, cached bool) {
 	env := testenv.New(t)
 	svc := intake.New(intake.Config{Engine: env.Engine, Store: env.Store, Keys: env.Keys, Recipients: env.Recipients,
 		Limits: intake.Limits{MessagesPerMinute: 5}, Log: env.Log})
 	c := newChat(t, env, 13, "")
 	c.Svc = svc
+	if cached {
+		c.Cache = intake.NewChatCache()
+	}
 	for i := 0; i < 5; i++ {
 		if r := c.Text("hi"); len(r.Messages) != 1 || strings.Contains(r.Messages[0].Text, "very fast") {
 			t.Fatalf("message %d limited too early: %+v", i, r.Messages)
@@ -91,17 +103,36 @@ func TestMessageRateLimit(t *testing.T) {
 			t.Fatalf("still answering while over the limit: %+v", r.Messages)
 		}
 	}
+	// Counted in Redis too, whoever handles the chat's next update.
+	keys, _ := env.RDB.Keys(context.Background(), "vigil:{c:*}:rl:msg:*").Result()
+	total := 0
+	for _, k := range keys {
+		n, _ := env.RDB.Get(context.Background(), k).Int()
+		total += n
+	}
+	if total != 9 {
+		t.Fatalf("%d messages counted in Redis (%v), want 9", total, keys)
+	}
 	if r := c.Cmd("wipe"); r.Delete == nil {
 		t.Fatal("/wipe must work whatever the rate")
 	}
 }
 
 func TestReportRateLimitKeepsTheDraft(t *testing.T) {
+	for _, cached := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cached=%v", cached), func(t *testing.T) { testReportRateLimitKeepsTheDraft(t, cached) })
+	}
+}
+
+func testReportRateLimitKeepsTheDraft(t *testing.T, cached bool) {
 	env := testenv.New(t)
 	svc := intake.New(intake.Config{Engine: env.Engine, Store: env.Store, Keys: env.Keys, Recipients: env.Recipients,
 		Limits: intake.Limits{ReportsPerHour: 1}, Log: env.Log})
 	c := newChat(t, env, 14, "")
 	c.Svc = svc
+	if cached {
+		c.Cache = intake.NewChatCache()
+	}
 	c.Submit("R1", true)
 	c.Fill("R2", true)
 	r := c.Press("Send")

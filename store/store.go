@@ -222,6 +222,34 @@ type ChatUpdate struct {
 	// be sent again if the process dies before sending it; with Applied
 	// only.
 	Reply []byte
+	// Count, when set, adds one to a counter of the chat as Count does,
+	// in the same round trip.
+	Count *Counter
+}
+
+// Apply returns the state c becomes once u is saved over it.
+func (u ChatUpdate) Apply(c Chat) Chat {
+	switch {
+	case u.Draft != nil:
+		c.Draft = u.Draft
+	case u.DeleteDraft:
+		c.Draft = nil
+	}
+	if u.Profile != nil {
+		c.Profile = u.Profile
+	}
+	if u.Applied != "" {
+		c.Applied = u.Applied
+	}
+	return c
+}
+
+// Counter names a chat's counter: of kind, in the window of now (see
+// Count).
+type Counter struct {
+	Kind   string
+	Window time.Duration
+	Now    time.Time
 }
 
 // saveChat applies a ChatUpdate atomically. KEYS: profile, applied,
@@ -244,7 +272,7 @@ return 1
 // (ErrNotReplicated otherwise): after a failover the chat's state is never
 // behind a reply the defender has seen.
 func (s *Store) SaveChat(ctx context.Context, handle string, u ChatUpdate) error {
-	if u.Draft == nil && !u.DeleteDraft && u.Profile == nil && u.Applied == "" {
+	if u.Draft == nil && !u.DeleteDraft && u.Profile == nil && u.Applied == "" && u.Count == nil {
 		return nil
 	}
 	del := "0"
@@ -255,6 +283,11 @@ func (s *Store) SaveChat(ctx context.Context, handle string, u ChatUpdate) error
 	args := []any{u.Profile, u.Applied, u.Reply, u.Draft, del, s.opts.ProfileTTL.Milliseconds(), s.opts.DraftTTL.Milliseconds()}
 	err := s.writeThrough(ctx, draftKey(handle), func(p redis.Pipeliner, full bool) {
 		queueScript(ctx, p, saveChat, full, keys, args...)
+		if c := u.Count; c != nil {
+			key := rateKey(handle, c.Kind, c.Window, c.Now)
+			p.Incr(ctx, key)
+			p.Expire(ctx, key, c.Window)
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("store: save chat: %w", err)

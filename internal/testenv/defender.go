@@ -28,6 +28,9 @@ type Defender struct {
 	Coordinator string
 	KB          []flows.Button
 	Last        intake.Reply
+	// Cache, when set, is passed to HandleEntry, as the holder of the
+	// chat's inbox partition passes its own.
+	Cache *intake.ChatCache
 	// entries numbers the events as a bot's inbox would (stream ids), so
 	// that the service records what it applied and the reply to it, as in
 	// production.
@@ -44,7 +47,11 @@ func (d *Defender) Do(ev flows.Event) intake.Reply {
 	d.T.Helper()
 	ev.LanguageHint = d.Hint
 	ev.Coordinator = d.Coordinator
-	r, err := d.Svc.HandleEntry(context.Background(), d.Chat, ev, fmt.Sprintf("1700000000000-%d", d.entries.Add(1)))
+	ctx := context.Background()
+	if d.Cache != nil {
+		ctx = intake.WithChatCache(ctx, d.Cache)
+	}
+	r, err := d.Svc.HandleEntry(ctx, d.Chat, ev, fmt.Sprintf("1700000000000-%d", d.entries.Add(1)))
 	if err != nil {
 		d.T.Fatalf("handle: %v", err)
 	}
