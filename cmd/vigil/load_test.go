@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +21,7 @@ import (
 	"github.com/go-telegram/bot/models"
 
 	"github.com/vigil-hrd/vigil/internal/fakeapi"
+	"github.com/vigil-hrd/vigil/internal/redistest"
 	"github.com/vigil-hrd/vigil/internal/testenv"
 )
 
@@ -36,6 +40,11 @@ import (
 // between runs minutes apart on shared machines):
 //
 //	go test ./cmd/vigil -run '^$' -bench Load -benchtime 1x -count 2
+//
+// VIGIL_BENCH_MODE=webhook posts the updates to the bot's webhook, one
+// after another as Telegram would, instead of queueing them for
+// getUpdates. VIGIL_BENCH_WAIT=1 gives Redis a replica and the bot
+// VIGIL_REDIS_WAIT_REPLICAS=1, so that every write waits for it.
 func BenchmarkLoad(b *testing.B) {
 	for b.Loop() {
 		loadRun(b, benchRate(), benchChats())
@@ -56,13 +65,50 @@ func loadRun(b *testing.B, rate, chats int) {
 		"VIGIL_RECIPIENTS_FILE="+filepath.Join(env.Dir, "recipients.txt"),
 		"VIGIL_SECRET_FILE="+filepath.Join(env.Dir, "bot.secret"),
 		"VIGIL_METRICS_LISTEN=off", "VIGIL_LOG_LEVEL="+os.Getenv("VIGIL_BENCH_LOG"), "VIGIL_LOG_FORMAT=text", "VIGIL_PARTITIONS=32")
+	if os.Getenv("VIGIL_BENCH_WAIT") != "" {
+		redistest.StartReplica(b, env.Redis)
+		// WAIT counts a replica once it is in sync.
+		err := waitFor(20*time.Second, func() bool {
+			repl, _ := env.RDB.Info(ctx, "replication").Result()
+			return strings.Contains(repl, ",state=online,")
+		})
+		if err != nil {
+			b.Fatal("the replica did not come online")
+		}
+		cmd.Env = append(cmd.Env, "VIGIL_REDIS_WAIT_REPLICAS=1")
+	}
+	// deliver hands an update to the bot as Telegram would.
+	deliver := func(u models.Update) { api.SendUpdate(u) }
+	started := func() bool { return api.Calls("getUpdates") > 0 }
+	if os.Getenv("VIGIL_BENCH_MODE") == "webhook" {
+		hook := "http://" + freeAddr(b) + "/hook"
+		cmd.Env = append(cmd.Env, "VIGIL_WEBHOOK_URL="+hook, "VIGIL_WEBHOOK_LISTEN="+strings.TrimSuffix(strings.TrimPrefix(hook, "http://"), "/hook"),
+			"VIGIL_WEBHOOK_SECRET="+replicaSecret)
+		post := func(raw []byte) int {
+			req, _ := http.NewRequest(http.MethodPost, hook, bytes.NewReader(raw))
+			req.Header.Set("X-Telegram-Bot-Api-Secret-Token", replicaSecret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return 0
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		deliver = func(u models.Update) {
+			if code := post(api.WebhookUpdate(u)); code != http.StatusOK {
+				b.Errorf("webhook answered %d", code)
+			}
+		}
+		started = func() bool { return post([]byte("{}")) == http.StatusOK }
+	}
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	if err := waitFor(20*time.Second, func() bool { return api.Calls("getUpdates") > 0 }); err != nil {
+	if err := waitFor(20*time.Second, started); err != nil {
 		b.Fatalf("bot did not start: %s", logs.String())
 	}
 
@@ -93,7 +139,7 @@ func loadRun(b *testing.B, rate, chats int) {
 			time.Sleep(wait)
 		}
 		sentAt[s.chat] = append(sentAt[s.chat], time.Now())
-		api.SendUpdate(s.u)
+		deliver(s.u)
 	}
 	expected := len(scripts[0])
 	replies := func(chat int64) []fakeapi.Action {
@@ -146,7 +192,7 @@ func loadRun(b *testing.B, rate, chats int) {
 	for c := 0; c < envInt("VIGIL_BENCH_DRAFTS", 10000); c++ {
 		chat := models.Chat{ID: int64(500000 + c), Type: models.ChatTypePrivate}
 		api.AddChat(chat)
-		api.SendUpdate(models.Update{Message: &models.Message{Chat: chat, From: &models.User{ID: chat.ID, FirstName: "D"},
+		deliver(models.Update{Message: &models.Message{Chat: chat, From: &models.User{ID: chat.ID, FirstName: "D"},
 			Text: "/start", Entities: []models.MessageEntity{{Type: models.MessageEntityTypeBotCommand, Length: 6}}}})
 	}
 	waitFor(120*time.Second, func() bool {
@@ -207,4 +253,14 @@ func envInt(name string, def int) int {
 		return n
 	}
 	return def
+}
+
+// freeAddr returns a free loopback address.
+func freeAddr(tb testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

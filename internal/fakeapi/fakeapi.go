@@ -442,6 +442,22 @@ func (s *Server) SendUpdate(u models.Update) (updateID int64) {
 	return updateID
 }
 
+// WebhookUpdate is SendUpdate for a bot in webhook mode: the update is
+// recorded as SendUpdate records it (its message stored, its button press
+// known to answerCallbackQuery) and numbered, but not queued for
+// getUpdates; it returns the JSON Telegram would post to the webhook.
+func (s *Server) WebhookUpdate(u models.Update) []byte {
+	s.tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.sendUpdateLocked(u); err != nil {
+		s.tb.Fatalf("fakeapi: WebhookUpdate: %v", err)
+	}
+	q := s.updates[len(s.updates)-1]
+	s.updates = s.updates[:len(s.updates)-1]
+	return q.json
+}
+
 func (s *Server) sendUpdateLocked(u models.Update) (int64, error) {
 	if u.Message != nil {
 		u.Message = s.storeIncomingLocked(*u.Message)
