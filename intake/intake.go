@@ -322,7 +322,7 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 		reply.Messages = append(reply.Messages, msgs...)
 	case flows.EffectAnswer:
 		var msgs []flows.Message
-		switch err := s.answer(ctx, after.Thread, ev.Text); {
+		switch err := s.answer(ctx, after.Thread, ev.Text, entry); {
 		case errors.Is(err, store.ErrNotFound):
 			after, msgs = s.engine.CaseGone(after, lang)
 		case err != nil:
@@ -426,12 +426,14 @@ func (s *Service) overReportLimit(ctx context.Context, handle string) (bool, err
 }
 
 // answer seals a defender's answer to the staff and adds it to the case.
-func (s *Service) answer(ctx context.Context, ref, text string) error {
+func (s *Service) answer(ctx context.Context, ref, text, entry string) error {
 	sealed, err := s.recipients.Seal([]byte(text))
 	if err != nil {
 		return fmt.Errorf("intake: %w", err)
 	}
-	if err := s.store.AddEntry(ctx, store.Entry{Ref: ref, Kind: "answer", At: s.now(), Sealed: sealed}); err != nil {
+	// An inbox entry handled again (the process died before saving the
+	// chat's state) adds its answer once.
+	if err := s.store.AddEntry(ctx, store.Entry{Ref: ref, Kind: "answer", At: s.now(), Sealed: sealed, Once: entry}); err != nil {
 		return fmt.Errorf("intake: %w", err)
 	}
 	s.log.Info("answer added to a case")

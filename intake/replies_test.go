@@ -80,3 +80,70 @@ func TestForwardedReplyIsDeliveredOnceInItsChatsPartition(t *testing.T) {
 		t.Fatalf("%d replies still pending after delivery", len(ds))
 	}
 }
+
+// TestAnswerHandledAgainIsAddedOnce: the process handling a defender's
+// answer to staff dies after adding it to the case and before saving the
+// chat's state; the next process handles the same inbox entry again, as a
+// new one. The case gets the answer once.
+func TestAnswerHandledAgainIsAddedOnce(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.New(t)
+	const chatID = int64(5004)
+	c := env.Defender(t, chatID)
+	ref := c.Submit("ONCE", true)
+	staff, err := triage.New(triage.Config{Store: env.Store, Identities: env.Identities, Recipients: env.Recipients, Staff: "ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := staff.Reply(ctx, ref, "please call us"); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := env.Service.PendingReplies(ctx, "bot-a", -1)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("pending replies: %+v %v", ds, err)
+	}
+	if err := env.Service.DeliverReply(ctx, ds[0], func([]flows.Message) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+
+	// The chat's state before the answer, to put back as the crash left it.
+	pattern := "vigil:{c:" + env.Keys.Hash("chat", chatID) + "}:*"
+	keys, err := env.RDB.Keys(ctx, pattern).Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("the chat's keys: %v %v", keys, err)
+	}
+	saved := map[string]string{}
+	for _, k := range keys {
+		saved[k], _ = env.RDB.Dump(ctx, k).Result()
+	}
+	answer := flows.Event{Kind: flows.EventText, Text: "my answer"}
+	const entry = "1800000000000-0"
+	for try := range 2 {
+		if try == 1 {
+			after, _ := env.RDB.Keys(ctx, pattern).Result()
+			env.RDB.Del(ctx, after...)
+			for k, v := range saved {
+				if err := env.RDB.Restore(ctx, k, 0, v).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		r, err := env.Service.HandleEntry(ctx, chatID, answer, entry)
+		if err != nil || r.Skipped || r.Resent || len(r.Messages) == 0 || !strings.Contains(r.Messages[0].Text, ref) {
+			t.Fatalf("try %d: %+v %v; want the answer taken", try, r, err)
+		}
+	}
+	events, err := env.Store.Events(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answers := 0
+	for _, e := range events {
+		if e.Type == "answer" {
+			answers++
+		}
+	}
+	if answers != 1 {
+		t.Fatalf("the case holds %d answers, want 1", answers)
+	}
+}

@@ -32,6 +32,7 @@ package store
 //	vigil:{q}:status:S          zset    refs in status S, same score
 //	vigil:{q}:case:REF:events   stream  the case's history: status changes, claims, notes, replies and
 //	                                    the defender's answers; any text in it is sealed to the staff
+//	vigil:{q}:case:REF:once:ID  string  an entry of the case added already (Entry.Once); TTL 7 days
 //	vigil:{q}:route:REF         string  bot-sealed: the chat to deliver staff replies to
 //	vigil:{q}:outbox            stream  staff replies for the bot (group "bot"), sealed to the bot's age key
 //	vigil:{q}:audit             stream  who did what to which case, when (no content)
@@ -97,6 +98,7 @@ const (
 
 func reportKey(ref string) string       { return prefix + "{q}:report:" + ref }
 func eventsKey(ref string) string       { return prefix + "{q}:case:" + ref + ":events" }
+func onceKey(ref, once string) string   { return prefix + "{q}:case:" + ref + ":once:" + once }
 func routeKey(ref string) string        { return prefix + "{q}:route:" + ref }
 func statusKey(status string) string    { return prefix + "{q}:status:" + status }
 func submissionKey(id string) string    { return prefix + "{q}:submission:" + id }

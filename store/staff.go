@@ -140,12 +140,22 @@ type Entry struct {
 	At         time.Time
 	Sealed     []byte // the text, sealed to the staff
 	ForBot     []byte // a reply only: the text sealed to the bot, for delivery
+	// Once, when set, names the entry (an answer: the inbox entry that
+	// carried it): an entry of the same name is added once, however often
+	// it is added within a week, as a handler that died after adding it
+	// and before saving the chat's state would add it again.
+	Once string
 }
+
+// onceTTL is how long an entry's Once is remembered: as long as an update
+// can be seen again.
+const onceTTL = 7 * 24 * time.Hour
 
 var addEntry = redis.NewScript(`
 local h = redis.call('HMGET', KEYS[1], 'status', 'assignee')
 if not h[1] then return {-1, ''} end
 if ARGV[3] == 'reply' and h[2] and h[2] ~= '' and h[2] ~= ARGV[2] then return {-2, h[2]} end
+if KEYS[5] and not redis.call('SET', KEYS[5], 1, 'NX', 'PX', ARGV[7]) then return {1, ''} end
 if ARGV[2] ~= '' then
   redis.call('XADD', KEYS[2], '*', 'at', ARGV[4], 'who', ARGV[2], 'what', ARGV[3], 'ref', ARGV[1], 'detail', '')
 end
@@ -171,9 +181,12 @@ func (s *Store) AddEntry(ctx context.Context, e Entry) error {
 	default:
 		return fmt.Errorf("store: unknown entry kind %q", e.Kind)
 	}
-	res, err := addEntry.Run(ctx, s.rdb,
-		[]string{reportKey(e.Ref), auditKey, eventsKey(e.Ref), outboxKey},
-		e.Ref, e.Staff, e.Kind, formatTime(e.At), e.Sealed, e.ForBot).Slice()
+	keys := []string{reportKey(e.Ref), auditKey, eventsKey(e.Ref), outboxKey}
+	if e.Once != "" {
+		keys = append(keys, onceKey(e.Ref, e.Once))
+	}
+	res, err := addEntry.Run(ctx, s.rdb, keys,
+		e.Ref, e.Staff, e.Kind, formatTime(e.At), e.Sealed, e.ForBot, onceTTL.Milliseconds()).Slice()
 	if err != nil {
 		return fmt.Errorf("store: add %s: %w", e.Kind, err)
 	}
