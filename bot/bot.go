@@ -335,20 +335,37 @@ func (b *Bot) deliverReply(ctx context.Context, d intake.Delivery) (ids []int) {
 	return ids
 }
 
-// handleEntry runs an event through the conversation, trying again for a
-// few seconds when that fails: Redis failing over, or a replica late to
-// acknowledge, pass within seconds, and an update handled again is not
-// applied twice.
-func (b *Bot) handleEntry(ctx context.Context, chat int64, ev flows.Event, entry string) (intake.Reply, error) {
+// errLapsed says an update was left in the inbox: it kept failing, and the
+// lease of its partition may have lapsed meanwhile.
+var errLapsed = errors.New("bot: the update's partition lease may have lapsed; left in the inbox")
+
+// handleEntry runs an event through the conversation, trying again while
+// that fails: Redis failing over (seconds with Sentinel, up to about 20 s
+// with a Redis Cluster's default node timeout), or a replica late to
+// acknowledge; an update handled again is not applied twice. It gives up
+// with the error once a quarter of the update's time (ctx) is left, for
+// the apology, or with errLapsed as soon as lapsed reports that the
+// partition's lease may have lapsed: another process may take the update
+// over, and two must not handle it at once. Without a deadline in ctx it
+// tries four times.
+func (b *Bot) handleEntry(ctx context.Context, chat int64, ev flows.Event, entry string, lapsed func() bool) (intake.Reply, error) {
+	deadline, bounded := ctx.Deadline()
 	wait := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		reply, err := b.cfg.Service.HandleEntry(ctx, chat, ev, entry)
-		if err == nil || attempt == 4 || ctx.Err() != nil {
+		switch {
+		case err == nil || ctx.Err() != nil:
+			return reply, err
+		case lapsed != nil && lapsed():
+			return reply, fmt.Errorf("%w: %w", errLapsed, err)
+		case bounded && time.Until(deadline) < b.cfg.HandleTimeout/4+wait:
+			return reply, err
+		case !bounded && attempt == 4:
 			return reply, err
 		}
 		b.log.Warn("update failed; trying again", "err", err)
 		sleep(ctx, wait)
-		wait *= 2
+		wait = min(2*wait, 2*time.Second)
 	}
 }
 
@@ -373,8 +390,11 @@ func chatOf(u *models.Update) (int64, bool) {
 }
 
 // handle runs one update taken from the inbox as entry and returns the ids
-// of the chat's messages it involved, for /wipe to find. It never panics.
-func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry string) (remember []int) {
+// of the chat's messages it involved, for /wipe to find, and whether the
+// update is finished: not when it was left in the inbox (see handleEntry).
+// It never panics.
+func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry string, lapsed func() bool) (remember []int, finished bool) {
+	finished = true
 	start := time.Now()
 	kind := updateKind(u)
 	hint := languageHint(u)
@@ -410,7 +430,14 @@ func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry st
 			ev.HTML = toHTML(m.Text, m.Entities)
 		}
 	}
-	reply, err := b.handleEntry(ctx, chat, ev, entry)
+	reply, err := b.handleEntry(ctx, chat, ev, entry, lapsed)
+	if errors.Is(err, errLapsed) {
+		// Handled in its turn once the lease is renewed, or by the
+		// process that takes the partition over; no apology meanwhile.
+		b.metrics.updates(kind, "deferred")
+		b.log.Warn("update left in the inbox: Redis failing and the partition's lease may have lapsed", "update", kind)
+		return nil, false
+	}
 	if err == nil && reply.Skipped {
 		b.metrics.updates(kind, "already-handled")
 		return
@@ -421,7 +448,7 @@ func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry st
 		b.log.Error("update failed", "update", kind, "err", err)
 		b.answer(ctx, u, "")
 		ids, _ := b.send(ctx, chat, []flows.Message{{Text: b.cfg.Text.T(b.cfg.Text.Match(hint), "msg.internal_error", nil)}}, 0)
-		return append(incoming, ids...)
+		return append(incoming, ids...), true
 	}
 	b.answer(ctx, u, reply.Toast)
 	if reply.Delete != nil {
@@ -440,11 +467,11 @@ func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry st
 		// Handled by a process that may have died before replying.
 		b.metrics.updates(kind, "resent")
 		b.log.Info("reply to an update handled before sent again", "update", kind)
-		return append(incoming, ids...)
+		return append(incoming, ids...), true
 	}
 	b.metrics.updates(kind, "handled")
 	b.log.Debug("update handled", "update", kind, "ms", time.Since(start).Milliseconds())
-	return append(incoming, ids...)
+	return append(incoming, ids...), true
 }
 
 // deleteMessages deletes messages of a private chat. Telegram refuses those

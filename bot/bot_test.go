@@ -3,6 +3,7 @@ package bot_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -405,6 +407,41 @@ func (p panicky) HandleEntry(ctx context.Context, chat int64, ev flows.Event, en
 		panic("handler failed on " + ev.Text)
 	}
 	return p.Conversation.HandleEntry(ctx, chat, ev, entry)
+}
+
+// outage plays Redis out of reach: HandleEntry fails until the outage
+// ends.
+type outage struct {
+	bot.Conversation
+	until *atomic.Int64 // unix ns
+}
+
+func (o outage) HandleEntry(ctx context.Context, chat int64, ev flows.Event, entry string) (intake.Reply, error) {
+	if time.Now().UnixNano() < o.until.Load() {
+		return intake.Reply{}, errors.New("store: dial tcp: connection refused")
+	}
+	return o.Conversation.HandleEntry(ctx, chat, ev, entry)
+}
+
+// TestAStoreOutageIsWaitedOut: Redis out of reach for longer than a few
+// retries (a Redis Cluster fails over in 15 s or more by default) delays
+// the reply; the update is not dropped with an apology, and the
+// conversation goes on.
+func TestAStoreOutageIsWaitedOut(t *testing.T) {
+	var until atomic.Int64
+	h := start(t, func(c bot.Conversation) bot.Conversation { return outage{c, &until} })
+	d := h.defender(809, "en")
+	d.send("/start", 1)
+	until.Store(time.Now().Add(6 * time.Second).UnixNano())
+	began := time.Now()
+	acts := d.press("lang:English", 1)
+	if strings.Contains(acts[0].Text, h.env.Text.T("en", "msg.internal_error", nil)) {
+		t.Fatalf("an apology after %v, not the next step", time.Since(began).Round(time.Millisecond))
+	}
+	if time.Now().UnixNano() < until.Load() {
+		t.Fatal("answered during the outage")
+	}
+	d.press("btn.continue", 1)
 }
 
 func TestPanicIsRecoveredWithAnApology(t *testing.T) {

@@ -506,7 +506,10 @@ func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}, until *a
 				reclaim = true // the rest are read again once renewed
 				break
 			}
-			b.process(intake.WithChatCache(context.WithoutCancel(ctx), chats), p, e, &pending)
+			if !b.process(intake.WithChatCache(context.WithoutCancel(ctx), chats), p, e, &pending, lapsed) {
+				reclaim = true // left in the inbox: read again, first, once renewed
+				break
+			}
 		}
 	}
 }
@@ -523,17 +526,19 @@ func (b *Bot) finish(ctx context.Context, p int, pending *[]intake.Done) {
 }
 
 // process handles one inbox entry in its chat's serial slot and adds it to
-// pending, the updates to remove from the inbox.
-func (b *Bot) process(ctx context.Context, p int, e intake.InboxEntry, pending *[]intake.Done) {
+// pending, the updates to remove from the inbox. It returns false when it
+// left the entry in the inbox, unfinished: Redis kept failing and the
+// partition's lease may have lapsed (lapsed; see handleEntry).
+func (b *Bot) process(ctx context.Context, p int, e intake.InboxEntry, pending *[]intake.Done, lapsed func() bool) bool {
 	if e.Kind == intake.EntryReply {
 		b.processReply(ctx, p, e, pending)
-		return
+		return true
 	}
 	raw, err := b.cfg.Inbox.OpenEntry(p, e)
 	if err != nil {
 		b.log.Warn("an update in the inbox does not open; dropped")
 		*pending = append(*pending, intake.Done{ID: e.ID})
-		return
+		return true
 	}
 	var u models.Update
 	chat, ok := int64(0), false
@@ -547,16 +552,20 @@ func (b *Bot) process(ctx context.Context, p int, e intake.InboxEntry, pending *
 		b.metrics.updates("malformed", "dropped")
 		b.log.Warn("an update in the inbox does not decode; dropped")
 		*pending = append(*pending, intake.Done{ID: e.ID})
-		return
+		return true
 	}
 	b.finishChat(ctx, p, chat, pending) // its message ids first: this update may be /wipe
 	var ids []int
+	finished := true
 	b.dispatch.Run(ctx, chat, func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, b.cfg.HandleTimeout)
 		defer cancel()
-		ids = b.handle(ctx, chat, &u, e.ID)
+		ids, finished = b.handle(ctx, chat, &u, e.ID, lapsed)
 	})
-	*pending = append(*pending, intake.Done{ID: e.ID, Chat: chat, MessageIDs: ids})
+	if finished {
+		*pending = append(*pending, intake.Done{ID: e.ID, Chat: chat, MessageIDs: ids})
+	}
+	return finished
 }
 
 // processReply delivers a staff reply forwarded to the partition, in its

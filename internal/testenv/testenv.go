@@ -75,8 +75,15 @@ func New(tb testing.TB, redisConfig ...string) *Env {
 // NewCluster builds an Env over a three-master Redis Cluster.
 func NewCluster(tb testing.TB) *Env {
 	tb.Helper()
+	return NewClusterReplicas(tb, 0)
+}
+
+// NewClusterReplicas builds an Env over a three-master Redis Cluster with
+// replicasPerMaster replicas for each master.
+func NewClusterReplicas(tb testing.TB, replicasPerMaster int) *Env {
+	tb.Helper()
 	e := &Env{Dir: tb.TempDir(), Logs: &SafeBuffer{}}
-	e.Cluster = redistest.StartCluster(tb, 3)
+	e.Cluster = redistest.StartClusterReplicas(tb, 3, replicasPerMaster)
 	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: e.Cluster.Addrs()})
 	tb.Cleanup(func() { c.Close() })
 	e.RDB = c
