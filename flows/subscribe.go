@@ -58,7 +58,6 @@ func (e *Engine) pickMessage(p *Pick, lang string) Message {
 		Buttons: e.countryToggles(lang, p.Chosen, func(code string) string { return pickData(p, actSubToggle, code) }, pickData(p, actSubDone, ""))}
 }
 
-// countryButtons lays the deployment's countries out two to a row.
 // countryToggles is a keyboard of the countries, those chosen ticked, each
 // toggled by the data toggle gives it, and a Done button with done.
 func (e *Engine) countryToggles(lang string, chosen []string, toggle func(code string) string, done string) [][]Button {
@@ -72,6 +71,7 @@ func (e *Engine) countryToggles(lang string, chosen []string, toggle func(code s
 	return append(rows, []Button{{Label: e.tr.T(lang, "btn.done", nil), Data: done}})
 }
 
+// countryButtons lays the deployment's countries out two to a row.
 func (e *Engine) countryButtons(lang string, button func(code string) (label, data string)) [][]Button {
 	var rows [][]Button
 	var row []Button

@@ -188,14 +188,6 @@ func (s *Store) ForwardReply(ctx context.Context, partition int, sealed []byte) 
 	return nil
 }
 
-// NextInbox returns, for the holder of a partition's lease, the updates to
-// handle next, oldest first: with reclaim, first those another worker took
-// and did not finish (it died or lost its lease; the new holder asks once,
-// when it takes the partition), then new ones, waiting up to block.
-//
-// Updates handled since the last call are passed as done: they are removed
-// (see DoneMany) in the same round trip as the read, so that finishing an
-// update costs no round trip of its own.
 // InboxRead says what NextInbox reads besides new entries.
 type InboxRead int
 
@@ -212,6 +204,15 @@ const (
 	ReadReclaim
 )
 
+// NextInbox returns, for the holder of a partition's lease, the updates to
+// handle next, oldest first: with ReadReclaim, first those another worker
+// took and did not finish (it died or lost its lease; the new holder asks
+// once, when it takes the partition), with ReadOrphans first those a
+// failover left pending, then new ones, waiting up to block.
+//
+// Updates handled since the last call are passed as done: they are removed
+// (see DoneMany) in the same round trip as the read, so that finishing an
+// update costs no round trip of its own.
 func (s *Store) NextInbox(ctx context.Context, partition int, consumer string, block time.Duration, read InboxRead, done ...Done) ([]InboxEntry, error) {
 	reclaim := read == ReadReclaim
 	key := inboxKey(partition)

@@ -116,9 +116,6 @@ func startReplica(t testing.TB, env *testenv.Env, api *fakeapi.Server, secret st
 	return nil
 }
 
-// forwarder plays Telegram's webhook delivery behind a round-robin balancer:
-// an update goes to the next replica; a refusal or a dead replica means the
-// next one, until one answers 200.
 // kill stops the replica with SIGKILL, as a crash would.
 func (r *replica) kill() {
 	r.cmd.Process.Signal(syscall.SIGKILL)
@@ -126,6 +123,9 @@ func (r *replica) kill() {
 	r.dead = true
 }
 
+// forwarder plays Telegram's webhook delivery behind a round-robin balancer:
+// an update goes to the next replica; a refusal or a dead replica means the
+// next one, until one answers 200.
 type forwarder struct {
 	mu       sync.Mutex
 	replicas []*replica
