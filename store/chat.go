@@ -20,11 +20,9 @@ const maxRemembered = 1000
 // Count adds one to a chat's counter of kind in the current fixed window
 // and returns the new count.
 func (s *Store) Count(ctx context.Context, handle, kind string, window time.Duration, now time.Time) (int64, error) {
-	key := rateKey(handle, kind, window, now)
 	var n *redis.IntCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		n = p.Incr(ctx, key)
-		p.Expire(ctx, key, window)
+		n = Counter{Kind: kind, Window: window, Now: now}.queue(ctx, p, handle)
 		return nil
 	})
 	if err != nil {

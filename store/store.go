@@ -187,9 +187,7 @@ func (s *Store) loadChat(ctx context.Context, handle, kind string, window time.D
 		profile = p.GetEx(ctx, profileKey(handle), s.opts.ProfileTTL)
 		applied = p.Get(ctx, appliedKey(handle))
 		if kind != "" {
-			key := rateKey(handle, kind, window, now)
-			n = p.Incr(ctx, key)
-			p.Expire(ctx, key, window)
+			n = Counter{Kind: kind, Window: window, Now: now}.queue(ctx, p, handle)
 		}
 		return nil
 	})
@@ -252,6 +250,15 @@ type Counter struct {
 	Now    time.Time
 }
 
+// queue adds one to the chat's counter c on p (the counter lives as long
+// as its window) and returns its new value.
+func (c Counter) queue(ctx context.Context, p redis.Pipeliner, handle string) *redis.IntCmd {
+	key := rateKey(handle, c.Kind, c.Window, c.Now)
+	n := p.Incr(ctx, key)
+	p.Expire(ctx, key, c.Window)
+	return n
+}
+
 // saveChat applies a ChatUpdate atomically. KEYS: profile, applied,
 // reply, draft. ARGV: profile ("" keeps it), applied ("" keeps it and the
 // reply), reply ("" deletes it), draft ("" keeps it), "1" to delete the
@@ -283,10 +290,8 @@ func (s *Store) SaveChat(ctx context.Context, handle string, u ChatUpdate) error
 	args := []any{u.Profile, u.Applied, u.Reply, u.Draft, del, s.opts.ProfileTTL.Milliseconds(), s.opts.DraftTTL.Milliseconds()}
 	err := s.writeThrough(ctx, draftKey(handle), func(p redis.Pipeliner, full bool) {
 		queueScript(ctx, p, saveChat, full, keys, args...)
-		if c := u.Count; c != nil {
-			key := rateKey(handle, c.Kind, c.Window, c.Now)
-			p.Incr(ctx, key)
-			p.Expire(ctx, key, c.Window)
+		if u.Count != nil {
+			u.Count.queue(ctx, p, handle)
 		}
 	})
 	if err != nil {
