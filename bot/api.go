@@ -40,9 +40,19 @@ type apiClient struct {
 	http    *http.Client
 	fast    *fasthttp.Client // nil: every call goes through http
 	metrics *metrics
-	// limit bounds the answer read, in bytes, as fast's
-	// MaxResponseBodySize does; 0 means maxAnswer.
-	limit int
+	limit   int // bytes of an answer read at most
+}
+
+// newAPIClient returns a client posting to base (the server URL and
+// /bot<token>/) that reads answers of up to limit bytes: through fasthttp
+// when fast is set and no proxy is (see newFastClient), through h
+// otherwise.
+func newAPIClient(base string, h *http.Client, m *metrics, limit int, fast bool) *apiClient {
+	c := &apiClient{base: base, http: h, metrics: m, limit: limit}
+	if fast {
+		c.fast = newFastClient(limit)
+	}
+	return c
 }
 
 // maxAnswer bounds the answer read but for getUpdates; these methods
@@ -150,11 +160,7 @@ func (c *apiClient) postStd(ctx context.Context, method string, body []byte) (st
 		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
-	limit := c.limit
-	if limit <= 0 {
-		limit = maxAnswer
-	}
-	raw, err = io.ReadAll(io.LimitReader(resp.Body, int64(limit)))
+	raw, err = io.ReadAll(io.LimitReader(resp.Body, int64(c.limit)))
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("read answer: %w", err)
 	}
@@ -199,11 +205,11 @@ func (c *apiClient) postFast(ctx context.Context, method string, body []byte) (s
 // proxyVars are the environment variables that set a proxy for net/http.
 var proxyVars = []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"}
 
-// newFastClient returns a fasthttp client for a Bot API server that reads
-// answers of up to maxBody bytes, or nil when a proxy is set in the
-// environment (HTTPS_PROXY and the like, even with NO_PROXY): net/http
-// honours it, fasthttp does not.
-func newFastClient(apiURL string, maxBody int) *fasthttp.Client {
+// newFastClient returns a fasthttp client that reads answers of up to
+// maxBody bytes, or nil when a proxy is set in the environment
+// (HTTPS_PROXY and the like, even with NO_PROXY): net/http honours it,
+// fasthttp does not.
+func newFastClient(maxBody int) *fasthttp.Client {
 	for _, v := range proxyVars {
 		if os.Getenv(v) != "" {
 			return nil

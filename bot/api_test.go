@@ -19,15 +19,13 @@ import (
 
 const apiToken = "424242:AAApiClientTestToken_abcdefghijk"
 
-// newAPIClient returns a client of the server at url, posting with
+// testClient returns a client of the server at url, posting with
 // fasthttp when fast is set, with net/http otherwise (as behind a proxy).
-func newAPIClient(t *testing.T, url string, fast bool) (*apiClient, *prometheus.Registry) {
+func testClient(t *testing.T, url string, fast bool) (*apiClient, *prometheus.Registry) {
 	reg := prometheus.NewRegistry()
-	c := &apiClient{base: url + "/bot" + apiToken + "/", http: &http.Client{}, metrics: newMetrics(reg)}
-	if fast {
-		if c.fast = newFastClient(url, maxAnswer); c.fast == nil {
-			t.Fatal("no fasthttp client without a proxy set")
-		}
+	c := newAPIClient(url+"/bot"+apiToken+"/", &http.Client{}, newMetrics(reg), maxAnswer, fast)
+	if fast && c.fast == nil {
+		t.Fatal("no fasthttp client without a proxy set")
 	}
 	return c, reg
 }
@@ -65,7 +63,7 @@ func clientOnFake(t *testing.T, chatID int64, fast bool) (*apiClient, *prometheu
 	api := fakeapi.New(t, apiToken)
 	chat := models.Chat{ID: chatID, Type: models.ChatTypePrivate}
 	api.AddChat(chat)
-	c, reg := newAPIClient(t, api.URL(), fast)
+	c, reg := testClient(t, api.URL(), fast)
 	return c, reg, api, chat
 }
 
@@ -169,7 +167,7 @@ func testAPIClientNoToken(t *testing.T, fast bool) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	c, _ := newAPIClient(t, "http://"+addr, fast)
+	c, _ := testClient(t, "http://"+addr, fast)
 	_, err = c.sendMessage(context.Background(), outMessage{ChatID: 1, Text: "x"})
 	if err == nil {
 		t.Fatal("no error from a closed port")
@@ -193,7 +191,7 @@ func testAPIClientNoToken(t *testing.T, fast bool) {
 	}
 	go proxy.Serve(ln)
 	defer proxy.Close()
-	c, _ = newAPIClient(t, "http://"+ln.Addr().String(), fast)
+	c, _ = testClient(t, "http://"+ln.Addr().String(), fast)
 	_, err = c.sendMessage(context.Background(), outMessage{ChatID: 1, Text: "x"})
 	if err == nil || strings.Contains(err.Error(), "marker-proxy-page") || errorKind(err) != "other" {
 		t.Errorf("a proxy's page gave %v (kind %s)", err, errorKind(err))
@@ -205,11 +203,11 @@ func TestAPIClientUsesNetHTTPBehindAProxy(t *testing.T) {
 	for _, v := range proxyVars {
 		t.Setenv(v, "")
 	}
-	if newFastClient("https://api.telegram.org", maxAnswer) == nil {
+	if newFastClient(maxAnswer) == nil {
 		t.Error("net/http chosen with no proxy set")
 	}
 	t.Setenv("https_proxy", "http://proxy.invalid:3128")
-	if newFastClient("https://api.telegram.org", maxAnswer) != nil {
+	if newFastClient(maxAnswer) != nil {
 		t.Error("fasthttp chosen with https_proxy set")
 	}
 }

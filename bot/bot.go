@@ -199,12 +199,12 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 	}
 	b.api = api
 	base := b.apiURL + "/bot" + cfg.Token + "/"
-	b.tg = &apiClient{base: base, http: client, fast: newFastClient(b.apiURL, maxAnswer), metrics: b.metrics}
+	b.tg = newAPIClient(base, client, b.metrics, maxAnswer, true)
 	// getUpdates answers are larger than the others; a long poll lasts up
 	// to PollTimeout.
 	polls := &http.Client{Timeout: cfg.PollTimeout + 10*time.Second}
-	b.shortPolls = &apiClient{base: base, http: polls, fast: newFastClient(b.apiURL, maxUpdatesAnswer), metrics: b.metrics, limit: maxUpdatesAnswer}
-	b.longPolls = &apiClient{base: base, http: polls, metrics: b.metrics, limit: maxUpdatesAnswer}
+	b.shortPolls = newAPIClient(base, polls, b.metrics, maxUpdatesAnswer, true)
+	b.longPolls = newAPIClient(base, polls, b.metrics, maxUpdatesAnswer, false)
 	if bc := cfg.Broadcast; bc != nil {
 		c := *bc
 		c.Send, c.Notify, c.Owner, c.Observe = b.sendHTML, b.notify, b.owner, b.metrics.broadcast

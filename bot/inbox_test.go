@@ -437,8 +437,8 @@ func testGetUpdatesNoToken(t *testing.T, fast bool) {
 	url := "http://" + ln.Addr().String()
 	ln.Close() // nothing listens there now
 	b := &Bot{cfg: Config{LeaseTTL: time.Minute}}
-	b.shortPolls, _ = newAPIClient(t, url, fast)
-	b.longPolls, _ = newAPIClient(t, url, false)
+	b.shortPolls, _ = testClient(t, url, fast)
+	b.longPolls, _ = testClient(t, url, false)
 	for _, timeout := range []time.Duration{0, time.Second} {
 		_, err := b.getUpdates(context.Background(), 1, timeout)
 		if err == nil || strings.Contains(err.Error(), apiToken) || strings.Contains(err.Error(), "AAApiClient") || errorKind(err) != "network" {
