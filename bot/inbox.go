@@ -442,8 +442,10 @@ func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}, until *a
 	reclaim := true // what a previous holder left unfinished comes first
 	// The state of the partition's chats is remembered between their
 	// updates while no other process can have written it: from taking the
-	// partition, or reclaiming it after a lapse or an error, on.
-	var chats *intake.ChatCache
+	// partition, or reclaiming it after a lapse or an error, on. Entries
+	// are handled in entryCtx, which carries it; not cancelled by ctx, as
+	// the update in hand is finished first.
+	var entryCtx context.Context
 	var pending []intake.Done
 	defer func() { b.finish(context.WithoutCancel(ctx), p, &pending) }()
 	lapsed := func() bool { return time.Now().UnixNano() > until.Load() }
@@ -468,7 +470,7 @@ func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}, until *a
 			continue
 		}
 		if reclaim {
-			chats = intake.NewChatCache()
+			entryCtx = intake.WithChatCache(context.WithoutCancel(ctx), intake.NewChatCache())
 		}
 		read := intake.ReadNew
 		switch {
@@ -506,7 +508,7 @@ func (b *Bot) partition(ctx context.Context, p int, stop chan struct{}, until *a
 				reclaim = true // the rest are read again once renewed
 				break
 			}
-			if !b.process(intake.WithChatCache(context.WithoutCancel(ctx), chats), p, e, &pending, lapsed) {
+			if !b.process(entryCtx, p, e, &pending, lapsed) {
 				reclaim = true // left in the inbox: read again, first, once renewed
 				break
 			}

@@ -180,33 +180,30 @@ func (s *Service) Handle(ctx context.Context, chat int64, ev flows.Event) (Reply
 // counted with the write of the new state.
 func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, entry string) (Reply, error) {
 	handle := s.keys.Hash("chat", chat)
-	// /wipe and /forget are let through any limit, so are not counted.
 	var stored store.Chat
 	var n int64
 	var err error
 	cache := chatCacheFrom(ctx)
 	now := s.now()
-	cached, hit := cache.take(handle, now)
+	read := now // when stored was read from Redis
 	// uncounted is this update's count, when it is to be written with the
 	// chat's state: taken from the cache, and under the limit.
 	var uncounted *store.Counter
+	// The entry is taken out whatever is done with it: the chat's state
+	// is about to change.
+	cached, hit := cache.take(handle, now)
 	switch {
 	case wipeOrForget(ev):
+		// Let through any limit, so not counted.
 		stored, err = s.store.LoadChat(ctx, handle)
-		hit = false
 	case hit && entry != "" && cached.count < int64(s.limits.MessagesPerMinute):
-		stored, n = cached.chat, cached.count+1
+		stored, n, read = cached.chat, cached.count+1, cached.read
 		uncounted = &store.Counter{Kind: "msg", Window: time.Minute, Now: now}
 	default:
 		stored, n, err = s.store.LoadChatCounting(ctx, handle, "msg", time.Minute, now)
-		hit = false
 	}
 	if err != nil {
 		return Reply{}, fmt.Errorf("intake: %w", err)
-	}
-	read := now // when stored was read from Redis
-	if hit {
-		read = cached.read
 	}
 	// An update handled before a crash was counted then: it neither counts
 	// as over the limit nor is applied again.
