@@ -11,7 +11,6 @@ import (
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/intake"
 	"github.com/vigil-hrd/vigil/internal/testenv"
-	"github.com/vigil-hrd/vigil/triage"
 )
 
 // stateReads returns how many times Redis has read a chat's settings (each
@@ -78,19 +77,9 @@ func TestChatCacheGivesWayToAStaffReply(t *testing.T) {
 	ref := c.Submit("GIVE-WAY", true)
 	c.Cmd("status") // the chat's state is in the cache again
 
-	staff, err := triage.New(triage.Config{Store: env.Store, Identities: env.Identities, Recipients: env.Recipients, Staff: "ana"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := staff.Reply(ctx, ref, "please call us"); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := env.Service.PendingReplies(ctx, "bot-a", -1)
-	if err != nil || len(ds) != 1 {
-		t.Fatalf("pending replies: %+v %v", ds, err)
-	}
+	d := staffReply(t, env, chatID, ref, "please call us")
 	// Delivered by the partition's holder, with its cache.
-	err = env.Service.DeliverReply(intake.WithChatCache(ctx, c.Cache), ds[0], func([]flows.Message) error { return nil })
+	err := env.Service.DeliverReply(intake.WithChatCache(ctx, c.Cache), d, func([]flows.Message) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,19 +26,9 @@ func TestForwardedReplyIsDeliveredOnceInItsChatsPartition(t *testing.T) {
 	}
 	c := newChat(t, env, chatID, "")
 	ref := c.Submit("FWD", true)
-	staff, err := triage.New(triage.Config{Store: env.Store, Identities: env.Identities, Recipients: env.Recipients, Staff: "ana"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := staff.Reply(ctx, ref, "MARKER-FWD-REPLY call us"); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := env.Service.PendingReplies(ctx, "bot-a", -1)
-	if err != nil || len(ds) != 1 || ds[0].Chat != chatID {
-		t.Fatalf("pending replies: %+v %v", ds, err)
-	}
+	d := staffReply(t, env, chatID, ref, "MARKER-FWD-REPLY call us")
 	for range 2 {
-		if err := env.Service.ForwardReply(ctx, partitions, ds[0]); err != nil {
+		if err := env.Service.ForwardReply(ctx, partitions, d); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -91,18 +81,8 @@ func TestAnswerHandledAgainIsAddedOnce(t *testing.T) {
 	const chatID = int64(5004)
 	c := env.Defender(t, chatID)
 	ref := c.Submit("ONCE", true)
-	staff, err := triage.New(triage.Config{Store: env.Store, Identities: env.Identities, Recipients: env.Recipients, Staff: "ana"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := staff.Reply(ctx, ref, "please call us"); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := env.Service.PendingReplies(ctx, "bot-a", -1)
-	if err != nil || len(ds) != 1 {
-		t.Fatalf("pending replies: %+v %v", ds, err)
-	}
-	if err := env.Service.DeliverReply(ctx, ds[0], func([]flows.Message) error { return nil }); err != nil {
+	d := staffReply(t, env, chatID, ref, "please call us")
+	if err := env.Service.DeliverReply(ctx, d, func([]flows.Message) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 
@@ -146,4 +126,23 @@ func TestAnswerHandledAgainIsAddedOnce(t *testing.T) {
 	if answers != 1 {
 		t.Fatalf("the case holds %d answers, want 1", answers)
 	}
+}
+
+// staffReply has staff member ana reply text to case ref, the report of
+// chat, and returns the reply as the bot is handed it for delivery.
+func staffReply(t *testing.T, env *testenv.Env, chat int64, ref, text string) intake.Delivery {
+	t.Helper()
+	ctx := context.Background()
+	staff, err := triage.New(triage.Config{Store: env.Store, Identities: env.Identities, Recipients: env.Recipients, Staff: "ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := staff.Reply(ctx, ref, text); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := env.Service.PendingReplies(ctx, "bot-a", -1)
+	if err != nil || len(ds) != 1 || ds[0].Chat != chat {
+		t.Fatalf("pending replies: %+v %v", ds, err)
+	}
+	return ds[0]
 }

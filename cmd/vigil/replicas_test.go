@@ -57,12 +57,7 @@ type replica struct {
 
 func startReplica(t testing.TB, env *testenv.Env, api *fakeapi.Server, secret string, extraEnv ...string) *replica {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	cmd := exec.Command(os.Args[0], "bot")
 	var redisVar string
 	switch {
@@ -114,6 +109,16 @@ func startReplica(t testing.TB, env *testenv.Env, api *fakeapi.Server, secret st
 	}
 	t.Fatalf("replica on %s did not start:\n%s", addr, logs.String())
 	return nil
+}
+
+// freeAddr returns a free loopback address.
+func freeAddr(tb testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // kill stops the replica with SIGKILL, as a crash would.
