@@ -94,6 +94,16 @@ func (d *Dispatcher) Pending() int {
 	return len(d.chats)
 }
 
+// waiting returns how many jobs of chat are queued behind the one running.
+func (d *Dispatcher) waiting(chat int64) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if q, ok := d.chats[chat]; ok {
+		return len(q.pending)
+	}
+	return 0
+}
+
 // Run runs job for chat in the calling goroutine, after any job of the chat
 // queued or running before it, and returns when it is done. It saves the
 // hand-over to another goroutine when the chat is idle, as it nearly always

@@ -83,6 +83,9 @@ func TestDispatcherBoundsAFloodingChat(t *testing.T) {
 	}
 }
 
+// TestRunKeepsOrderWithQueuedJobs: Run on a busy chat queues behind the
+// chat's earlier jobs and returns once its own has run after them; on an
+// idle chat it runs at once.
 func TestRunKeepsOrderWithQueuedJobs(t *testing.T) {
 	d := NewDispatcher(4)
 	var mu sync.Mutex
@@ -95,7 +98,23 @@ func TestRunKeepsOrderWithQueuedJobs(t *testing.T) {
 	d.Do(context.Background(), 1, add(1))
 	done := make(chan struct{})
 	go func() { d.Run(context.Background(), 1, add(2)); close(done) }()
-	time.Sleep(20 * time.Millisecond) // Run must wait behind the two queued jobs
+	// Run has queued its job behind job 1 while job 0 still runs: it
+	// must not have run it in its own goroutine, and must not return.
+	for deadline := time.Now().Add(10 * time.Second); d.waiting(1) < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Run's job never queued behind the busy chat (%d waiting)", d.waiting(1))
+		}
+	}
+	select {
+	case <-done:
+		t.Fatal("Run returned while the chat's earlier jobs were still waiting")
+	default:
+	}
+	mu.Lock()
+	if len(order) != 0 {
+		t.Fatalf("ran %v while job 0 was still running", order)
+	}
+	mu.Unlock()
 	close(release)
 	<-done
 	d.Run(context.Background(), 1, add(3)) // idle chat: runs here

@@ -199,8 +199,8 @@ func (d *Deliverer) deliver(ctx context.Context, id string) bool {
 
 	// stop ends taking new recipients: the broadcast was stopped, the
 	// lease lost, or the process is shutting down.
-	stop, cancel := context.WithCancel(ctx)
-	defer cancel()
+	stop, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	go d.watch(stop, cancel, id)
 
 	// A feeder takes recipients a batch at a time and hands them to as
@@ -220,7 +220,11 @@ func (d *Deliverer) deliver(ctx context.Context, id string) bool {
 	ended, ok := d.feed(stop, id, recipients)
 	close(recipients)
 	wg.Wait()
+	if ended == "" && errors.Is(context.Cause(stop), errNotSending) {
+		ended = "stopped"
+	}
 	if ended != "" {
+		// Every message in flight has been sent and recorded.
 		d.log.Info("broadcast ended", "id", id, "status", ended)
 	}
 	return ok && ctx.Err() == nil
@@ -268,11 +272,17 @@ func (d *Deliverer) invalid(ctx context.Context, id, problem string) {
 	}
 }
 
+// Why watch stopped a delivery.
+var (
+	errNotSending = errors.New("the broadcast is no longer sending")
+	errLeaseLost  = errors.New("the delivery lease was lost")
+)
+
 // watch renews the lease and cancels stop when the broadcast is no longer
 // sending or the lease is lost, checking twice a second. Meanwhile it sends
 // the previews of new publications, so that coordinators need not wait for
 // a long broadcast to end.
-func (d *Deliverer) watch(stop context.Context, cancel func(), id string) {
+func (d *Deliverer) watch(stop context.Context, cancel context.CancelCauseFunc, id string) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -284,12 +294,12 @@ func (d *Deliverer) watch(stop context.Context, cancel func(), id string) {
 		held, err := d.cfg.Store.LeaseNamed(stop, "broadcast", d.cfg.Owner, d.cfg.LeaseTTL)
 		if err == nil && !held {
 			d.log.Warn("delivery lease lost; another process takes over", "id", id)
-			cancel()
+			cancel(errLeaseLost)
 			return
 		}
 		status, err := d.cfg.Store.PublicationStatus(stop, id)
 		if err == nil && status != store.PubSending {
-			cancel()
+			cancel(errNotSending)
 			return
 		}
 		d.previews(stop)

@@ -62,6 +62,7 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 	if created {
 		log.Info("created the bot's secret key", "file", cfg.SecretFile)
 	}
+	store.LogLibraryTo(log)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	target := cfg.Redis

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -72,6 +73,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	// The Redis client's own lines are detail: the staff tools drop them,
+	// the bot and the console log them at debug level (LogLibraryTo again).
+	store.LogLibraryTo(slog.New(slog.DiscardHandler))
 	var err error
 	switch args[0] {
 	case "keygen":

@@ -47,10 +47,18 @@ func (s *Server) Client(tb testing.TB) *redis.Client {
 	return c
 }
 
+// quietClient stands in for the Redis client library's logger, which is one
+// for the whole process: it prints every failed dial to standard error, and
+// the tests that stop a server on purpose would drown their own output.
+type quietClient struct{}
+
+func (quietClient) Printf(context.Context, string, ...any) {}
+
 // Start starts a fresh redis-server for tb. Extra lines are appended to its
 // configuration (for example "rdbcompression no").
 func Start(tb testing.TB, extraConfig ...string) *Server {
 	tb.Helper()
+	redis.SetLogger(quietClient{})
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		tb.Fatalf("redis-server is not installed; the tests need a real Redis. " +
