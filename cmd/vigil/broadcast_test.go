@@ -64,7 +64,7 @@ func (w *broadcastWorld) approved(t testing.TB, countries []string, texts map[st
 	return p.ID
 }
 
-// TestBroadcastSurvivesKill9: the bot delivering a broadcast to 10,000
+// TestBroadcastSurvivesKill9: the bot delivering a broadcast to 4,000
 // subscribers is killed with SIGKILL three times; each time a new process
 // takes over. In the end every subscriber got the broadcast in their
 // language, and no more got it twice than were in flight at the kills.
@@ -75,7 +75,7 @@ func TestBroadcastSurvivesKill9(t *testing.T) {
 	ctx := context.Background()
 	w := newBroadcastWorld(t)
 	env, api := w.env, w.api
-	const n = 10000
+	const n = 4000
 	subs := w.subscribe(t, 500000, n/2, "UA", "en", "fr", "ar")
 	for chat, lang := range w.subscribe(t, 600000, n/2, "GE", "fr", "ar", "es") {
 		subs[chat] = lang
@@ -225,7 +225,7 @@ func TestTwoBotsDeliverOnce(t *testing.T) {
 	ctx := context.Background()
 	w := newBroadcastWorld(t)
 	env, api := w.env, w.api
-	subs := w.subscribe(t, 700000, 3000, "UA", "en")
+	subs := w.subscribe(t, 700000, 1000, "UA", "en")
 	startReplica(t, env, api, replicaSecret, coordinatorEnv...)
 	startReplica(t, env, api, replicaSecret, coordinatorEnv...)
 	id := w.approved(t, []string{"UA"}, map[string]string{"en": "MARK-two"})

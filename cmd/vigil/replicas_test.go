@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -99,7 +101,9 @@ func startReplica(t testing.TB, env *testenv.Env, api *fakeapi.Server, secret st
 			t.Logf("replica %s log:\n%s", addr, logs.String())
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
+	// A loaded test machine may take many seconds to start a process
+	// built with the race detector.
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Post("http://"+addr+"/hook", "application/json", strings.NewReader("{}")); err == nil {
 			resp.Body.Close()
@@ -137,14 +141,15 @@ type forwarder struct {
 	next     int
 	secret   string
 	// patience is how long an update is offered before the test fails
-	// (default 5s), as Telegram keeps redelivering.
+	// (default a minute: Telegram keeps redelivering for hours, and a
+	// loaded machine may take seconds to start the next process).
 	patience time.Duration
 }
 
 func (f *forwarder) deliver(t *testing.T, raw []byte) {
 	patience := f.patience
 	if patience == 0 {
-		patience = 5 * time.Second
+		patience = time.Minute
 	}
 	for start := time.Now(); time.Since(start) < patience; {
 		f.mu.Lock()
@@ -238,7 +243,10 @@ func runReplicas(t *testing.T, kill, cluster bool) {
 		env = testenv.NewCluster(t)
 	}
 	api := fakeapi.New(t, replicaToken)
-	const chats, parts = 200, 7 // 25 updates a chat: 5,000 in all
+	// 25 updates a chat, sent by eight senders over three processes: the
+	// chats' updates interleave at every step, which is what ordering
+	// needs; more chats only make the run longer.
+	const chats, parts = 64, 7
 	for c := int64(0); c < chats; c++ {
 		api.AddChat(models.Chat{ID: 100000 + c, Type: models.ChatTypePrivate})
 	}
@@ -253,7 +261,7 @@ func runReplicas(t *testing.T, kill, cluster bool) {
 		scripts[c] = script(100000+int64(c), int64(c)*1000+1, parts)
 		total += len(scripts[c])
 	}
-	if total != 5000 {
+	if total != chats*25 {
 		t.Fatalf("script has %d updates", total)
 	}
 	// Eight senders, each owning some chats, send every chat's updates in
@@ -278,14 +286,12 @@ func runReplicas(t *testing.T, kill, cluster bool) {
 		}()
 	}
 	sent.Wait()
-	if err := waitFor(120*time.Second, func() bool {
-		n, _ := env.Store.QueueLength(ctx)
-		return n >= chats
-	}); err != nil {
+	// Every update was accepted (deliver returned): once the inboxes are
+	// empty, every one has been handled, and a duplicate would be queued.
+	if err := waitFor(120*time.Second, func() bool { return inboxEmpty(ctx, env) }); err != nil {
 		n, _ := env.Store.QueueLength(ctx)
 		t.Fatalf("%d of %d reports queued: %v", n, chats, err)
 	}
-	time.Sleep(500 * time.Millisecond) // let any duplicate show itself
 	refs := env.Queue(t)
 	if len(refs) != chats {
 		t.Fatalf("the queue holds %d reports, want %d (one per chat)", len(refs), chats)
@@ -325,6 +331,13 @@ func waitFor(d time.Duration, cond func() bool) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return nil
+}
+
+// inboxEmpty reports whether the bots' inboxes hold no update: each update
+// accepted has been handled, its report queued and its answers sent.
+func inboxEmpty(ctx context.Context, env *testenv.Env) bool {
+	depth, _, err := env.Service.InboxDepth(ctx, 8)
+	return err == nil && depth == 0
 }
 
 // receiptRefs returns the case references of the receipts the bot sent.
@@ -380,17 +393,12 @@ func TestRedisKilledDuringSubmissionsKeepsEveryReceipt(t *testing.T) {
 		}()
 	}
 	sent.Wait()
-	// Let the bot finish what it took: until every chat has its receipt,
-	// or none came for 3 s after the first (a loaded machine is slow to
-	// recover from the crash; some Sends got "try again" and stay unsent).
-	refs := receiptRefs(api, chats)
-	for began, grew := time.Now(), time.Now(); len(refs) < n && time.Since(began) < 60*time.Second &&
-		(len(refs) == 0 || time.Since(grew) < 3*time.Second); {
-		time.Sleep(250 * time.Millisecond)
-		if now := receiptRefs(api, chats); len(now) > len(refs) {
-			refs, grew = now, time.Now()
-		}
+	// Let the bot finish what it took (some Sends got "try again" while
+	// Redis was down and stay unsent).
+	if err := waitFor(60*time.Second, func() bool { return inboxEmpty(ctx, env) }); err != nil {
+		t.Fatalf("the inbox did not drain after Redis came back: %v", err)
 	}
+	refs := receiptRefs(api, chats)
 	if len(refs) < n/2 {
 		t.Fatalf("only %d receipts were sent; the test did not exercise submissions", len(refs))
 	}
@@ -422,7 +430,7 @@ func TestReceiptLostToACrashIsSentByTheNextProcess(t *testing.T) {
 	for _, raw := range steps[:len(steps)-1] {
 		f.deliver(t, raw)
 	}
-	if err := waitFor(20*time.Second, func() bool { d, _, _ := env.Service.InboxDepth(ctx, 8); return d == 0 }); err != nil {
+	if err := waitFor(20*time.Second, func() bool { return inboxEmpty(ctx, env) }); err != nil {
 		t.Fatal("the steps before Send were not handled")
 	}
 
@@ -456,7 +464,7 @@ func TestReceiptLostToACrashIsSentByTheNextProcess(t *testing.T) {
 }
 
 // TestBotKilledAtRandomDuringSubmissions: one bot process at a time runs
-// 1,000 scripted submissions and is killed with SIGKILL at random moments,
+// 300 scripted submissions and is killed with SIGKILL at four random moments,
 // a new one taking its place. Every report whose receipt was sent is in the
 // queue, and no chat's report is queued twice.
 func TestBotKilledAtRandomDuringSubmissions(t *testing.T) {
@@ -466,26 +474,27 @@ func TestBotKilledAtRandomDuringSubmissions(t *testing.T) {
 	ctx := context.Background()
 	env := testenv.New(t)
 	api := fakeapi.New(t, replicaToken)
-	const n = 1000
+	const n = 300
 	chats := privateChats(api, 300000, n)
 	secret := replicaSecret
 	f := &forwarder{secret: secret, replicas: []*replica{startReplica(t, env, api, secret)}}
-	stop := make(chan struct{})
-	kills := 0
+	// Four kills, each at a random point of its fifth of the updates, so
+	// that the number of crashes does not depend on the machine's speed.
+	const steps, kills = 19, 4
+	var delivered atomic.Int64
 	killed := make(chan struct{})
 	go func() {
 		defer close(killed)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Duration(300+time.Now().UnixNano()%500) * time.Millisecond):
+		fifth := int64(n * steps / (kills + 1))
+		for k := range int64(kills) {
+			at := fifth*k + 1 + rand.Int64N(fifth)
+			for delivered.Load() < at {
+				time.Sleep(time.Millisecond)
 			}
 			f.mu.Lock()
 			old := f.replicas[0]
 			f.mu.Unlock()
 			old.kill()
-			kills++
 			next := startReplica(t, env, api, secret)
 			f.mu.Lock()
 			f.replicas = []*replica{next}
@@ -501,21 +510,20 @@ func TestBotKilledAtRandomDuringSubmissions(t *testing.T) {
 			for c := w; c < n; c += 8 {
 				scripts[chats[c]] = script(chats[c], int64(c)*1000+1, 1)
 			}
-			for step := 0; step < 19; step++ {
+			for step := 0; step < steps; step++ {
 				for c := w; c < n; c += 8 {
 					f.deliver(t, scripts[chats[c]][step])
+					delivered.Add(1)
 				}
 			}
 		}()
 	}
 	sent.Wait()
-	close(stop)
 	<-killed
 	// The last process finishes what is in the inbox.
-	if err := waitFor(60*time.Second, func() bool { d, _, _ := env.Service.InboxDepth(ctx, 8); return d == 0 }); err != nil {
+	if err := waitFor(2*time.Minute, func() bool { return inboxEmpty(ctx, env) }); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
 	refs := receiptRefs(api, chats)
 	seen := map[string]bool{}
 	for _, ref := range refs {
@@ -539,8 +547,8 @@ func TestBotKilledAtRandomDuringSubmissions(t *testing.T) {
 	if len(queued) != len(seen) {
 		t.Errorf("%d reports queued, %d distinct receipts", len(queued), len(seen))
 	}
-	if kills < 2 || len(refs) < n/2 {
-		t.Fatalf("%d kills, %d receipts: the test did not exercise crashes", kills, len(refs))
+	if len(refs) < n/2 {
+		t.Fatalf("%d receipts: the test did not exercise submissions", len(refs))
 	}
 	t.Logf("%d submissions, %d kills: %d receipts, %d distinct, %d reports queued", n, kills, len(refs), len(seen), len(queued))
 }
@@ -582,11 +590,10 @@ func TestSIGTERMStopsWithinTheShutdownTime(t *testing.T) {
 			f.deliver(t, raw)
 		}
 	}
-	if err := waitFor(60*time.Second, func() bool { q, _ := env.Store.QueueLength(ctx); return q >= n }); err != nil {
+	if err := waitFor(60*time.Second, func() bool { return inboxEmpty(ctx, env) }); err != nil {
 		q, _ := env.Store.QueueLength(ctx)
 		t.Fatalf("%d of %d reports after a restart: %v", q, n, err)
 	}
-	time.Sleep(300 * time.Millisecond)
 	if q, _ := env.Store.QueueLength(ctx); q != n {
 		t.Fatalf("%d reports for %d chats", q, n)
 	}
