@@ -47,14 +47,13 @@ func TestPacerKeepsTheWindowAndThePause(t *testing.T) {
 	wg.Wait()
 	// The pacer notes a permit just after a sender took it: let it note the
 	// last one.
-	for range 100 {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		mu.Lock()
 		n := len(grants)
 		mu.Unlock()
 		if n >= 16*40 {
 			break
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	mu.Lock()
 	defer mu.Unlock()
