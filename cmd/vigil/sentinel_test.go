@@ -33,6 +33,9 @@ func TestBotsThroughSentinelSurviveAFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills the Redis master; skipped with -short")
 	}
+	// Most of its time is spent waiting for the failover: it runs beside
+	// the other failover test.
+	t.Parallel()
 	env := testenv.NewSentinel(t)
 	throughAFailover(t, env, env.Redis.Kill)
 	if role, _ := env.Redis.Client(t).Do(context.Background(), "ROLE").Slice(); len(role) > 0 && role[0] == "master" {
@@ -51,6 +54,9 @@ func TestBotsThroughAClusterSurviveAMastersDeath(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills a Redis Cluster master; skipped with -short")
 	}
+	// Most of its time is spent waiting for the failover: it runs beside
+	// the other failover test.
+	t.Parallel()
 	env := testenv.NewClusterReplicas(t, 2)
 	// The master of the report queue: the node that answers for its key
 	// rather than redirecting.
