@@ -2,7 +2,6 @@ package triage
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/internal/textsafe"
 	"github.com/vigil-hrd/vigil/store"
 )
 
@@ -144,9 +144,10 @@ var csvHeader = []string{"event_id", "received_at", "status", "assignee", "urgen
 	"consent", "contact_allowed", "contact_detail", "problem"}
 
 // WriteCSV writes the cases as CSV with a header row; lists are joined
-// with ";".
+// with ";". A cell a spreadsheet would read as a formula starts with a
+// single quote (textsafe.CSV).
 func WriteCSV(w io.Writer, cases []Case) error {
-	cw := csv.NewWriter(w)
+	cw := textsafe.NewCSV(w)
 	if err := cw.Write(csvHeader); err != nil {
 		return err
 	}
@@ -160,8 +161,7 @@ func WriteCSV(w io.Writer, cases []Case) error {
 			return err
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return cw.Flush()
 }
 
 // Dimensions stats can count by.

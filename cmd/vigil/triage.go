@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/internal/chart"
+	"github.com/vigil-hrd/vigil/internal/textsafe"
 	"github.com/vigil-hrd/vigil/locales"
 	"github.com/vigil-hrd/vigil/seal"
 	"github.com/vigil-hrd/vigil/store"
@@ -612,11 +613,12 @@ func (t *triageCLI) stats(ctx context.Context) error {
 	case t.f.json:
 		return writeJSON(t.out, st)
 	case t.f.csv:
-		fmt.Fprintf(t.out, "%s,label,count\n", t.f.by)
+		cw := textsafe.NewCSV(t.out)
+		cw.Write([]string{t.f.by, "label", "count"})
 		for _, r := range st.Rows {
-			fmt.Fprintf(t.out, "%s,%s,%d\n", csvField(r.Key), csvField(r.Label), r.Count)
+			cw.Write([]string{r.Key, r.Label, strconv.Itoa(r.Count)})
 		}
-		return nil
+		return cw.Flush()
 	}
 	fmt.Fprintf(t.out, "Reports by %s — %s\n\n", t.f.by, period(st))
 	w := tabwriter.NewWriter(t.out, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -643,13 +645,6 @@ func period(st triage.Stats) string {
 		noun = "report"
 	}
 	return fmt.Sprintf("received from %s to %s, %d %s", from, to, st.Cases, noun)
-}
-
-func csvField(s string) string {
-	if strings.ContainsAny(s, ",\"\n") {
-		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
-	}
-	return s
 }
 
 func (t *triageCLI) purge(ctx context.Context) error {

@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/internal/chart"
+	"github.com/vigil-hrd/vigil/internal/textsafe"
 	"github.com/vigil-hrd/vigil/triage"
 )
 
@@ -580,25 +580,16 @@ func (s *Server) statsCSV(w http.ResponseWriter, r *http.Request, sess *session)
 		return
 	}
 	var buf bytes.Buffer
-	cw := csv.NewWriter(&buf)
+	cw := textsafe.NewCSV(&buf)
 	cw.Write([]string{"dimension", "key", "label", "count"})
 	for _, st := range all {
 		for _, row := range notGiven(x, st.Rows) {
-			cw.Write([]string{st.By, cell(row.Key), cell(row.Label), strconv.Itoa(row.Count)})
+			cw.Write([]string{st.By, row.Key, row.Label, strconv.Itoa(row.Count)})
 		}
 	}
 	cw.Flush()
 	attachment(w, "text/csv; charset=utf-8", name)
 	buf.WriteTo(w)
-}
-
-// cell keeps a spreadsheet from reading a value as a formula: a report is
-// untrusted input, and a country "=HYPERLINK(…)" must stay text.
-func cell(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
-	}
-	return v
 }
 
 func shorten(s string, n int) string {
