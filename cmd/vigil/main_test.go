@@ -118,24 +118,8 @@ func TestKeygenNeverOverwrites(t *testing.T) {
 // triage commands and with the stock age tool.
 func TestConsoleToTriage(t *testing.T) {
 	env := testenv.New(t)
-	cfg := filepath.Join(env.Dir, "vigil.toml")
-	os.WriteFile(cfg, []byte("countries = [\"UA\", \"GE\"]\n[emergency]\nall = \"Duty officer 24/7\"\n"), 0o600)
-	vars := map[string]string{
-		"REDIS_URL":             env.Redis.URL(),
-		"VIGIL_RECIPIENTS_FILE": filepath.Join(env.Dir, "recipients.txt"),
-		"VIGIL_SECRET_FILE":     filepath.Join(env.Dir, "bot.secret"),
-		"VIGIL_CONFIG":          cfg,
-		"VIGIL_IDENTITY":        env.IdentityFile,
-		"VIGIL_STAFF":           "ana",
-	}
-	// Buttons by number, as a person types them: English, continue, Yes
-	// (danger), Me, Threats + Done, Today, Ukraine, place, Skip perpetrator,
-	// description + Done, Skip help, Skip consent, Yes contact, Skip detail, Send.
-	script := strings.Join([]string{
-		"/start", "1", "1", "1", "1", "1", "14", "1", "1", "Odesa", "11",
-		"They searched the office.", "1", "2", "11", "5", "1", "2", "12",
-	}, "\n") + "\n"
-	out, stderr, code := vigil(t, vars, script, "console")
+	vars := consoleVars(env)
+	out, stderr, code := vigil(t, vars, consoleReport("Odesa", "They searched the office."), "console")
 	if code != 0 {
 		t.Fatalf("console: exit %d\n%s\n%s", code, out, stderr)
 	}
@@ -209,6 +193,40 @@ func TestConsoleToTriage(t *testing.T) {
 	}
 }
 
+// staffVars is the environment of a staff member named name working on env.
+func staffVars(env *testenv.Env, name string) map[string]string {
+	return map[string]string{
+		"REDIS_URL": env.Redis.URL(), "VIGIL_IDENTITY": env.IdentityFile, "VIGIL_STAFF": name,
+		"VIGIL_RECIPIENTS_FILE": filepath.Join(env.Dir, "recipients.txt"),
+	}
+}
+
+// consoleVars is the environment of the console and of a staff member,
+// ana, on env: countries UA and GE, a duty officer for all.
+func consoleVars(env *testenv.Env) map[string]string {
+	cfg := filepath.Join(env.Dir, "vigil.toml")
+	os.WriteFile(cfg, []byte("countries = [\"UA\", \"GE\"]\n[emergency]\nall = \"Duty officer 24/7\"\n"), 0o600)
+	return map[string]string{
+		"REDIS_URL":             env.Redis.URL(),
+		"VIGIL_RECIPIENTS_FILE": filepath.Join(env.Dir, "recipients.txt"),
+		"VIGIL_SECRET_FILE":     filepath.Join(env.Dir, "bot.secret"),
+		"VIGIL_CONFIG":          cfg,
+		"VIGIL_IDENTITY":        env.IdentityFile,
+		"VIGIL_STAFF":           "ana",
+	}
+}
+
+// consoleReport is what a person types in the console to send a report
+// with place and description, buttons by number: English, continue, Yes
+// (danger), Me, Threats + Done, Today, Ukraine, place, Skip perpetrator,
+// description + Done, Skip help, Skip consent, Yes contact, Skip detail, Send.
+func consoleReport(place, description string) string {
+	return strings.Join([]string{
+		"/start", "1", "1", "1", "1", "1", "14", "1", "1", place, "11",
+		description, "1", "2", "11", "5", "1", "2", "12",
+	}, "\n") + "\n"
+}
+
 // TestTriageCommands walks a case through the staff commands as a person
 // would type them.
 func TestTriageCommands(t *testing.T) {
@@ -216,15 +234,7 @@ func TestTriageCommands(t *testing.T) {
 	ref := env.Defender(t, 5).Submit("CLI", true)
 	env.Seed(t, flows.Report{Schema: flows.ReportSchema, Ref: "ZZZZ-0001", ReceivedAt: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC),
 		Language: "fr", Answers: map[string]any{"country": "UA", "what": []any{"raid"}, "contact": "no"}})
-	vars := map[string]string{
-		"REDIS_URL": env.Redis.URL(), "VIGIL_IDENTITY": env.IdentityFile, "VIGIL_STAFF": "ana",
-		"VIGIL_RECIPIENTS_FILE": filepath.Join(env.Dir, "recipients.txt"),
-	}
-	ben := map[string]string{}
-	for k, v := range vars {
-		ben[k] = v
-	}
-	ben["VIGIL_STAFF"] = "ben"
+	vars, ben := staffVars(env, "ana"), staffVars(env, "ben")
 	ok := func(env map[string]string, want string, args ...string) string {
 		t.Helper()
 		out, stderr, code := vigil(t, env, "", append([]string{"triage"}, args...)...)

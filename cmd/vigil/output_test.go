@@ -14,14 +14,6 @@ import (
 	"github.com/vigil-hrd/vigil/triage"
 )
 
-// staffVars is the environment of a staff member named name working on env.
-func staffVars(env *testenv.Env, name string) map[string]string {
-	return map[string]string{
-		"REDIS_URL": env.Redis.URL(), "VIGIL_IDENTITY": env.IdentityFile, "VIGIL_STAFF": name,
-		"VIGIL_RECIPIENTS_FILE": filepath.Join(env.Dir, "recipients.txt"),
-	}
-}
-
 // staffRun runs vigil with vars and fails the test unless it exits 0.
 func staffRun(t *testing.T, vars map[string]string, args ...string) string {
 	t.Helper()
