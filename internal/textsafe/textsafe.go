@@ -28,12 +28,20 @@
 //   - C0 controls (U+0000–U+001F) other than line feed and tab, and DEL
 //     (U+007F), as \x1b-style escapes (two lowercase hex digits);
 //   - C1 controls (U+0080–U+009F) as \u009b-style escapes;
-//   - the explicit bidirectional embeddings, overrides and isolates
-//     (U+202A–U+202E, U+2066–U+2069) as \u202e-style escapes: they can
-//     reorder what the staff member sees ("Trojan Source"), for instance
-//     show "closed" where the text says "desolc". The marks U+200E, U+200F
-//     and U+061C, which only set the direction of the characters around
-//     them, and the right-to-left letters themselves stay as they are;
+//   - the bidirectional embeddings and overrides (U+202A–U+202E) as
+//     \u202e-style escapes: they reorder what the staff member sees
+//     ("Trojan Source"), for instance show "closed" where the text says
+//     "desolc", and can reach beyond the text into what is printed after
+//     it on the line;
+//   - a bidirectional isolate (U+2066–U+2068) that its pop (U+2069) does
+//     not close on the same line, and a pop that closes nothing, the same
+//     way. A closed isolate is kept: nothing outside it is reordered, and
+//     Vigil's own messages put one around each line of a defender's words
+//     so that they keep their order inside a sentence in the other
+//     direction (flows, locales);
+//   - the marks U+200E, U+200F and U+061C, which only set the direction of
+//     the characters around them, and the right-to-left letters themselves,
+//     stay as they are;
 //   - each byte that is not part of valid UTF-8 as a \x9b-style escape (a
 //     terminal in an 8-bit mode would read a lone 0x9b as CSI).
 //
@@ -101,6 +109,7 @@ func Terminal(s string) string { return escape(s, false) }
 func TerminalLine(s string) string { return escape(s, true) }
 
 func escape(s string, oneLine bool) string {
+	closed := closedIsolates(s, oneLine)
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
@@ -111,7 +120,7 @@ func escape(s string, oneLine bool) string {
 			b.WriteRune(r)
 		case r < 0x20 || r == 0x7f:
 			fmt.Fprintf(&b, `\x%02x`, r)
-		case r >= 0x80 && r <= 0x9f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		case r >= 0x80 && r <= 0x9f, r >= 0x202a && r <= 0x202e, isIsolate(r) && !closed[i]:
 			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
 			b.WriteString(s[i : i+n])
@@ -119,4 +128,33 @@ func escape(s string, oneLine bool) string {
 		i += n
 	}
 	return b.String()
+}
+
+// isIsolate reports whether r opens (LRI, RLI, FSI) or closes (PDI) a
+// bidirectional isolate.
+func isIsolate(r rune) bool { return r >= 0x2066 && r <= 0x2069 }
+
+// closedIsolates returns the byte offsets in s of the isolates that are
+// closed, and of the pops that close them, on one line of the output: a
+// pop closes the latest isolate still open, and a line feed (unless
+// oneLine escapes it) or a paragraph separator ends all of them, as in
+// the Unicode Bidirectional Algorithm. It is nil when s has none.
+func closedIsolates(s string, oneLine bool) map[int]bool {
+	if !strings.ContainsFunc(s, isIsolate) {
+		return nil
+	}
+	closed := map[int]bool{}
+	var open []int
+	for i, r := range s {
+		switch {
+		case r == 0x2069 && len(open) > 0:
+			closed[open[len(open)-1]], closed[i] = true, true
+			open = open[:len(open)-1]
+		case isIsolate(r) && r != 0x2069:
+			open = append(open, i)
+		case r == '\n' && !oneLine, r == 0x2029:
+			open = open[:0]
+		}
+	}
+	return closed
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/csv"
 	"slices"
-	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -34,7 +33,15 @@ func TestTerminal(t *testing.T) {
 		{"direction marks kept", "\u200fABC\u200e\u061c", "\u200fABC\u200e\u061c", ""},
 		{"override escaped", "case is \u202edesolc\u202c", `case is \u202edesolc\u202c`, ""},
 		{"every embedding and override", "\u202a\u202b\u202c\u202d\u202e", `\u202a\u202b\u202c\u202d\u202e`, ""},
-		{"isolates", "\u2066a\u2069\u2067b\u2069\u2068c\u2069", `\u2066a\u2069\u2067b\u2069\u2068c\u2069`, ""},
+		{"closed isolates kept", "\u2066a\u2069 \u2067b\u2069 \u2068c\u2069", "\u2066a\u2069 \u2067b\u2069 \u2068c\u2069", ""},
+		{"a defender's words as Vigil isolates them", "المكان: \u2068Odesa\u2069\n\u2068شارع\u2069", "المكان: \u2068Odesa\u2069\n\u2068شارع\u2069",
+			`المكان: ` + "\u2068Odesa\u2069" + `\x0a` + "\u2068شارع\u2069"},
+		{"nested isolates kept", "\u2067a \u2066b\u2069 c\u2069", "\u2067a \u2066b\u2069 c\u2069", ""},
+		{"isolate left open", "\u2067status: closed", `\u2067status: closed`, ""},
+		{"pop that closes nothing", "a\u2069 b", `a\u2069 b`, ""},
+		{"open isolate inside a closed one", "\u2068a \u2067b\u2069", `\u2068a ` + "\u2067b\u2069", ""},
+		{"isolate closed on the next line", "\u2067a\nb\u2069", `\u2067a` + "\nb" + `\u2069`, "\u2067a" + `\x0a` + "b\u2069"},
+		{"paragraph separator ends isolates", "\u2067a\u2029b\u2069", `\u2067a` + "\u2029b" + `\u2069`, ""},
 		{"replacement character kept", "a\ufffdb", "a\ufffdb", ""},
 		{"literal backslash kept", `C:\x1b`, `C:\x1b`, ""},
 		{"emoji", "👍🏽", "👍🏽", ""},
@@ -112,10 +119,11 @@ func TestCSV(t *testing.T) {
 
 // FuzzTerminal: whatever the input, the output is valid UTF-8 without a
 // control character other than line feed and tab (none at all on one
-// line), without a bidirectional override or isolate, and text without any
-// of these is unchanged.
+// line), without a bidirectional embedding or override, with every
+// isolate closed on its line; and text that already was so is unchanged.
 func FuzzTerminal(f *testing.F) {
-	for _, s := range []string{"", "plain", "\x1b[2J", "\x1b]52;c;eA==\x07", "\u009b1m", "\xff\x9b", "\u202eabc", "שלום\n\tمرحبا"} {
+	for _, s := range []string{"", "plain", "\x1b[2J", "\x1b]52;c;eA==\x07", "\u009b1m", "\xff\x9b", "\u202eabc", "שלום\n\tمرحبا",
+		"\u2068a\u2069", "\u2067a\nb\u2069", "a\u2069\u2066"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -127,27 +135,40 @@ func FuzzTerminal(f *testing.F) {
 			if !utf8.ValidString(out) {
 				t.Fatalf("%q: invalid UTF-8 %q", s, out)
 			}
-			for _, r := range out {
-				if bad(r, oneLine) {
-					t.Fatalf("%q (one line %v): %U left in %q", s, oneLine, r, out)
-				}
+			if r, ok := safe(out, oneLine); !ok {
+				t.Fatalf("%q (one line %v): %U left in %q", s, oneLine, r, out)
 			}
-			clean := utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return bad(r, oneLine) })
-			if clean && out != s {
+			if _, ok := safe(s, oneLine); ok && utf8.ValidString(s) && out != s {
 				t.Fatalf("%q (one line %v): changed to %q", s, oneLine, out)
 			}
 		}
 	})
 }
 
-func bad(r rune, oneLine bool) bool {
-	switch {
-	case r == '\n' || r == '\t':
-		return oneLine
-	case r < 0x20, r >= 0x7f && r <= 0x9f:
-		return true
-	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
-		return true
+// safe reports whether s is fit for a terminal as the package promises,
+// and if not, the first rune that is not.
+func safe(s string, oneLine bool) (rune, bool) {
+	open := 0
+	for _, r := range s {
+		switch {
+		case r == '\n' && !oneLine, r == 0x2029:
+			if open > 0 {
+				return 0x2066, false
+			}
+		case r == '\t' && !oneLine:
+		case r < 0x20, r >= 0x7f && r <= 0x9f, r >= 0x202a && r <= 0x202e:
+			return r, false
+		case r >= 0x2066 && r <= 0x2068:
+			open++
+		case r == 0x2069:
+			if open == 0 {
+				return r, false
+			}
+			open--
+		}
 	}
-	return false
+	if open > 0 {
+		return 0x2066, false
+	}
+	return 0, true
 }
