@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-hrd/vigil/broadcast"
+	"github.com/vigil-hrd/vigil/internal/textsafe"
 	"github.com/vigil-hrd/vigil/locales"
 	"github.com/vigil-hrd/vigil/seal"
 	"github.com/vigil-hrd/vigil/store"
@@ -183,7 +184,7 @@ func runBroadcast(ctx context.Context, kind string, args []string, stdout, stder
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "\n--- %s ---\n%s\n", lang, html)
+			fmt.Fprintf(stdout, "\n--- %s ---\n%s\n", lang, textsafe.Terminal(html))
 		}
 		return nil
 	}
@@ -266,8 +267,8 @@ func (c *broadcastCLI) line(p store.Publication) string {
 	if p.Topic != "" {
 		what += " (" + p.Topic + ")"
 	}
-	return fmt.Sprintf("%s  %-22s %-10s %s  texts: %s  by %s, %s", p.ID, what, p.Status, strings.Join(p.Countries, ","),
-		strings.Join(p.Langs(), ","), p.Creator, p.CreatedAt.Local().Format("2006-01-02 15:04"))
+	return textsafe.TerminalLine(fmt.Sprintf("%s  %-22s %-10s %s  texts: %s  by %s, %s", p.ID, what, p.Status, strings.Join(p.Countries, ","),
+		strings.Join(p.Langs(), ","), p.Creator, p.CreatedAt.Local().Format("2006-01-02 15:04")))
 }
 
 func (c *broadcastCLI) status(p store.Publication) error {
@@ -283,7 +284,7 @@ func (c *broadcastCLI) status(p store.Publication) error {
 		fmt.Fprintln(c.out)
 	}
 	if len(p.Approvers) > 0 {
-		fmt.Fprintf(c.out, "approved by %s\n", strings.Join(p.Approvers, ", "))
+		fmt.Fprintf(c.out, "approved by %s\n", textsafe.TerminalLine(strings.Join(p.Approvers, ", ")))
 	}
 	if p.Kind == store.KindBroadcast && p.Total > 0 {
 		fmt.Fprintf(c.out, "sent %d of %d, failed %d, blocked (unsubscribed) %d, left before their turn %d, remaining %d\n",
@@ -293,10 +294,10 @@ func (c *broadcastCLI) status(p store.Publication) error {
 		fmt.Fprintf(c.out, "about %s left at %g messages a second\n", broadcast.Left(p, c.pol.Rate).Round(time.Second), c.pol.Rate)
 	}
 	if p.Problem != "" {
-		fmt.Fprintf(c.out, "problem: %s\n", p.Problem)
+		fmt.Fprintf(c.out, "problem: %s\n", textsafe.TerminalLine(p.Problem))
 	}
 	if p.CancelledBy != "" {
-		fmt.Fprintf(c.out, "stopped by %s\n", p.CancelledBy)
+		fmt.Fprintf(c.out, "stopped by %s\n", textsafe.TerminalLine(p.CancelledBy))
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/internal/textsafe"
 )
 
 // runConsole walks the report flow in a terminal. It goes through the same
@@ -80,7 +81,7 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 func (c *console) deliver(ctx context.Context, a *app, chat int64) {
 	ds, err := a.service.PendingReplies(ctx, "console", -1)
 	if err != nil {
-		fmt.Fprintf(c.out, "(could not check for replies: %v)\n", err)
+		fmt.Fprintf(c.out, "(could not check for replies: %s)\n", textsafe.Terminal(err.Error()))
 		return
 	}
 	for _, d := range ds {
@@ -92,7 +93,7 @@ func (c *console) deliver(ctx context.Context, a *app, chat int64) {
 			return nil
 		})
 		if err != nil {
-			fmt.Fprintf(c.out, "(could not deliver a reply: %v)\n", err)
+			fmt.Fprintf(c.out, "(could not deliver a reply: %s)\n", textsafe.Terminal(err.Error()))
 		}
 	}
 }
@@ -105,30 +106,32 @@ type console struct {
 func (c *console) step(ctx context.Context, a *app, chat int64, ev flows.Event) {
 	reply, err := a.service.Handle(ctx, chat, ev)
 	if err != nil {
-		fmt.Fprintf(c.out, "\n%s\n(error: %v)\n", a.text.T(a.text.Match(ev.LanguageHint), "msg.internal_error", nil), err)
+		fmt.Fprintf(c.out, "\n%s\n(error: %s)\n", a.text.T(a.text.Match(ev.LanguageHint), "msg.internal_error", nil), textsafe.Terminal(err.Error()))
 		return
 	}
 	if reply.Toast != "" {
-		fmt.Fprintf(c.out, "(%s)\n", reply.Toast)
+		fmt.Fprintf(c.out, "(%s)\n", textsafe.TerminalLine(reply.Toast))
 	}
 	c.show(reply.Messages)
 }
 
-// show prints messages, numbering their buttons from 1.
+// show prints messages, numbering their buttons from 1. A message may
+// quote the defender's answers or a staff reply: it is printed through
+// textsafe, as the staff tools print them.
 func (c *console) show(msgs []flows.Message) {
 	for _, m := range msgs {
 		if m.Text == "" {
 			continue
 		}
 		fmt.Fprintln(c.out)
-		fmt.Fprintln(c.out, m.Text)
+		fmt.Fprintln(c.out, textsafe.Terminal(m.Text))
 		if len(m.Buttons) > 0 {
 			c.buttons = c.buttons[:0]
 			for _, row := range m.Buttons {
 				var cells []string
 				for _, b := range row {
 					c.buttons = append(c.buttons, b.Data)
-					cells = append(cells, fmt.Sprintf("[%d] %s", len(c.buttons), b.Label))
+					cells = append(cells, fmt.Sprintf("[%d] %s", len(c.buttons), textsafe.TerminalLine(b.Label)))
 				}
 				fmt.Fprintln(c.out, "  "+strings.Join(cells, "   "))
 			}

@@ -25,6 +25,7 @@ import (
 	"runtime/pprof"
 	"syscall"
 
+	"github.com/vigil-hrd/vigil/internal/textsafe"
 	"github.com/vigil-hrd/vigil/store"
 )
 
@@ -101,7 +102,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if err != nil {
 		if !errors.Is(err, errUsage) {
-			fmt.Fprintf(stderr, "vigil: %v\n", err)
+			// An error may carry what someone else wrote: a staff name
+			// ("held by …"), why a report did not open.
+			fmt.Fprintf(stderr, "vigil: %s\n", textsafe.Terminal(err.Error()))
 		}
 		return 1
 	}

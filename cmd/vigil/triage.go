@@ -258,7 +258,7 @@ func (t *triageCLI) done(err error, format string, args ...any) error {
 	if t.f.json {
 		return writeJSON(t.out, map[string]any{"ok": true, "message": fmt.Sprintf(format, args...)})
 	}
-	fmt.Fprintf(t.out, format+"\n", args...)
+	fmt.Fprintln(t.out, textsafe.TerminalLine(fmt.Sprintf(format, args...)))
 	return nil
 }
 
@@ -324,13 +324,14 @@ func (t *triageCLI) list(ctx context.Context) error {
 			holder = "(" + c.Assignee + ", lapsed)"
 		}
 		received := c.ReceivedAt.Local()
-		lead := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", c.Ref, ago(now.Sub(received)), received.Format("2006-01-02 15:04"), urgent, c.Status, orDash(holder))
+		row := []string{c.Ref, ago(now.Sub(received)), received.Format("2006-01-02 15:04"), urgent, c.Status, orDash(holder)}
 		if c.Report == nil {
-			fmt.Fprintf(w, "%s\t\t\t%s\n", lead, c.Problem)
-			continue
+			row = append(row, "", "", c.Problem)
+		} else {
+			row = append(row, c.Report.Language, orDash(strings.Join(answersOf(c.Report, "what"), ",")),
+				orDash(str(c.Report.Answers[flows.QCountry])))
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", lead, c.Report.Language, orDash(strings.Join(answersOf(c.Report, "what"), ",")),
-			orDash(str(c.Report.Answers[flows.QCountry])))
+		fmt.Fprintln(w, tableRow(row))
 	}
 	w.Flush()
 	if more {
@@ -402,22 +403,25 @@ func (t *triageCLI) show(ctx context.Context, ref string) error {
 }
 
 // printCase shows a case for people, in English (staff tools stay in
-// English), in the order the questions were asked, then its history.
+// English), in the order the questions were asked, then its history. What
+// the defender and the staff wrote is printed through textsafe: one-line
+// values with TerminalLine, free text with Terminal.
 func (t *triageCLI) printCase(d triage.Detail) {
 	w := t.out
-	fmt.Fprintf(w, "Case %s\n", d.Ref)
+	line := textsafe.TerminalLine
+	fmt.Fprintf(w, "Case %s\n", line(d.Ref))
 	fmt.Fprintf(w, "Received:  %s\n", d.ReceivedAt.Local().Format(time.RFC1123))
-	fmt.Fprintf(w, "Status:    %s\n", d.Status)
+	fmt.Fprintf(w, "Status:    %s\n", line(d.Status))
 	if h := d.HeldBy(); h != "" {
-		fmt.Fprintf(w, "Held by:   %s\n", h)
+		fmt.Fprintf(w, "Held by:   %s\n", line(h))
 	}
 	if d.Urgent {
 		fmt.Fprintln(w, "Urgent:    YES, immediate danger")
 	}
 	if d.Report == nil {
-		fmt.Fprintf(w, "\n%s\n", d.Problem)
+		fmt.Fprintf(w, "\n%s\n", textsafe.Terminal(d.Problem))
 	} else {
-		fmt.Fprintf(w, "Language:  %s\n\n", d.Report.Language)
+		fmt.Fprintf(w, "Language:  %s\n\n", line(d.Report.Language))
 		engine := flows.New(t.text, flows.Config{})
 		for _, q := range engine.Questions() {
 			v, ok := d.Report.Answers[q.ID]
@@ -439,14 +443,14 @@ func (t *triageCLI) printCase(d triage.Detail) {
 				value = strings.Join(labels, "; ")
 			}
 			if (q.Kind == flows.KindLongText || q.Kind == flows.KindText) && v != nil {
-				fmt.Fprintf(w, "%s:\n%s\n\n", label, indent(value))
+				fmt.Fprintf(w, "%s:\n%s\n\n", label, indent(textsafe.Terminal(value)))
 				continue
 			}
-			fmt.Fprintf(w, "%s: %s\n", label, value)
+			fmt.Fprintf(w, "%s: %s\n", label, line(value))
 		}
 	}
 	if d.Report != nil && len(d.Report.Evidence) > 0 {
-		fmt.Fprintf(w, "\nEvidence (%d files; vigil triage files %s -o DIR):\n", len(d.Report.Evidence), d.Ref)
+		fmt.Fprintf(w, "\nEvidence (%d files; vigil triage files %s -o DIR):\n", len(d.Report.Evidence), line(d.Ref))
 		for i, e := range d.Report.Evidence {
 			name := e.Name
 			if name == "" {
@@ -456,11 +460,11 @@ func (t *triageCLI) printCase(d triage.Detail) {
 			if e.AsDescription {
 				note = "  [voice note in place of the description]"
 			}
-			fmt.Fprintf(w, "  %2d  %-10s %-30s %9d bytes  %s  received %s%s\n", i+1, e.Kind, name, e.Size, e.MIME,
+			fmt.Fprintf(w, "  %2d  %-10s %-30s %9d bytes  %s  received %s%s\n", i+1, line(e.Kind), line(name), e.Size, line(e.MIME),
 				e.ReceivedAt.Local().Format("2006-01-02 15:04"), note)
-			fmt.Fprintf(w, "      sha256 %s\n", e.SHA256)
+			fmt.Fprintf(w, "      sha256 %s\n", line(e.SHA256))
 			if e.Caption != "" {
-				fmt.Fprintf(w, "      caption: %s\n", e.Caption)
+				fmt.Fprintf(w, "      caption: %s\n", line(e.Caption))
 			}
 		}
 	}
@@ -476,21 +480,21 @@ func (t *triageCLI) printCase(d triage.Detail) {
 				who = "bot"
 			}
 		}
-		line := fmt.Sprintf("  %s  %-9s %s", when, who, s.Type)
+		step := fmt.Sprintf("  %s  %-9s %s", when, line(who), line(s.Type))
 		switch s.Type {
 		case "status":
-			line += fmt.Sprintf(": %s -> %s", s.From, s.To)
+			step += fmt.Sprintf(": %s -> %s", line(s.From), line(s.To))
 		case "claim", "assign", "release":
-			line += fmt.Sprintf(": %s -> %s", orDash(s.From), orDash(s.To))
+			step += fmt.Sprintf(": %s -> %s", line(orDash(s.From)), line(orDash(s.To)))
 		case "undeliverable":
-			line += ": " + s.Detail
+			step += ": " + line(s.Detail)
 		}
-		fmt.Fprintln(w, line)
+		fmt.Fprintln(w, step)
 		if s.Text != "" {
-			fmt.Fprintln(w, indent("    "+strings.ReplaceAll(s.Text, "\n", "\n    ")))
+			fmt.Fprintln(w, indent("    "+strings.ReplaceAll(textsafe.Terminal(s.Text), "\n", "\n    ")))
 		}
 		if s.Problem != "" {
-			fmt.Fprintln(w, "      ("+s.Problem+")")
+			fmt.Fprintln(w, "      ("+line(s.Problem)+")")
 		}
 	}
 }
@@ -541,7 +545,8 @@ func (t *triageCLI) files(ctx context.Context, ref string) error {
 			if r.Problem != "" {
 				status = "PROBLEM: " + r.Problem
 			}
-			fmt.Fprintf(t.out, "%2d  %-40s %10d bytes  sha256 %s  %s\n", r.Index+1, orDash(r.Path), r.Size, r.SHA256, status)
+			fmt.Fprintf(t.out, "%2d  %-40s %10d bytes  sha256 %s  %s\n", r.Index+1, textsafe.TerminalLine(orDash(r.Path)), r.Size, r.SHA256,
+				textsafe.TerminalLine(status))
 		}
 	}
 	fmt.Fprintf(t.errw, "WARNING: %s now holds decrypted evidence. Keep it on an encrypted disk and delete it when you are done.\n", t.f.out)
@@ -623,7 +628,7 @@ func (t *triageCLI) stats(ctx context.Context) error {
 	fmt.Fprintf(t.out, "Reports by %s — %s\n\n", t.f.by, period(st))
 	w := tabwriter.NewWriter(t.out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	for _, r := range st.Rows {
-		fmt.Fprintf(w, "%s\t%d\t\n", r.Label, r.Count)
+		fmt.Fprintf(w, "%s\t%d\t\n", textsafe.TerminalLine(r.Label), r.Count)
 	}
 	w.Flush()
 	if st.Unreadable > 0 {
@@ -692,12 +697,22 @@ func (t *triageCLI) audit(ctx context.Context) error {
 	fmt.Fprintln(w, "WHEN\tWHO\tWHAT\tREF\tDETAIL")
 	for _, e := range entries {
 		detail := e.Detail
-		if len(detail) > 60 {
-			detail = detail[:57] + "…"
+		if r := []rune(detail); len(r) > 60 {
+			detail = string(r[:57]) + "…"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.At.Local().Format("2006-01-02 15:04:05"), e.Who, e.What, orDash(e.Ref), detail)
+		fmt.Fprintln(w, tableRow([]string{e.At.Local().Format("2006-01-02 15:04:05"), e.Who, e.What, orDash(e.Ref), detail}))
 	}
 	return w.Flush()
+}
+
+// tableRow is one row for a tabwriter: the cells, each through
+// textsafe.TerminalLine (so that none can add a column or a line), joined
+// by tabs. It changes cells in place.
+func tableRow(cells []string) string {
+	for i, c := range cells {
+		cells[i] = textsafe.TerminalLine(c)
+	}
+	return strings.Join(cells, "\t")
 }
 
 func writeJSON(w io.Writer, v any) error {
