@@ -13,9 +13,13 @@
 // a defender's "=HYPERLINK(…)" or "=cmd|' /C calc'!A0" would run on the
 // staff member's machine, or send other defenders' rows elsewhere. As OWASP
 // recommends (CSV Injection), such a cell is written with a single quote
-// before it, and the rest of the cell exact; the spreadsheet shows the text
-// and hides the quote. [CSVCell] does it for one cell, and [CSV] for every
-// cell of a file: every CSV that Vigil writes goes through [CSV].
+// before it, and the rest of the cell exact: the spreadsheet shows text
+// (some hide the quote, some show it). [CSVCell] does it for one cell, and
+// [CSV] for every cell of a file: every CSV that Vigil writes goes through
+// [CSV]. Only the start of a cell is guarded: a spreadsheet that splits the
+// file at another separator than the comma (a semicolon, in many European
+// locales) starts cells inside a defender's answer, where a formula can
+// still begin; open Vigil's CSV files with the comma as separator.
 //
 // # Terminals
 //
