@@ -8,12 +8,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 )
 
 func TestParseKeyring(t *testing.T) {
 	anna, bob := newEd25519(t), newECDSA(t, elliptic.P256())
 	_, carl := newRSA(t, MinRSABits)
-	tok := newEd25519(t)
+	tok := authorized(t, newToken(t, ssh.KeyAlgoSKED25519, 1).PublicKey())
 	text := strings.Join([]string{
 		"# Vigil staff keyring",
 		"",
