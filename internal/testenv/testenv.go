@@ -25,6 +25,7 @@ import (
 	"github.com/vigil-hrd/vigil/internal/redistest"
 	"github.com/vigil-hrd/vigil/locales"
 	"github.com/vigil-hrd/vigil/seal"
+	"github.com/vigil-hrd/vigil/sign"
 	"github.com/vigil-hrd/vigil/store"
 )
 
@@ -44,7 +45,11 @@ type Env struct {
 	Recipients   *seal.Recipients
 	IdentityFile string
 	Identities   []seal.Identity
-	Service      *intake.Service
+	// KeyringFile is the staff keyring (see Staff), Trust the bot's hold on
+	// it; SigningKeyFile and Signer give each member's signing key.
+	KeyringFile string
+	Trust       *sign.Trust
+	Service     *intake.Service
 	// Broadcasts is the coordinators' service, under Policy; BotID is
 	// the bot's age identity (it opens publications' texts).
 	Broadcasts *broadcast.Service
@@ -132,6 +137,10 @@ func (e *Env) wire(tb testing.TB) *Env {
 		tb.Fatal(err)
 	}
 	if e.Keys, _, err = seal.LoadOrCreateKeys(filepath.Join(e.Dir, "bot.secret")); err != nil {
+		tb.Fatal(err)
+	}
+	e.KeyringFile = staffKeys(tb, e.Dir)
+	if e.Trust, err = sign.LoadTrust(e.KeyringFile); err != nil {
 		tb.Fatal(err)
 	}
 	e.Store = store.New(e.RDB, store.Options{})
