@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"flag"
+	"os"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/vigil-hrd/vigil/seal"
+	"github.com/vigil-hrd/vigil/sign"
 	"github.com/vigil-hrd/vigil/store"
 )
 
@@ -61,4 +64,35 @@ func loadIdentities(paths []string, getenv func(string) string) ([]seal.Identity
 		ids = append(ids, more...)
 	}
 	return ids, nil
+}
+
+// openSigner opens the key a staff member signs their actions with: the
+// path given by flag, or VIGIL_SIGNING_KEY. A public key file (NAME.pub,
+// or any file holding an OpenSSH public key line) means "the key the
+// ssh-agent at SSH_AUTH_SOCK holds", which is how a FIDO2 or other
+// hardware key is used; a private key file is used directly (it must be
+// mode 0600). The caller closes the signer.
+func openSigner(path string, getenv func(string) string) (*sign.Signer, error) {
+	setting := "--sign-key"
+	if path == "" {
+		path, setting = getenv("VIGIL_SIGNING_KEY"), "VIGIL_SIGNING_KEY"
+	}
+	if path == "" {
+		return nil, settingError("VIGIL_SIGNING_KEY", "not set: staff actions that reach defenders are signed with your own SSH key; "+
+			"give its file (or its .pub, to sign through ssh-agent) with --sign-key or VIGIL_SIGNING_KEY (see docs/signing.md)")
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, settingError(setting, "%v", err)
+	}
+	var s *sign.Signer
+	if _, _, _, _, perr := ssh.ParseAuthorizedKey(raw); perr == nil {
+		s, err = sign.FromAgent(getenv("SSH_AUTH_SOCK"), string(raw))
+	} else {
+		s, err = sign.FromFile(path, nil)
+	}
+	if err != nil {
+		return nil, settingError(setting, "%v", err)
+	}
+	return s, nil
 }
