@@ -1,0 +1,104 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vigil-hrd/vigil/seal"
+)
+
+// runMain runs the real vigil command (this test binary re-executed as
+// main, see TestMain) with only the environment given, and returns what
+// it wrote to stdout and stderr together, and its exit code.
+func runMain(t *testing.T, env map[string]string, args ...string) (output string, code int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = []string{"VIGIL_TEST_RUN_MAIN=1", "PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("vigil %v: %v", args, err)
+	}
+	return string(out), cmd.ProcessState.ExitCode()
+}
+
+// TestRedisSettingsNeverShowThePassword feeds Redis settings that hold a
+// password and cannot be used to every command that connects to Redis,
+// run as real processes: each stops with one line that names the setting
+// and never shows the password, whatever go-redis or net/url would have
+// quoted.
+func TestRedisSettingsNeverShowThePassword(t *testing.T) {
+	const secret = "S3CRETpw"
+	dir := t.TempDir()
+	file, pub, err := seal.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	identity := filepath.Join(dir, "staff.key")
+	if err := seal.WriteNewFile(identity, []byte(file)); err != nil {
+		t.Fatal(err)
+	}
+	recipients := filepath.Join(dir, "recipients.txt")
+	if err := os.WriteFile(recipients, []byte(pub+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Everything else a command needs is there, so that only Redis can
+	// fail. Port 1 on loopback: nothing answers there if a URL were taken.
+	base := map[string]string{
+		"TELEGRAM_BOT_TOKEN":    "123456:ABCdefGHIjklMNOpqrSTUvwxYZ012345",
+		"VIGIL_RECIPIENTS_FILE": recipients,
+		"VIGIL_SECRET_FILE":     filepath.Join(dir, "bot.secret"),
+		"VIGIL_IDENTITY":        identity,
+		"VIGIL_STAFF":           "ana",
+		"VIGIL_METRICS_LISTEN":  "off",
+	}
+	schemes := "redis://, rediss:// or unix://"
+	for _, tc := range []struct {
+		name, setting, value string
+		want                 []string // in the message
+	}{
+		{"bad port", "REDIS_URL", "redis://vigil-bot:" + secret + "@127.0.0.1:bad/0", []string{`"redis://vigil-bot:xxxxx@127.0.0.1:bad/0"`, "port"}},
+		{"bad db", "REDIS_URL", "redis://vigil-bot:" + secret + "@127.0.0.1:1/zero", []string{`"redis://vigil-bot:xxxxx@127.0.0.1:1/zero"`, "database"}},
+		{"password with a slash", "REDIS_URL", "redis://vigil-bot:12/" + secret + "@127.0.0.1:1/0", []string{`"redis://vigil-bot:xxxxx@127.0.0.1:1/0"`}},
+		{"password with a bad escape", "REDIS_URL", "redis://vigil-bot:" + secret + "%zz@127.0.0.1:1/0", []string{"xxxxx", "%25"}},
+		{"password in the query", "REDIS_URL", "redis://127.0.0.1:1/0?password=" + secret, []string{`"redis://127.0.0.1:1/0?…"`, "option"}},
+		{"bad scheme", "REDIS_URL", "http://vigil-bot:" + secret + "@127.0.0.1:1/0", []string{`"http://vigil-bot:xxxxx@127.0.0.1:1/0"`, schemes}},
+		{"no scheme", "REDIS_URL", "vigil-bot:" + secret + "@127.0.0.1:6379", []string{"value not shown", schemes}},
+		{"no slashes", "REDIS_URL", "redis//vigil-bot:" + secret + "@127.0.0.1:1/0", []string{"value not shown", schemes}},
+		{"garbage", "REDIS_URL", "::" + secret + "@", []string{"value not shown", schemes}},
+		{"unix without a path", "REDIS_URL", "unix://vigil-bot:" + secret + "@", []string{`"unix://vigil-bot:xxxxx@"`, "socket"}},
+		{"password in REDIS_ADDRS", "REDIS_ADDRS", "vigil-bot:" + secret + "@127.0.0.1:1", []string{`"xxxxx@127.0.0.1:1"`, "REDIS_PASSWORD"}},
+		{"bare password in REDIS_ADDRS", "REDIS_ADDRS", secret + "@127.0.0.1:1", []string{`"xxxxx@127.0.0.1:1"`}},
+	} {
+		for _, args := range [][]string{
+			{"bot"}, {"console"}, {"triage", "list"}, {"triage", "serve", "--listen", "127.0.0.1:0"},
+			{"broadcast", "list"}, {"guidance", "list"},
+		} {
+			t.Run(tc.name+"/"+strings.Join(args[:min(2, len(args))], " "), func(t *testing.T) {
+				env := map[string]string{tc.setting: tc.value}
+				for k, v := range base {
+					env[k] = v
+				}
+				out, code := runMain(t, env, args...)
+				if strings.Contains(out, secret) {
+					t.Fatalf("the password was shown:\n%s", out)
+				}
+				if code != 1 || !strings.HasPrefix(out, "vigil: "+tc.setting+": ") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+					t.Fatalf("exit %d, want 1 and one line naming %s:\n%s", code, tc.setting, out)
+				}
+				for _, want := range tc.want {
+					if !strings.Contains(out, want) {
+						t.Errorf("%q lacks %q", out, want)
+					}
+				}
+			})
+		}
+	}
+}
