@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/vigil-hrd/vigil/internal/testenv"
 	"github.com/vigil-hrd/vigil/seal"
 )
 
@@ -100,5 +104,53 @@ func TestRedisSettingsNeverShowThePassword(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestStaffToolsRefuseAnIdentityOthersCanRead: every staff tool that
+// loads an identity (-i or VIGIL_IDENTITY; the console's too) refuses one
+// whose file its group or others can read, with one line that names the
+// file and the command that fixes it; after the fix it works.
+func TestStaffToolsRefuseAnIdentityOthersCanRead(t *testing.T) {
+	env := testenv.New(t)
+	open := filepath.Join(t.TempDir(), "staff.key")
+	raw, err := os.ReadFile(env.IdentityFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(open, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o644); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	vars := map[string]string{"REDIS_URL": env.Redis.URL(), "VIGIL_STAFF": "ana"}
+	withEnv := map[string]string{"REDIS_URL": env.Redis.URL(), "VIGIL_STAFF": "ana", "VIGIL_IDENTITY": open}
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+	}{
+		{vars, []string{"triage", "list", "-i", open}},
+		{withEnv, []string{"triage", "list"}},
+		{vars, []string{"triage", "show", "AAAA-BBBB", "-i", open}},
+		{withEnv, []string{"triage", "serve", "--listen", "127.0.0.1:0"}},
+		{vars, []string{"broadcast", "show", "X", "-i", open}},
+		{withEnv, []string{"guidance", "list"}},
+	} {
+		// A console that wrongly starts is stopped, and fails the test.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		var out, errb bytes.Buffer
+		code := run(ctx, tc.args, strings.NewReader(""), &out, &errb, func(k string) string { return tc.env[k] })
+		cancel()
+		stderr := errb.String()
+		if code != 1 || !strings.HasSuffix(stderr, "fix it with: chmod 600 "+open+"\n") || strings.Count(stderr, "\n") != 1 || out.Len() != 0 {
+			t.Errorf("vigil %v: exit %d, want one line ending with the chmod:\n%s%s", tc.args, code, out.String(), stderr)
+		}
+	}
+	if err := os.Chmod(open, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, stderr, code := vigil(t, vars, "", "triage", "list", "-i", open); code != 0 {
+		t.Fatalf("after chmod 600: exit %d\n%s%s", code, out, stderr)
 	}
 }
