@@ -21,7 +21,8 @@
 //     staff identities and shown escaped, never rendered as HTML.
 //   - Access: the Server makes one random login token (LoginPath), which
 //     the first browser to present it exchanges for a session cookie
-//     (HttpOnly, SameSite=Strict, Path=/); the token then no longer works.
+//     (HttpOnly, SameSite=Strict, Path=/, its name chosen per run); the
+//     token then no longer works.
 //     Every page but the login and the static files needs that cookie.
 //     Anything that changes a case is a POST carrying the session's CSRF
 //     token, compared in constant time, and refused when the browser says
@@ -218,7 +219,7 @@ func (s *Server) private(h func(http.ResponseWriter, *http.Request, *session)) h
 func (s *Server) privateForm(limit int64, h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var sess *session
-		if c, err := r.Cookie(cookieName); err == nil {
+		if c, err := r.Cookie(s.gate.cookie); err == nil {
 			sess = s.gate.session(c.Value)
 		}
 		if sess == nil {
@@ -255,7 +256,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Open this address in the browser.", http.StatusMethodNotAllowed)
 		return
 	}
-	if c, err := r.Cookie(cookieName); err == nil && s.gate.session(c.Value) != nil {
+	if c, err := r.Cookie(s.gate.cookie); err == nil && s.gate.session(c.Value) != nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther) // signed in already
 		return
 	}
@@ -265,17 +266,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, nil, http.StatusForbidden, "error.token")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: cookie, Path: "/", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: s.gate.cookie, Value: cookie, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	s.log.Info("console: signed in")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, sess *session) {
-	if c, err := r.Cookie(cookieName); err == nil {
+	if c, err := r.Cookie(s.gate.cookie); err == nil {
 		s.gate.end(c.Value)
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: s.gate.cookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	s.log.Info("console: signed out")
 	s.message(w, r, nil, http.StatusOK, "signed_out.text")
 }

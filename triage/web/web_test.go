@@ -213,7 +213,7 @@ func TestLoginTokenWorksOnceForOneBrowser(t *testing.T) {
 		t.Fatalf("login: %d", res.status)
 	}
 	cookie := res.header.Get("Set-Cookie")
-	for _, want := range []string{"vigil_session=", "Path=/", "HttpOnly", "SameSite=Strict"} {
+	for _, want := range []string{"vigil_session_", "Path=/", "HttpOnly", "SameSite=Strict"} {
 		if !strings.Contains(cookie, want) {
 			t.Errorf("cookie %q lacks %s", cookie, want)
 		}
@@ -241,7 +241,7 @@ func TestLoginTokenWorksOnceForOneBrowser(t *testing.T) {
 	}
 	// A forged cookie is no session.
 	req, _ = http.NewRequest(http.MethodGet, c.ts.URL+"/", nil)
-	req.AddCookie(&http.Cookie{Name: "vigil_session", Value: "guess"})
+	req.AddCookie(&http.Cookie{Name: strings.SplitN(cookie, "=", 2)[0], Value: "guess"})
 	if res := c.do(&http.Client{}, req); res.status != http.StatusForbidden {
 		t.Fatalf("forged cookie: %d", res.status)
 	}
