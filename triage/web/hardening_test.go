@@ -3,7 +3,12 @@ package web_test
 import (
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
+
+	"github.com/vigil-hrd/vigil/internal/testenv"
+	"github.com/vigil-hrd/vigil/triage"
+	"github.com/vigil-hrd/vigil/triage/web"
 )
 
 // TestSessionCookieNameIsPerRun: browsers send a host's cookies to every
@@ -28,5 +33,55 @@ func TestSessionCookieNameIsPerRun(t *testing.T) {
 	}
 	if names[0] == names[1] {
 		t.Fatalf("two consoles share the cookie name %s", names[0])
+	}
+}
+
+// TestHostAllowList: a request is answered only when its Host is on
+// Config.Hosts (the loopback names by default): a name at the console's
+// own port or with none, a name:port exactly. A page elsewhere that
+// points its own name at the console (DNS rebinding) is refused with 421
+// before anything else, login included.
+func TestHostAllowList(t *testing.T) {
+	env := testenv.New(t)
+	for _, tc := range []struct {
+		name  string
+		hosts []string
+		ok    []string // PORT is the console's port
+		no    []string
+	}{
+		{"default", nil,
+			[]string{"127.0.0.1:PORT", "localhost:PORT", "LocalHost:PORT", "[::1]:PORT", "localhost"},
+			[]string{"evil.com:PORT", "evil.com", "127.0.0.1:1", "localhost.evil.com:PORT", "127.0.0.1.nip.io:PORT"}},
+		{"names given", []string{"console.example", "tunnel.example:9000", "192.0.2.10"},
+			[]string{"console.example:PORT", "Console.Example:PORT", "console.example", "tunnel.example:9000", "192.0.2.10:PORT"},
+			[]string{"evil.com:PORT", "console.example:1", "tunnel.example:PORT", "tunnel.example", "127.0.0.1:PORT", "console.example.evil.com:PORT"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := serve(t, env, staffName, web.Config{Hosts: tc.hosts})
+			port := strings.Split(c.ts.Listener.Addr().String(), ":")[1]
+			get := func(host, path string) response {
+				req, _ := http.NewRequest(http.MethodGet, c.ts.URL+path, nil)
+				req.Host = strings.ReplaceAll(host, "PORT", port)
+				return c.do(c.client, req)
+			}
+			for _, host := range tc.no {
+				if res := get(host, c.srv.LoginPath()); res.status != http.StatusMisdirectedRequest || res.header.Get("Set-Cookie") != "" {
+					t.Errorf("Host %s: %d %v, want 421 and no cookie", host, res.status, res.header)
+				}
+			}
+			if res := get(tc.ok[0], c.srv.LoginPath()); res.status != http.StatusSeeOther {
+				t.Fatalf("login at %s: %d (a refused Host must not spend the token)", tc.ok[0], res.status)
+			}
+			for _, host := range tc.ok {
+				if res := get(host, "/static/console.css"); res.status != http.StatusOK {
+					t.Errorf("Host %s: %d, want the style sheet", host, res.status)
+				}
+			}
+		})
+	}
+	for _, bad := range []string{"https://console.example", "console example", "console.example:port", "", ":8765"} {
+		if _, err := web.New(web.Config{Service: &triage.Service{}, Text: env.Text, Hosts: []string{bad}}); err == nil {
+			t.Errorf("Hosts %q accepted", bad)
+		}
 	}
 }

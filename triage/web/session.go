@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -155,27 +154,6 @@ func sameOrigin(r *http.Request) bool {
 		return false
 	}
 	return true
-}
-
-// loopbackHost reports whether a request's Host names this machine's
-// loopback interface on the port it arrived at. A page elsewhere that
-// points its own name at 127.0.0.1 (DNS rebinding) sends its own name, and
-// is refused.
-func loopbackHost(r *http.Request) bool {
-	host, port, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		return false
-	}
-	if local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if _, lport, err := net.SplitHostPort(local.String()); err == nil && lport != port {
-			return false
-		}
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // secureHeaders go on every response. Everything the console serves is

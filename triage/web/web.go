@@ -27,9 +27,10 @@
 //     Anything that changes a case is a POST carrying the session's CSRF
 //     token, compared in constant time, and refused when the browser says
 //     it came from another site.
-//   - Unless Config.AllowRemote is set, a request is answered only when its
-//     Host names the loopback interface, so that a web page elsewhere
-//     cannot reach the console by pointing a name of its own at 127.0.0.1.
+//   - A request is answered only when its Host is on Config.Hosts (by
+//     default the loopback names), so that a web page elsewhere cannot
+//     reach the console by pointing a name of its own at it (DNS
+//     rebinding), on loopback or beyond.
 //   - Every response carries a Content-Security-Policy that allows the
 //     console's own script and style sheet and nothing else (no inline
 //     script, nothing from another origin, no framing), nosniff and
@@ -88,9 +89,12 @@ type Config struct {
 	// Poll is how often an open queue page asks whether the queue changed
 	// (a cheap question that decrypts nothing); default 5s.
 	Poll time.Duration
-	// AllowRemote answers requests whatever their Host. Only for a console
-	// reached through a tunnel or a trusted network: see the README.
-	AllowRemote bool
+	// Hosts are the names and addresses a request's Host may carry: an
+	// entry "name" at the port the request arrived at (or with no port),
+	// an entry "name:port" exactly (for a tunnel or proxy on another
+	// port). Nil means LoopbackHosts. Any other Host is refused, wherever
+	// the console listens.
+	Hosts []string
 	// Idle ends a session unused this long; default 12h.
 	Idle time.Duration
 	Now  func() time.Time
@@ -99,6 +103,7 @@ type Config struct {
 // Server is the console. It is an http.Handler.
 type Server struct {
 	cfg    Config
+	hosts  []hostRule // from cfg.Hosts
 	ui     *locales.Catalog
 	gate   *gate
 	token  string
@@ -115,6 +120,9 @@ var pageFiles = []string{"queue", "case", "stats", "message", "broadcasts", "bro
 func New(cfg Config) (*Server, error) {
 	if cfg.Service == nil || cfg.Text == nil {
 		return nil, errors.New("web: a Service and the bot's Text are needed")
+	}
+	if cfg.Hosts == nil {
+		cfg.Hosts = LoopbackHosts()
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 5 * time.Second
@@ -135,6 +143,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, ui: ui, pages: map[string]*template.Template{}, log: log,
 		engine: flows.New(cfg.Text, flows.Config{})}
+	for _, h := range cfg.Hosts {
+		rule, err := parseHostRule(h)
+		if err != nil {
+			return nil, err
+		}
+		s.hosts = append(s.hosts, rule)
+	}
 	s.gate, s.token = newGate(cfg.Idle, cfg.Now)
 	funcs := template.FuncMap{
 		"when": func(t time.Time) string {
@@ -202,8 +217,8 @@ var nav = []struct{ ID, Path, Key string }{
 // response and the Host checked first.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	secureHeaders(w.Header())
-	if !s.cfg.AllowRemote && !loopbackHost(r) {
-		http.Error(w, "This console answers only at the address it printed.", http.StatusMisdirectedRequest)
+	if !hostAllowed(s.hosts, r) {
+		http.Error(w, "This console answers only at the address it printed (or a name given with --host).", http.StatusMisdirectedRequest)
 		return
 	}
 	s.mux.ServeHTTP(w, r)

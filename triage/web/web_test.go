@@ -61,7 +61,7 @@ func start(t *testing.T) *console {
 }
 
 // serve starts a console on env for staff; extra sets the Broadcasts
-// page's fields of the configuration.
+// page's fields of the configuration, and Hosts.
 func serve(t *testing.T, env *testenv.Env, staff string, extra web.Config) *console {
 	t.Helper()
 	svc, err := triage.New(triage.Config{Store: env.Store, Identities: env.Identities, Recipients: env.Recipients, Staff: staff})
@@ -72,7 +72,7 @@ func serve(t *testing.T, env *testenv.Env, staff string, extra web.Config) *cons
 	clk := &clock{t: time.Now()}
 	srv, err := web.New(web.Config{Service: svc, Staff: staff, Text: env.Text, Poll: time.Second, Idle: time.Hour, Now: clk.now,
 		Log:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Broadcasts: extra.Broadcasts, CanCreate: extra.CanCreate})
+		Broadcasts: extra.Broadcasts, CanCreate: extra.CanCreate, Hosts: extra.Hosts})
 	if err != nil {
 		t.Fatal(err)
 	}
