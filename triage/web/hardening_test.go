@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -82,6 +83,54 @@ func TestHostAllowList(t *testing.T) {
 	for _, bad := range []string{"https://console.example", "console example", "console.example:port", "", ":8765"} {
 		if _, err := web.New(web.Config{Service: &triage.Service{}, Text: env.Text, Hosts: []string{bad}}); err == nil {
 			t.Errorf("Hosts %q accepted", bad)
+		}
+	}
+}
+
+// TestLanguageSwitchRedirectsOnlyOnThisSite: the language switch sends
+// the browser back to the form's "back" path only when it is a path of
+// this site, as the handler receives it (form-decoded), and to "/"
+// otherwise; nothing is stripped to make a value fit. Browsers drop tabs
+// and newlines from a Location and read a backslash as a slash, so each
+// refused value here would otherwise lead to evil.com.
+func TestLanguageSwitchRedirectsOnlyOnThisSite(t *testing.T) {
+	c := start(t)
+	c.login()
+	for _, tc := range []struct {
+		back string // form-encoded, as the browser sends it
+		want string // Location
+	}{
+		{url.QueryEscape("//evil.com"), "/"},
+		{url.QueryEscape(`/\evil.com`), "/"},
+		{url.QueryEscape("/\t/evil.com"), "/"},
+		{"/%09/evil.com", "/"}, // the handler receives a tab
+		{url.QueryEscape("/\n/evil.com"), "/"},
+		{url.QueryEscape("/\r\n/evil.com"), "/"},
+		{url.QueryEscape("/\u0085/evil.com"), "/"},
+		{url.QueryEscape(`/./\evil.com`), "/"}, // http.Redirect would clean it to /\evil.com
+		{url.QueryEscape("https://evil.com"), "/"},
+		{url.QueryEscape("evil.com"), "/"},
+		{"", "/"},
+		{url.QueryEscape("/ok/path?x=1"), "/ok/path?x=1"},
+		{url.QueryEscape("/%09/evil.com"), "/%09/evil.com"}, // the handler receives %09: a path here
+		{url.QueryEscape("/case/GGGG-0001"), "/case/GGGG-0001"},
+	} {
+		body := "lang=en&csrf=" + url.QueryEscape(c.csrf) + "&back=" + tc.back
+		req, _ := http.NewRequest(http.MethodPost, c.ts.URL+"/lang", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		for _, k := range c.client.Jar.Cookies(req.URL) {
+			req.AddCookie(k)
+		}
+		// The transport, not the client: the Location is read as a
+		// browser gets it, without the client's own parsing.
+		res, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc != tc.want {
+			t.Errorf("back=%s: %d to %q, want %q", tc.back, res.StatusCode, loc, tc.want)
 		}
 	}
 }

@@ -57,6 +57,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/vigil-hrd/vigil/broadcast"
 	"github.com/vigil-hrd/vigil/flows"
@@ -304,9 +305,17 @@ func (s *Server) setLang(w http.ResponseWriter, r *http.Request, sess *session) 
 	http.Redirect(w, r, localPath(r.PostFormValue("back")), http.StatusSeeOther)
 }
 
-// localPath keeps a redirect on this site: a path, never "//host" or a URL.
+// localPath keeps a redirect on this site: p itself when it is a path
+// of this site, "/" otherwise. Such a path starts with one slash followed
+// by anything but a slash, and holds no backslash and no control
+// character anywhere; nothing is removed to make it fit. Browsers drop
+// tabs and newlines from a Location and read a backslash as a slash, so
+// "/", tab, "/evil.com" would become "//evil.com", another site; and
+// http.Redirect cleans the path, so "/./" and a backslash would become a
+// backslash right after the first slash.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+	if len(p) == 0 || p[0] != '/' || (len(p) > 1 && p[1] == '/') ||
+		strings.ContainsFunc(p, func(r rune) bool { return r == '\\' || unicode.IsControl(r) }) {
 		return "/"
 	}
 	return p
