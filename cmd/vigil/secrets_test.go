@@ -154,3 +154,28 @@ func TestStaffToolsRefuseAnIdentityOthersCanRead(t *testing.T) {
 		t.Fatalf("after chmod 600: exit %d\n%s%s", code, out, stderr)
 	}
 }
+
+// TestSecretSettingsAreNotShown: the other secret settings are refused
+// without their values, and so is a wrong Redis password.
+func TestSecretSettingsAreNotShown(t *testing.T) {
+	const secret = "S3CRETpw"
+	env := testenv.New(t)
+	token := "123456:ABCdefGHIjklMNOpqrSTUvwxYZ012345"
+	for _, tc := range []struct {
+		name, want string
+		vars       map[string]string
+		args       []string
+	}{
+		{"bad token", "TELEGRAM_BOT_TOKEN", map[string]string{"TELEGRAM_BOT_TOKEN": secret}, []string{"bot"}},
+		{"bad webhook secret", "VIGIL_WEBHOOK_SECRET", map[string]string{"TELEGRAM_BOT_TOKEN": token, "VIGIL_WEBHOOK_URL": "https://x.example/hook",
+			"VIGIL_WEBHOOK_LISTEN": ":0", "VIGIL_WEBHOOK_SECRET": secret + "!"}, []string{"bot"}},
+		{"password twice", "REDIS_PASSWORD", map[string]string{"REDIS_ADDRS": "127.0.0.1:1", "REDIS_PASSWORD": secret, "REDIS_PASSWORD_FILE": "x"}, []string{"triage", "list"}},
+		{"wrong password", "REDIS_URL", map[string]string{"REDIS_URL": strings.Replace(env.Redis.URL(), "://", "://nobody:"+secret+"@", 1),
+			"VIGIL_STAFF": "ana"}, []string{"triage", "list"}},
+	} {
+		_, stderr, code := vigil(t, tc.vars, "", tc.args...)
+		if code != 1 || !strings.HasPrefix(stderr, "vigil: "+tc.want) || strings.Contains(stderr, secret) {
+			t.Errorf("%s: exit %d, want 1, %s named and the value not shown: %q", tc.name, code, tc.want, stderr)
+		}
+	}
+}
