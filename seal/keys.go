@@ -72,8 +72,10 @@ func LoadOrCreateKeys(path string) (k *Keys, created bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("seal: read bot secret: %w", err)
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, false, fmt.Errorf("seal: bot secret %s is readable by others (mode %v); run chmod 600 on it", path, fi.Mode().Perm())
+	if fi, err := os.Stat(path); err == nil {
+		if err := checkPrivate(fi, path, "bot secret"); err != nil {
+			return nil, false, err
+		}
 	}
 	text := strings.TrimSpace(string(raw))
 	if !strings.HasPrefix(text, secretHeader) {

@@ -111,13 +111,23 @@ func NewIdentity() (file, recipient string, err error) {
 	return fmt.Sprintf("# public key: %s\n%s\n", pub, id.String()), pub, nil
 }
 
-// LoadIdentities reads an identity file as `age -i` does.
+// LoadIdentities reads an identity file as `age -i` does. A file its group
+// or others may read or change is refused (an *ExposedError, which names
+// the chmod that fixes it), as ssh refuses such a private key: the
+// identity opens every report sealed to it.
 func LoadIdentities(path string) ([]Identity, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("seal: open identity file: %w", err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("seal: identity file %s: %w", path, err)
+	}
+	if err := checkPrivate(fi, path, "identity file"); err != nil {
+		return nil, err
+	}
 	ids, err := age.ParseIdentities(f)
 	if err != nil {
 		return nil, fmt.Errorf("seal: read identity file %s: %w", path, err)

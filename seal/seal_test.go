@@ -208,3 +208,47 @@ func BenchmarkKeysSealOpenDraft(b *testing.B) {
 		}
 	}
 }
+
+// TestIdentityFileOpenToOthersIsRefused: as ssh with a private key, an
+// identity file that its group or others may read or change is refused,
+// naming the file and the chmod that fixes it.
+func TestIdentityFileOpenToOthersIsRefused(t *testing.T) {
+	file, _, err := seal.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		mode os.FileMode
+		ok   bool
+		fix  string // the command shown, for a file called name in dir
+	}{
+		{"owner.key", 0o600, true, ""},
+		{"read-only.key", 0o400, true, ""},
+		{"group.key", 0o640, false, "chmod 600 " + filepath.Join(dir, "group.key")},
+		{"world.key", 0o644, false, "chmod 600 " + filepath.Join(dir, "world.key")},
+		{"others.key", 0o604, false, "chmod 600 " + filepath.Join(dir, "others.key")},
+		{"group-writes.key", 0o620, false, "chmod 600 " + filepath.Join(dir, "group-writes.key")},
+		{"my staff's.key", 0o644, false, `chmod 600 '` + filepath.Join(dir, `my staff'\''s.key`) + `'`},
+	} {
+		path := filepath.Join(dir, tc.name)
+		if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		ids, err := seal.LoadIdentities(path)
+		if tc.ok {
+			if err != nil || len(ids) != 1 {
+				t.Errorf("%s (%#o): %v", tc.name, tc.mode, err)
+			}
+			continue
+		}
+		var exposed *seal.ExposedError
+		if !errors.As(err, &exposed) || ids != nil || !strings.HasSuffix(err.Error(), tc.fix) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s (%#o): %v; want it refused, ending with %q", tc.name, tc.mode, err, tc.fix)
+		}
+	}
+}

@@ -59,8 +59,8 @@ type Store struct {
 	opts Options
 }
 
-// Connect opens a client for a redis:// or unix:// URL and checks that the
-// server answers.
+// Connect opens a client for a redis://, rediss:// or unix:// URL and
+// checks that the server answers (see ConnectTo).
 func Connect(ctx context.Context, url string) (redis.UniversalClient, error) {
 	return ConnectTo(ctx, Target{URL: url})
 }
@@ -81,7 +81,8 @@ type Target struct {
 }
 
 // ConnectTo opens a go-redis UniversalClient for t and checks that it
-// answers.
+// answers. A URL it cannot use is a *URLError, which never shows the
+// password; other errors name the address, never the password.
 func ConnectTo(ctx context.Context, t Target) (redis.UniversalClient, error) {
 	var c redis.UniversalClient
 	where := strings.Join(t.Addrs, ",")
@@ -96,9 +97,9 @@ func ConnectTo(ctx context.Context, t Target) (redis.UniversalClient, error) {
 	case len(t.Addrs) > 0:
 		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: t.Addrs, Username: t.Username, Password: t.Password, PoolSize: pool})
 	default:
-		opt, err := redis.ParseURL(t.URL)
+		opt, err := parseURL(t.URL)
 		if err != nil {
-			return nil, fmt.Errorf("store: REDIS_URL: %w", err)
+			return nil, err
 		}
 		opt.PoolSize = max(opt.PoolSize, pool)
 		c, where = redis.NewClient(opt), opt.Addr

@@ -69,7 +69,7 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 	target.PoolSize = cfg.Partitions + 32
 	rdb, err := store.ConnectTo(cctx, target)
 	if err != nil {
-		return nil, settingError("REDIS_URL", "%v", err)
+		return nil, redisError(target, err)
 	}
 	st := store.New(rdb, store.Options{DraftTTL: cfg.DraftTTL, WaitReplicas: cfg.WaitReplicas})
 	if err := st.Init(cctx); err != nil {

@@ -364,8 +364,8 @@ func redisTarget(getenv func(string) string, url string) (store.Target, error) {
 	t := store.Target{URL: url, MasterName: getenv("REDIS_MASTER_NAME"), Username: getenv("REDIS_USERNAME")}
 	for _, a := range strings.Split(getenv("REDIS_ADDRS"), ",") {
 		if a = strings.TrimSpace(a); a != "" {
-			if _, _, err := net.SplitHostPort(a); err != nil {
-				return t, settingError("REDIS_ADDRS", "%q is not host:port", a)
+			if _, _, err := net.SplitHostPort(a); err != nil || strings.ContainsAny(a, "@/?#") {
+				return t, settingError("REDIS_ADDRS", "%q is not host:port (the password goes in REDIS_PASSWORD or REDIS_PASSWORD_FILE)", redactAddr(a))
 			}
 			t.Addrs = append(t.Addrs, a)
 		}
@@ -373,12 +373,42 @@ func redisTarget(getenv func(string) string, url string) (store.Target, error) {
 	if t.MasterName != "" && len(t.Addrs) == 0 {
 		return t, settingError("REDIS_MASTER_NAME", "needs the Sentinels in REDIS_ADDRS")
 	}
+	if len(t.Addrs) == 0 {
+		if err := store.CheckURL(url); err != nil {
+			return t, redisError(t, err)
+		}
+	}
 	pw, err := secretSetting(getenv, "REDIS_PASSWORD")
 	if err != nil {
 		return t, err
 	}
 	t.Password = pw
 	return t, nil
+}
+
+// redactAddr hides what comes before the last '@' of an address, in
+// case it is a password.
+func redactAddr(a string) string {
+	if i := strings.LastIndexByte(a, '@'); i >= 0 {
+		return "xxxxx" + a[i:]
+	}
+	return a
+}
+
+// redisError names the setting behind an error of store.ConnectTo or
+// store.CheckURL for t. A bad URL is shown with its password hidden
+// (store.URLError); the other errors name addresses, never the password.
+func redisError(t store.Target, err error) error {
+	var bad *store.URLError
+	switch {
+	case errors.As(err, &bad) && bad.URL == "":
+		return settingError("REDIS_URL", "%s (value not shown)", bad.Problem)
+	case errors.As(err, &bad):
+		return settingError("REDIS_URL", "%q: %s", bad.URL, bad.Problem)
+	case len(t.Addrs) > 0:
+		return settingError("REDIS_ADDRS", "%v", err)
+	}
+	return settingError("REDIS_URL", "%v", err)
 }
 
 // secretSetting reads NAME or the file named by NAME_FILE, not both.

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,10 +39,16 @@ func (t *triageCLI) serve(ctx context.Context, haveIdentity, haveRecipients bool
 	if t.f.poll < 500*time.Millisecond {
 		return errors.New("--poll: at least 500ms")
 	}
+	for _, h := range t.f.hosts {
+		if !web.ValidHost(h) {
+			return fmt.Errorf("--host %q: want a host name or IP address, with an optional :PORT", h)
+		}
+	}
+	hosts := append(consoleHosts(host, ip, loopback), t.f.hosts...)
 	log := newLogger(t.errw, slog.LevelInfo, "text")
 	bc, canCreate := t.broadcasts()
 	console, err := web.New(web.Config{Service: t.svc, Staff: t.staff, Text: t.text, Log: log,
-		Poll: t.f.poll, AllowRemote: !loopback, Broadcasts: bc, CanCreate: canCreate})
+		Poll: t.f.poll, Hosts: hosts, Broadcasts: bc, CanCreate: canCreate})
 	if err != nil {
 		return err
 	}
@@ -56,6 +64,8 @@ func (t *triageCLI) serve(ctx context.Context, haveIdentity, haveRecipients bool
 	if !loopback {
 		fmt.Fprintf(t.errw, "WARNING: the console listens on %s, beyond this machine, over plain HTTP: anyone on the way "+
 			"can read the reports it shows and the session cookie. Prefer 127.0.0.1 with an SSH tunnel.\n", l.Addr())
+		fmt.Fprintf(t.errw, "It answers only requests addressed to %s; add the name staff type in the browser with --host NAME.\n",
+			strings.Join(hosts, ", "))
 	}
 	if !haveRecipients {
 		fmt.Fprintln(t.errw, "WARNING: no recipients file (VIGIL_RECIPIENTS_FILE): notes, reasons, replies and broadcasts cannot be sealed and will be refused.")
@@ -79,6 +89,29 @@ func (t *triageCLI) serve(ctx context.Context, haveIdentity, haveRecipients bool
 	}
 	fmt.Fprintln(t.errw, "console stopped")
 	return nil
+}
+
+// consoleHosts are the names the console answers to for its --listen
+// address (web.Config.Hosts), before those given with --host: the listen
+// host, and the loopback names on loopback; for an unspecified address
+// (0.0.0.0, ::), the loopback names and this machine's addresses.
+func consoleHosts(host string, ip net.IP, loopback bool) []string {
+	switch {
+	case ip != nil && ip.IsUnspecified(), host == "":
+		hosts := web.LoopbackHosts()
+		addrs, _ := net.InterfaceAddrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+				hosts = append(hosts, n.IP.String())
+			}
+		}
+		return hosts
+	case loopback && !slices.Contains(web.LoopbackHosts(), host):
+		return append(web.LoopbackHosts(), host)
+	case loopback:
+		return web.LoopbackHosts()
+	}
+	return []string{host}
 }
 
 // broadcasts is the coordinators' service for the console's Broadcasts

@@ -44,7 +44,7 @@ func connectStaff(ctx context.Context, getenv func(string) string) (redis.Univer
 	}
 	rdb, err := store.ConnectTo(ctx, target)
 	if err != nil {
-		return nil, settingError("REDIS_URL", "%v", err)
+		return nil, redisError(target, err)
 	}
 	return rdb, nil
 }

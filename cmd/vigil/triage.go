@@ -41,8 +41,11 @@ const triageUsage = `usage: vigil triage COMMAND [flags]
         [--csv] [--chart FILE.svg|FILE.png]
   purge --closed-before DATE [--yes]
   audit [--ref REF]
-  serve [--listen 127.0.0.1:8765] [--allow-remote] [--poll 5s]
-                                the console in your browser; prints a one-time address
+  serve [--listen 127.0.0.1:8765] [--allow-remote] [--host NAME]… [--poll 5s]
+                                the console in your browser; prints a one-time address.
+                                It answers only requests addressed to the --listen
+                                host (and loopback names on loopback or 0.0.0.0) or
+                                to a --host NAME[:PORT] (repeatable, or comma separated)
 
 Common flags: -i IDENTITY (repeatable; or VIGIL_IDENTITY), --as NAME (or
 VIGIL_STAFF), --json. Notes and replies are sealed to VIGIL_RECIPIENTS_FILE.
@@ -53,6 +56,19 @@ type identityFlags []string
 
 func (f *identityFlags) String() string     { return strings.Join(*f, ",") }
 func (f *identityFlags) Set(v string) error { *f = append(*f, v); return nil }
+
+// hostFlags collects --host, repeated or comma separated.
+type hostFlags []string
+
+func (f *hostFlags) String() string { return strings.Join(*f, ",") }
+func (f *hostFlags) Set(v string) error {
+	for _, h := range strings.Split(v, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			*f = append(*f, h)
+		}
+	}
+	return nil
+}
 
 type triageFlags struct {
 	ids                           identityFlags
@@ -65,6 +81,7 @@ type triageFlags struct {
 	page, limit                   int
 	listen                        string
 	allowRemote                   bool
+	hosts                         hostFlags
 	poll                          time.Duration
 }
 
@@ -104,6 +121,7 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.StringVar(&f.ref, "ref", "", "")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8765", "")
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "")
+	fs.Var(&f.hosts, "host", "")
 	fs.DurationVar(&f.poll, "poll", 5*time.Second, "")
 	// Flags may come before or after the positional arguments.
 	pos, err := parseAnywhere(fs, args)
@@ -226,7 +244,7 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	case "audit":
 		return t.audit(ctx)
 	case "serve":
-		if err := want(0, "serve [--listen ADDR] [--allow-remote]"); err != nil {
+		if err := want(0, "serve [--listen ADDR] [--allow-remote] [--host NAME]…"); err != nil {
 			return err
 		}
 		return t.serve(ctx, len(ids) > 0, recipients != nil)

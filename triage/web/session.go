@@ -5,15 +5,20 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"net"
+	"encoding/hex"
 	"net/http"
 	"sync"
 	"time"
 )
 
-// cookieName is the session cookie. It is HttpOnly, SameSite=Strict and
-// Path=/, and lives until the browser closes or the console stops.
-const cookieName = "vigil_session"
+// cookiePrefix starts the session cookie's name; newGate adds 64 random
+// bits to it, so that each run has its own. Browsers keep cookies per
+// host, not per port: with one fixed name, two consoles on 127.0.0.1
+// would overwrite each other's session, and any page served from another
+// port could plant a cookie under the name the console reads. The cookie
+// is HttpOnly, SameSite=Strict and Path=/, and lives until the browser
+// closes or the console stops.
+const cookiePrefix = "vigil_session_"
 
 // contentPolicy lets the page load its own script and style sheet and
 // nothing else: no inline script or style, nothing from another origin, no
@@ -32,6 +37,7 @@ type session struct {
 // gate holds the one-time login token and the sessions it opened.
 // Secrets are kept as SHA-256 hashes and compared in constant time.
 type gate struct {
+	cookie   string // the session cookie's name, for this run
 	mu       sync.Mutex
 	token    [32]byte // hash of the one-time token; zero once used
 	used     bool
@@ -42,7 +48,10 @@ type gate struct {
 
 func newGate(idle time.Duration, now func() time.Time) (*gate, string) {
 	token := randomText()
-	return &gate{token: sha256.Sum256([]byte(token)), sessions: map[[32]byte]*session{}, idle: idle, now: now}, token
+	name := make([]byte, 8)
+	rand.Read(name)
+	return &gate{cookie: cookiePrefix + hex.EncodeToString(name), token: sha256.Sum256([]byte(token)),
+		sessions: map[[32]byte]*session{}, idle: idle, now: now}, token
 }
 
 // randomText is 256 random bits, URL-safe.
@@ -145,27 +154,6 @@ func sameOrigin(r *http.Request) bool {
 		return false
 	}
 	return true
-}
-
-// loopbackHost reports whether a request's Host names this machine's
-// loopback interface on the port it arrived at. A page elsewhere that
-// points its own name at 127.0.0.1 (DNS rebinding) sends its own name, and
-// is refused.
-func loopbackHost(r *http.Request) bool {
-	host, port, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		return false
-	}
-	if local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if _, lport, err := net.SplitHostPort(local.String()); err == nil && lport != port {
-			return false
-		}
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // secureHeaders go on every response. Everything the console serves is

@@ -21,14 +21,16 @@
 //     staff identities and shown escaped, never rendered as HTML.
 //   - Access: the Server makes one random login token (LoginPath), which
 //     the first browser to present it exchanges for a session cookie
-//     (HttpOnly, SameSite=Strict, Path=/); the token then no longer works.
+//     (HttpOnly, SameSite=Strict, Path=/, its name chosen per run); the
+//     token then no longer works.
 //     Every page but the login and the static files needs that cookie.
 //     Anything that changes a case is a POST carrying the session's CSRF
 //     token, compared in constant time, and refused when the browser says
 //     it came from another site.
-//   - Unless Config.AllowRemote is set, a request is answered only when its
-//     Host names the loopback interface, so that a web page elsewhere
-//     cannot reach the console by pointing a name of its own at 127.0.0.1.
+//   - A request is answered only when its Host is on Config.Hosts (by
+//     default the loopback names), so that a web page elsewhere cannot
+//     reach the console by pointing a name of its own at it (DNS
+//     rebinding), on loopback or beyond.
 //   - Every response carries a Content-Security-Policy that allows the
 //     console's own script and style sheet and nothing else (no inline
 //     script, nothing from another origin, no framing), nosniff and
@@ -55,6 +57,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/vigil-hrd/vigil/broadcast"
 	"github.com/vigil-hrd/vigil/flows"
@@ -87,9 +90,12 @@ type Config struct {
 	// Poll is how often an open queue page asks whether the queue changed
 	// (a cheap question that decrypts nothing); default 5s.
 	Poll time.Duration
-	// AllowRemote answers requests whatever their Host. Only for a console
-	// reached through a tunnel or a trusted network: see the README.
-	AllowRemote bool
+	// Hosts are the names and addresses a request's Host may carry: an
+	// entry "name" at the port the request arrived at (or with no port),
+	// an entry "name:port" exactly (for a tunnel or proxy on another
+	// port). Nil means LoopbackHosts. Any other Host is refused, wherever
+	// the console listens.
+	Hosts []string
 	// Idle ends a session unused this long; default 12h.
 	Idle time.Duration
 	Now  func() time.Time
@@ -98,6 +104,7 @@ type Config struct {
 // Server is the console. It is an http.Handler.
 type Server struct {
 	cfg    Config
+	hosts  []hostRule // from cfg.Hosts
 	ui     *locales.Catalog
 	gate   *gate
 	token  string
@@ -114,6 +121,9 @@ var pageFiles = []string{"queue", "case", "stats", "message", "broadcasts", "bro
 func New(cfg Config) (*Server, error) {
 	if cfg.Service == nil || cfg.Text == nil {
 		return nil, errors.New("web: a Service and the bot's Text are needed")
+	}
+	if cfg.Hosts == nil {
+		cfg.Hosts = LoopbackHosts()
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 5 * time.Second
@@ -134,6 +144,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, ui: ui, pages: map[string]*template.Template{}, log: log,
 		engine: flows.New(cfg.Text, flows.Config{})}
+	for _, h := range cfg.Hosts {
+		rule, err := parseHostRule(h)
+		if err != nil {
+			return nil, err
+		}
+		s.hosts = append(s.hosts, rule)
+	}
 	s.gate, s.token = newGate(cfg.Idle, cfg.Now)
 	funcs := template.FuncMap{
 		"when": func(t time.Time) string {
@@ -201,8 +218,8 @@ var nav = []struct{ ID, Path, Key string }{
 // response and the Host checked first.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	secureHeaders(w.Header())
-	if !s.cfg.AllowRemote && !loopbackHost(r) {
-		http.Error(w, "This console answers only at the address it printed.", http.StatusMisdirectedRequest)
+	if !hostAllowed(s.hosts, r) {
+		http.Error(w, "This console answers only at the address it printed (or a name given with --host).", http.StatusMisdirectedRequest)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -218,7 +235,7 @@ func (s *Server) private(h func(http.ResponseWriter, *http.Request, *session)) h
 func (s *Server) privateForm(limit int64, h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var sess *session
-		if c, err := r.Cookie(cookieName); err == nil {
+		if c, err := r.Cookie(s.gate.cookie); err == nil {
 			sess = s.gate.session(c.Value)
 		}
 		if sess == nil {
@@ -255,7 +272,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Open this address in the browser.", http.StatusMethodNotAllowed)
 		return
 	}
-	if c, err := r.Cookie(cookieName); err == nil && s.gate.session(c.Value) != nil {
+	if c, err := r.Cookie(s.gate.cookie); err == nil && s.gate.session(c.Value) != nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther) // signed in already
 		return
 	}
@@ -265,17 +282,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, nil, http.StatusForbidden, "error.token")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: cookie, Path: "/", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: s.gate.cookie, Value: cookie, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	s.log.Info("console: signed in")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, sess *session) {
-	if c, err := r.Cookie(cookieName); err == nil {
+	if c, err := r.Cookie(s.gate.cookie); err == nil {
 		s.gate.end(c.Value)
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: s.gate.cookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	s.log.Info("console: signed out")
 	s.message(w, r, nil, http.StatusOK, "signed_out.text")
 }
@@ -288,9 +305,17 @@ func (s *Server) setLang(w http.ResponseWriter, r *http.Request, sess *session) 
 	http.Redirect(w, r, localPath(r.PostFormValue("back")), http.StatusSeeOther)
 }
 
-// localPath keeps a redirect on this site: a path, never "//host" or a URL.
+// localPath keeps a redirect on this site: p itself when it is a path
+// of this site, "/" otherwise. Such a path starts with one slash followed
+// by anything but a slash, and holds no backslash and no control
+// character anywhere; nothing is removed to make it fit. Browsers drop
+// tabs and newlines from a Location and read a backslash as a slash, so
+// "/", tab, "/evil.com" would become "//evil.com", another site; and
+// http.Redirect cleans the path, so "/./" and a backslash would become a
+// backslash right after the first slash.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+	if len(p) == 0 || p[0] != '/' || (len(p) > 1 && p[1] == '/') ||
+		strings.ContainsFunc(p, func(r rune) bool { return r == '\\' || unicode.IsControl(r) }) {
 		return "/"
 	}
 	return p

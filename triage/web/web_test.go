@@ -61,7 +61,7 @@ func start(t *testing.T) *console {
 }
 
 // serve starts a console on env for staff; extra sets the Broadcasts
-// page's fields of the configuration.
+// page's fields of the configuration, and Hosts.
 func serve(t *testing.T, env *testenv.Env, staff string, extra web.Config) *console {
 	t.Helper()
 	svc, err := triage.New(triage.Config{Store: env.Store, Identities: env.Identities, Recipients: env.Recipients, Staff: staff})
@@ -72,7 +72,7 @@ func serve(t *testing.T, env *testenv.Env, staff string, extra web.Config) *cons
 	clk := &clock{t: time.Now()}
 	srv, err := web.New(web.Config{Service: svc, Staff: staff, Text: env.Text, Poll: time.Second, Idle: time.Hour, Now: clk.now,
 		Log:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Broadcasts: extra.Broadcasts, CanCreate: extra.CanCreate})
+		Broadcasts: extra.Broadcasts, CanCreate: extra.CanCreate, Hosts: extra.Hosts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestLoginTokenWorksOnceForOneBrowser(t *testing.T) {
 		t.Fatalf("login: %d", res.status)
 	}
 	cookie := res.header.Get("Set-Cookie")
-	for _, want := range []string{"vigil_session=", "Path=/", "HttpOnly", "SameSite=Strict"} {
+	for _, want := range []string{"vigil_session_", "Path=/", "HttpOnly", "SameSite=Strict"} {
 		if !strings.Contains(cookie, want) {
 			t.Errorf("cookie %q lacks %s", cookie, want)
 		}
@@ -241,7 +241,7 @@ func TestLoginTokenWorksOnceForOneBrowser(t *testing.T) {
 	}
 	// A forged cookie is no session.
 	req, _ = http.NewRequest(http.MethodGet, c.ts.URL+"/", nil)
-	req.AddCookie(&http.Cookie{Name: "vigil_session", Value: "guess"})
+	req.AddCookie(&http.Cookie{Name: strings.SplitN(cookie, "=", 2)[0], Value: "guess"})
 	if res := c.do(&http.Client{}, req); res.status != http.StatusForbidden {
 		t.Fatalf("forged cookie: %d", res.status)
 	}
