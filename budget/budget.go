@@ -340,18 +340,24 @@ func (b *Budget) budgetDue(ctx context.Context, u Usage, now time.Time) (int, er
 	case ReportsDay:
 		kind, window = reports, 24*time.Hour
 	}
+	// A take refused counts as spent, however little was taken: files
+	// are being refused, which is what staff must hear.
+	spent := u.Used >= u.Limit || u.Refused > 0
+	near := spent || 100*u.Used >= AlertPercent*u.Limit
 	due := 0
-	for _, level := range []int{AlertPercent, spentPercent} {
-		reached := 100*u.Used >= int64(level)*u.Limit || (level == spentPercent && u.Refused > 0)
-		if !reached {
+	for _, l := range []struct {
+		level   int
+		reached bool
+	}{{AlertPercent, near}, {spentPercent, spent}} {
+		if !l.reached {
 			break
 		}
-		first, err := b.store.AlertOnce(ctx, kind, window, now, level)
+		first, err := b.store.AlertOnce(ctx, kind, window, now, l.level)
 		if err != nil {
 			return 0, err
 		}
 		if first {
-			due = level
+			due = l.level
 		}
 	}
 	return due, nil

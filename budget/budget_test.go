@@ -213,6 +213,13 @@ func TestDueAlertsOncePerCrossing(t *testing.T) {
 		}, "evidence-hour@100"}, // not spent, but a file refused
 		{func() { take(10) }, ""},
 		{func() { c.t = c.t.Add(time.Hour); take(85) }, "evidence-hour@80"}, // a new window, a new crossing
+		{func() {
+			c.t = c.t.Add(time.Hour)
+			if _, err := b.TakeFile(ctx, 101); !errors.Is(err, budget.ErrFilesPaused) {
+				t.Fatalf("a file larger than the budget: %v", err)
+			}
+		}, "evidence-hour@100"}, // nothing taken, but files are refused
+		{func() { take(90) }, ""}, // 80 % was marked with the refusal
 		{func() { b.TakeReport(ctx); b.TakeReport(ctx) }, "reports-hour@100"},
 	} {
 		s.do()
