@@ -21,6 +21,11 @@
 //     FilesMemoryPercent and ReportsMemoryPercent, once per crossing over all
 //     bot processes (a budget once per window; memory again only after it
 //     fell back, or a day later).
+//   - When Redis memory cannot be read (an ACL without INFO) it goes by the
+//     budgets alone and says so in the log; when the budgets cannot be
+//     counted (Redis failing) TakeFile and TakeReport return the error, and
+//     the caller decides (package intake refuses the file, takes the
+//     report).
 //
 // What it does not do: it bounds how fast Redis fills, not what is kept.
 // Cases and their files live until staff purge them; at the default
