@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vigil-hrd/vigil/budget"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/intake"
 )
@@ -15,10 +16,19 @@ type Alerter interface {
 	DueAlerts(ctx context.Context, interval, lease time.Duration) ([]intake.Alert, error)
 }
 
+// BudgetAlerter finds the budget all chats share, or Redis memory, past a
+// threshold staff have not been told of; *budget.Budget is the real one.
+type BudgetAlerter interface {
+	DueAlerts(ctx context.Context) ([]budget.Alert, error)
+}
+
 // AlertConfig sends an alert to a staff chat for every urgent report that
-// nobody has claimed, again every Interval until someone does.
+// nobody has claimed, again every Interval until someone does, and for
+// each crossing of a threshold of the shared budget or of Redis memory
+// (Budget), once.
 type AlertConfig struct {
 	Source   Alerter
+	Budget   BudgetAlerter // nil: no budget alerts
 	Chat     int64         // the staff alert chat (a group the bot is in)
 	Interval time.Duration // default 15m
 	Lease    time.Duration // a claim that lapsed counts as unclaimed (default 24h)
@@ -37,29 +47,104 @@ func alertText(a intake.Alert) string {
 		a.Ref, a.ReceivedAt.UTC().Format("2006-01-02 15:04"), repeat, a.Ref)
 }
 
+// budgetAlertText is what staff read when the shared budget or Redis
+// memory passes a threshold: names and numbers, nothing of any chat.
+func budgetAlertText(a budget.Alert) string {
+	switch a.Name {
+	case budget.Memory:
+		now := fmt.Sprintf("New files are refused from %d%%, new reports from %d%%.", budget.FilesMemoryPercent, budget.ReportsMemoryPercent)
+		switch {
+		case a.Level >= budget.ReportsMemoryPercent:
+			now = "New reports are refused now, and new files."
+		case a.Level >= budget.FilesMemoryPercent:
+			now = fmt.Sprintf("New files are refused now; text reports go on until %d%%.", budget.ReportsMemoryPercent)
+		}
+		return fmt.Sprintf("Redis memory is at %.0f%% of maxmemory (%s of %s), past %d%%. %s\n"+
+			"Purge closed cases (vigil triage purge) or give Redis more memory.",
+			a.Percent(), mib(a.Used), mib(a.Limit), a.Level, now)
+	case budget.EvidenceHour, budget.EvidenceDay:
+		window, used, limit := "hour", mib(a.Used), mib(a.Limit)
+		if a.Name == budget.EvidenceDay {
+			window = "day (UTC)"
+		}
+		if a.Level >= 100 {
+			return fmt.Sprintf("The evidence budget of this %s is spent: %s of %s taken, %d file(s) refused. Files that no longer fit are refused "+
+				"until the %s ends; text reports still go through. If this is no surge of genuine reports, someone may be filling Redis.",
+				window, used, limit, a.Refused, window)
+		}
+		return fmt.Sprintf("The evidence budget of this %s is %.0f%% spent (%s of %s). Past it new files are refused; text reports still go through.",
+			window, a.Percent(), used, limit)
+	default:
+		window := "hour"
+		if a.Name == budget.ReportsDay {
+			window = "day (UTC)"
+		}
+		if a.Level >= 100 {
+			return fmt.Sprintf("The report budget of this %s is spent: %d of %d reports taken, %d refused. New reports are refused "+
+				"until the %s ends (drafts are kept). If this is no surge of genuine reports, someone may be flooding the bot.",
+				window, a.Used, a.Limit, a.Refused, window)
+		}
+		return fmt.Sprintf("The report budget of this %s is %.0f%% spent (%d of %d reports). Past it new reports are refused.",
+			window, a.Percent(), a.Used, a.Limit)
+	}
+}
+
+// mib writes bytes in MiB.
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
 func (b *Bot) alert(ctx context.Context) {
 	ac := b.cfg.Alerts
-	if ac == nil || ac.Source == nil || ac.Chat == 0 {
+	if ac == nil || (ac.Budget == nil && (ac.Source == nil || ac.Chat == 0)) {
 		return
 	}
 	tick := time.NewTicker(ac.Every)
 	defer tick.Stop()
 	for {
-		due, err := ac.Source.DueAlerts(ctx, ac.Interval, ac.Lease)
-		if err != nil && ctx.Err() == nil {
-			b.log.Warn("could not look for urgent cases", "err", err)
+		if ac.Source != nil && ac.Chat != 0 {
+			b.urgentAlerts(ctx, ac)
 		}
-		for _, a := range due {
-			if _, err := b.send(ctx, ac.Chat, []flows.Message{{Text: alertText(a)}}, 0); err != nil {
-				b.log.Warn("could not send an urgent alert", "kind", errorKind(err))
-				continue
-			}
-			b.log.Info("urgent alert sent", "repeat", a.Repeat)
+		if ac.Budget != nil {
+			b.budgetAlerts(ctx, ac)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+	}
+}
+
+// urgentAlerts tells staff of urgent cases nobody has claimed.
+func (b *Bot) urgentAlerts(ctx context.Context, ac *AlertConfig) {
+	due, err := ac.Source.DueAlerts(ctx, ac.Interval, ac.Lease)
+	if err != nil && ctx.Err() == nil {
+		b.log.Warn("could not look for urgent cases", "err", err)
+	}
+	for _, a := range due {
+		if _, err := b.send(ctx, ac.Chat, []flows.Message{{Text: alertText(a)}}, 0); err != nil {
+			b.log.Warn("could not send an urgent alert", "kind", errorKind(err))
+			continue
+		}
+		b.log.Info("urgent alert sent", "repeat", a.Repeat)
+	}
+}
+
+// budgetAlerts tells staff, in the alert chat, the log and the metrics, of
+// each crossing of a threshold of the shared budget or of Redis memory.
+// Without an alert chat the log and the metrics still tell.
+func (b *Bot) budgetAlerts(ctx context.Context, ac *AlertConfig) {
+	due, err := ac.Budget.DueAlerts(ctx)
+	if err != nil && ctx.Err() == nil {
+		b.log.Warn("could not read the budget", "err", err)
+	}
+	for _, a := range due {
+		b.metrics.budgetAlert(a.Name, a.Level)
+		b.log.Warn("budget alert", "budget", a.Name, "level", a.Level, "used", a.Used, "limit", a.Limit, "refused", a.Refused)
+		if ac.Chat == 0 {
+			continue
+		}
+		if _, err := b.send(ctx, ac.Chat, []flows.Message{{Text: budgetAlertText(a)}}, 0); err != nil {
+			b.log.Warn("could not send a budget alert", "kind", errorKind(err))
 		}
 	}
 }

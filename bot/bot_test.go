@@ -41,19 +41,31 @@ var staffChat = models.Chat{ID: -1009999, Type: models.ChatTypeSupergroup, Title
 // conversation.
 func start(t *testing.T, wrap func(bot.Conversation) bot.Conversation) *harness {
 	t.Helper()
+	return startWith(t, wrap, nil)
+}
+
+// startWith is start with prepare, when given, called on the core and the
+// bot's configuration before the bot is made.
+func startWith(t *testing.T, wrap func(bot.Conversation) bot.Conversation, prepare func(*testenv.Env, *bot.Config)) *harness {
+	t.Helper()
 	h := &harness{t: t, env: testenv.New(t, "rdbcompression no"), api: fakeapi.New(t, token)}
 	h.api.AddChat(staffChat)
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg := bot.Config{
+		Token: token, APIURL: h.api.URL(), Text: h.env.Text, Log: h.env.Log,
+		PollTimeout: 2 * time.Second, ReplyPoll: 100 * time.Millisecond,
+		Alerts:     &bot.AlertConfig{Chat: staffChat.ID, Interval: 300 * time.Millisecond, Every: 20 * time.Millisecond},
+		Partitions: 4, LeaseTTL: time.Second,
+	}
+	if prepare != nil {
+		prepare(h.env, &cfg)
+	}
 	var conv bot.Conversation = h.env.Service
 	if wrap != nil {
 		conv = wrap(conv)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	b, err := bot.New(ctx, bot.Config{
-		Token: token, APIURL: h.api.URL(), Service: conv, Replies: h.env.Service, Text: h.env.Text, Log: h.env.Log,
-		PollTimeout: 2 * time.Second, ReplyPoll: 100 * time.Millisecond,
-		Alerts: &bot.AlertConfig{Source: h.env.Service, Chat: staffChat.ID, Interval: 300 * time.Millisecond, Every: 20 * time.Millisecond},
-		Inbox:  h.env.Service, Partitions: 4, LeaseTTL: time.Second,
-	})
+	cfg.Service, cfg.Replies, cfg.Inbox, cfg.Alerts.Source = conv, h.env.Service, h.env.Service, h.env.Service
+	b, err := bot.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

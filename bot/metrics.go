@@ -15,6 +15,7 @@ type metrics struct {
 	apiErrors    *prometheus.CounterVec
 	owned        prometheus.Gauge
 	broadcasts   *prometheus.CounterVec
+	budgetAlerts *prometheus.CounterVec
 }
 
 // newMetrics registers the bot's series with reg; a nil reg gives metrics
@@ -41,8 +42,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_broadcast_messages_total",
 			Help: "Broadcast sends by outcome (sent, failed, blocked, retry-after, retry); rate() of outcome=\"sent\" is the broadcast rate.",
 		}, []string{"outcome"}),
+		budgetAlerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_budget_alerts_total",
+			Help: "Thresholds crossed by the budget all chats share (evidence-hour, evidence-day, reports-hour, reports-day) or by Redis memory, by level in percent; each crossing counted once, by the process that alerted.",
+		}, []string{"budget", "level"}),
 	}
-	reg.MustRegister(m.updatesTotal, m.latency, m.apiErrors, m.owned, m.broadcasts)
+	reg.MustRegister(m.updatesTotal, m.latency, m.apiErrors, m.owned, m.broadcasts, m.budgetAlerts)
 	return m
 }
 
@@ -73,5 +78,11 @@ func (m *metrics) partitions(n int) {
 func (m *metrics) broadcast(outcome string) {
 	if m != nil {
 		m.broadcasts.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *metrics) budgetAlert(name string, level int) {
+	if m != nil {
+		m.budgetAlerts.WithLabelValues(name, strconv.Itoa(level)).Inc()
 	}
 }

@@ -396,7 +396,7 @@ func renderScreens(t *testing.T, tr *locales.Catalog, l flows.Language) string {
 	g.show("Someone who is not a coordinator sends /broadcast", g.cmd("broadcast"))
 
 	g.heading("Sent by the bot itself, outside the flow")
-	for _, k := range []string{"msg.slow_down", "msg.too_many_reports", "msg.file_failed", "msg.file_failed_size", "msg.group_only", "msg.internal_error"} {
+	for _, k := range []string{"msg.slow_down", "msg.too_many_reports", "msg.file_failed", "msg.file_failed_size", "msg.files_paused", "msg.reports_paused", "msg.group_only", "msg.internal_error"} {
 		fmt.Fprintf(&g.b, "%s:\n%s\n", k, e.Text(lang, k))
 	}
 	g.heading("Telegram's command menu")

@@ -32,6 +32,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/vigil-hrd/vigil/broadcast"
+	"github.com/vigil-hrd/vigil/budget"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/seal"
 	"github.com/vigil-hrd/vigil/store"
@@ -45,6 +46,7 @@ type Service struct {
 	recipients *seal.Recipients
 	botID      seal.Identity
 	limits     Limits
+	budget     *budget.Budget
 	fetch      func(ctx context.Context, fileID string) (io.ReadCloser, error)
 	broadcasts *broadcast.Service
 	rate       float64
@@ -72,6 +74,10 @@ type Config struct {
 	// nil disables delivery.
 	BotIdentity seal.Identity
 	Limits      Limits
+	// Budget, when set, is the budget all chats share: files and reports
+	// past it are refused with a kind message (msg.files_paused,
+	// msg.reports_paused) and change nothing.
+	Budget *budget.Budget
 	// Fetch opens a file the defender sent, by the transport's id; nil
 	// means files cannot be taken.
 	Fetch func(ctx context.Context, fileID string) (io.ReadCloser, error)
@@ -102,7 +108,7 @@ func New(c Config) *Service {
 		c.Limits.ReportsPerDay = DefaultLimits.ReportsPerDay
 	}
 	return &Service{engine: c.Engine, store: c.Store, keys: c.Keys, recipients: c.Recipients, botID: c.BotIdentity,
-		limits: c.Limits, fetch: c.Fetch, broadcasts: c.Broadcasts, rate: c.Rate, log: c.Log, now: c.Now}
+		limits: c.Limits, budget: c.Budget, fetch: c.Fetch, broadcasts: c.Broadcasts, rate: c.Rate, log: c.Log, now: c.Now}
 }
 
 // NewDraftID returns a random draft id, for flows.Config.NewID.
@@ -244,7 +250,18 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 			reply.Messages = []flows.Message{{Text: s.engine.Text(lang, "msg.too_many_reports")}}
 			return reply, nil
 		}
-		ref, err := s.submit(ctx, chat, after)
+		hold, paused := s.takeReport(ctx)
+		if paused {
+			if uncounted != nil {
+				s.count(ctx, handle, uncounted)
+			}
+			reply.Messages = []flows.Message{{Text: s.engine.Text(lang, "msg.reports_paused")}}
+			return reply, nil
+		}
+		ref, fresh, err := s.submit(ctx, chat, after)
+		if err != nil || !fresh {
+			s.settle(ctx, hold, 0) // nothing new queued
+		}
 		if err != nil {
 			return Reply{}, err
 		}
@@ -280,8 +297,11 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 		if err != nil {
 			s.log.Warn("file not taken", "err", err)
 			key := "msg.file_failed"
-			if errors.Is(err, errFileTooBig) {
+			switch {
+			case errors.Is(err, errFileTooBig):
 				key = "msg.file_failed_size"
+			case errors.Is(err, budget.ErrFilesPaused):
+				key = "msg.files_paused"
 			}
 			reply.Messages = append(reply.Messages, flows.Message{Text: s.engine.Text(lang, key)})
 			return reply, nil
@@ -367,6 +387,19 @@ func (s *Service) storeFile(ctx context.Context, d *flows.Draft, ev flows.Event)
 	}
 	f := ev.File
 	limits := s.engine.FileLimits()
+	// The budget is taken before the file is fetched: a file refused
+	// costs no download. Telegram announces the size; a file that does not
+	// is counted at the most it may be until it is stored.
+	announced := f.Size
+	if announced <= 0 || announced > limits.MaxFileSize {
+		announced = limits.MaxFileSize
+	}
+	hold, err := s.budget.TakeFile(ctx, announced)
+	if err != nil {
+		return flows.Evidence{}, fmt.Errorf("intake: %w", err)
+	}
+	var n int64 // bytes stored, what the hold is settled to
+	defer func() { s.settle(context.WithoutCancel(ctx), hold, n) }()
 	rc, err := s.fetch(ctx, f.ID)
 	if err != nil {
 		return flows.Evidence{}, fmt.Errorf("intake: fetch file: %w", err)
@@ -379,7 +412,7 @@ func (s *Service) storeFile(ctx context.Context, d *flows.Draft, ev flows.Event)
 		return flows.Evidence{}, fmt.Errorf("intake: %w", err)
 	}
 	sum := sha256.New()
-	n, err := io.Copy(enc, io.TeeReader(io.LimitReader(rc, limits.MaxFileSize+1), sum))
+	n, err = io.Copy(enc, io.TeeReader(io.LimitReader(rc, limits.MaxFileSize+1), sum))
 	if err == nil {
 		err = enc.Close()
 	}
@@ -391,11 +424,35 @@ func (s *Service) storeFile(ctx context.Context, d *flows.Draft, ev flows.Event)
 	}
 	if err != nil {
 		s.store.DeleteUploads(context.WithoutCancel(ctx), []string{key})
+		n = 0
 		return flows.Evidence{}, fmt.Errorf("intake: store file: %w", err)
 	}
 	s.log.Info("file sealed and stored", "kind", f.Kind, "bytes", n)
 	return flows.Evidence{Kind: f.Kind, Name: f.Name, MIME: f.MIME, Size: n, SHA256: hex.EncodeToString(sum.Sum(nil)),
 		ReceivedAt: s.now().UTC(), Caption: ev.Text, Key: key}, nil
+}
+
+// takeReport takes a report of the budget all chats share; paused is true
+// when the report must be refused (the draft is kept). Text keeps flowing:
+// a budget that cannot be counted (Redis failing) does not stop a report.
+func (s *Service) takeReport(ctx context.Context) (h *budget.Hold, paused bool) {
+	h, err := s.budget.TakeReport(ctx)
+	switch {
+	case errors.Is(err, budget.ErrReportsPaused):
+		s.log.Warn("report refused, draft kept", "err", err)
+		return nil, true
+	case err != nil:
+		s.log.Warn("could not count a report against the budget; taking it", "err", err)
+	}
+	return h, false
+}
+
+// settle corrects a hold on the budget to what was stored; failing, it
+// only says so: the hold stays counted until its window ends.
+func (s *Service) settle(ctx context.Context, h *budget.Hold, used int64) {
+	if err := h.Settle(ctx, used); err != nil {
+		s.log.Warn("could not settle a hold on the budget; it stays counted until its window ends", "err", err)
+	}
 }
 
 var reportWindows = []struct {
@@ -554,27 +611,28 @@ func (s *Service) save(ctx context.Context, handle string, p profile, st flows.S
 }
 
 // submit seals the draft in st to the staff and queues it, returning its
-// reference (the earlier one if this draft was already queued).
-func (s *Service) submit(ctx context.Context, chat int64, st flows.State) (string, error) {
+// reference (the earlier one if this draft was already queued, and then
+// fresh false).
+func (s *Service) submit(ctx context.Context, chat int64, st flows.State) (string, bool, error) {
 	for attempt := 0; attempt < 5; attempt++ {
 		ref, err := flows.NewRef(rand.Reader)
 		if err != nil {
-			return "", fmt.Errorf("intake: %w", err)
+			return "", false, fmt.Errorf("intake: %w", err)
 		}
 		now := s.now()
 		report := s.engine.Report(st, ref, now)
 		raw, err := json.Marshal(report)
 		if err != nil {
-			return "", fmt.Errorf("intake: encode report: %w", err)
+			return "", false, fmt.Errorf("intake: encode report: %w", err)
 		}
 		sealed, err := s.recipients.Seal(raw)
 		clear(raw)
 		if err != nil {
-			return "", fmt.Errorf("intake: %w", err)
+			return "", false, fmt.Errorf("intake: %w", err)
 		}
 		rt, err := json.Marshal(route{Chat: chat, Contact: report.Answers[flows.QContact] != "no"})
 		if err != nil {
-			return "", fmt.Errorf("intake: encode route: %w", err)
+			return "", false, fmt.Errorf("intake: encode route: %w", err)
 		}
 		got, fresh, err := s.store.Enqueue(ctx, store.Submission{
 			DraftID: st.Draft.ID, Ref: ref, Sealed: sealed, SealedTo: s.recipients.Fingerprints(),
@@ -585,14 +643,14 @@ func (s *Service) submit(ctx context.Context, chat int64, st flows.State) (strin
 			continue
 		}
 		if err != nil {
-			return "", fmt.Errorf("intake: %w", err)
+			return "", false, fmt.Errorf("intake: %w", err)
 		}
 		if fresh {
 			s.log.Info("report queued", "urgent", report.Urgent)
 		} else {
 			s.log.Info("report already queued; not queued again")
 		}
-		return got, nil
+		return got, fresh, nil
 	}
-	return "", errors.New("intake: could not find a free case reference after 5 tries")
+	return "", false, errors.New("intake: could not find a free case reference after 5 tries")
 }

@@ -82,6 +82,8 @@ var descriptions = map[string]string{
 	"msg.send_files":        "Reply to text typed at the evidence question; the question follows again.",
 	"msg.file_failed":       "Reply when a file could not be received from Telegram or stored.",
 	"msg.file_failed_size":  "Reply when a file turned out larger than allowed while it was being received.",
+	"msg.files_paused":      "Reply to a file sent while the service takes no files (the budget shared by all chats is spent, or the server is nearly full); the report can still be sent without it: Done or Skip goes on.",
+	"msg.reports_paused":    "Sent on Send while the service takes no new reports (the budget shared by all chats is spent, or the server is nearly full); the draft is kept.",
 	"msg.unsupported":       "Reply to a sticker, location, contact or other message the bot cannot take; the question follows again.",
 	"msg.use_buttons":       "Reply to text typed at a question answered with buttons; the question follows again.",
 	"msg.stale":             "Short pop-up (toast) when an old or invalid button is pressed (at most 200 characters).",

@@ -184,6 +184,29 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 	}
 	must(t, bot.RememberMessages(ctx, handle, []int{10, 11, 12}), "bot: remember message ids")
 
+	// The budget shared by all chats, and Redis memory.
+	allow := []store.Allowance{{Window: time.Hour, Limit: 100}, {Window: 24 * time.Hour, Limit: 1000}}
+	if ok, err := bot.Spend(ctx, "evidence", 60, allow, at); err != nil || !ok {
+		t.Fatalf("bot: spend the budget: %v %v", ok, err)
+	}
+	if ok, err := bot.Spend(ctx, "evidence", 60, allow, at); err != nil || ok {
+		t.Fatalf("bot: spend past the budget: %v %v", ok, err)
+	}
+	must(t, bot.AdjustSpent(ctx, "evidence", -10, []time.Duration{time.Hour, 24 * time.Hour}, at), "bot: settle a spend")
+	if sp, err := bot.Spent(ctx, "evidence", []time.Duration{time.Hour}, at); err != nil || sp[0] != (store.Spending{Used: 50, Refused: 1}) {
+		t.Fatalf("bot: read the budget: %+v %v", sp, err)
+	}
+	if first, err := bot.AlertOnce(ctx, "evidence", time.Hour, at, 80); err != nil || !first {
+		t.Fatalf("bot: mark a budget alert: %v %v", first, err)
+	}
+	if first, err := bot.AlertOnce(ctx, "memory", 0, at, 80); err != nil || !first {
+		t.Fatalf("bot: mark a memory alert: %v %v", first, err)
+	}
+	must(t, bot.ClearAlert(ctx, "memory", 80), "bot: clear a memory alert")
+	if _, err := bot.Memory(ctx); err != nil {
+		t.Fatalf("bot: read Redis memory: %v", err)
+	}
+
 	must(t, bot.SaveChat(ctx, handle, store.ChatUpdate{Draft: []byte("sealed-draft"), Profile: []byte("sealed-profile")}), "bot: save chat")
 	chat, err := bot.LoadChat(ctx, handle)
 	must(t, err, "bot: load chat")

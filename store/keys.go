@@ -54,6 +54,11 @@ package store
 //	vigil:{b}:guidance:XX       hash    topic → id of the guidance page published for country XX
 //	vigil:{b}:policy            hash    the bot's broadcast policy (approvals needed, coordinator names,
 //	                                    default language, rate); staff may only read it
+//	vigil:{budget}:K:W:B        string  all chats' use of budget K ("evidence": bytes of files, "reports": reports)
+//	                                    in window W (seconds), bucket B (Unix time / W); a number; TTL = the window
+//	vigil:{budget}:K:W:B:refused  string  takes of budget K refused in that bucket (a number); TTL = the window
+//	vigil:{budget}:alerted:A    string  staff were alerted that A (K:W:B:LEVEL, or memory:LEVEL) was crossed;
+//	                                    TTL = the window, a day for memory (deleted once it falls back)
 //	vigil:bot:identity          string  the bot's age identity, sealed with the bot's secret
 //	vigil:bot:recipient         string  the bot's age public key (public by nature)
 //
@@ -104,6 +109,25 @@ func statusKey(status string) string    { return prefix + "{q}:status:" + status
 func submissionKey(id string) string    { return prefix + "{q}:submission:" + id }
 func uploadKey(id string, n int) string { return prefix + "{q}:upload:" + id + ":" + itoa(int64(n)) }
 func fileKey(ref string, n int) string  { return prefix + "{q}:file:" + ref + ":" + itoa(int64(n)) }
+
+// budgetKey names the counter of budget kind in now's bucket of window.
+func budgetKey(kind string, window time.Duration, now time.Time) string {
+	w := int64(window / time.Second)
+	return prefix + "{budget}:" + kind + ":" + itoa(w) + ":" + itoa(now.Unix()/w)
+}
+func budgetRefusedKey(kind string, window time.Duration, now time.Time) string {
+	return budgetKey(kind, window, now) + ":refused"
+}
+
+// budgetAlertKey names the mark of an alert: of budget kind in now's
+// bucket of window, or, with window 0, of kind alone (Redis memory).
+func budgetAlertKey(kind string, window time.Duration, now time.Time, level int) string {
+	if window <= 0 {
+		return prefix + "{budget}:alerted:" + kind + ":" + itoa(int64(level))
+	}
+	w := int64(window / time.Second)
+	return prefix + "{budget}:alerted:" + kind + ":" + itoa(w) + ":" + itoa(now.Unix()/w) + ":" + itoa(int64(level))
+}
 
 func subsKey() string                { return prefix + "{b}:subs" }
 func subCountriesKey() string        { return prefix + "{b}:subs:countries" }

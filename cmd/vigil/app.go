@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vigil-hrd/vigil/broadcast"
+	"github.com/vigil-hrd/vigil/budget"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/intake"
 	"github.com/vigil-hrd/vigil/locales"
@@ -26,6 +27,7 @@ type app struct {
 	rdb     redis.UniversalClient
 	store   *store.Store
 	service *intake.Service
+	budget  *budget.Budget // shared by all chats and every bot process
 	keys    *seal.Keys
 	// broadcasts and open are set for the bot: coordinators' publications,
 	// and the opener of their texts.
@@ -105,8 +107,9 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 		a.open = broadcast.Opener(botID)
 		a.broadcasts = broadcast.New(broadcast.Config{Store: st, Seal: sealer, Open: a.open})
 	}
+	a.budget = budget.New(budget.Config{Store: st, Limits: cfg.Budget, Log: log})
 	a.service = intake.New(intake.Config{Engine: engine, Store: st, Keys: keys, Recipients: recipients, BotIdentity: botID,
-		Limits: cfg.Limits, Log: log, Fetch: a.fetch, Broadcasts: a.broadcasts, Rate: cfg.BroadcastRate})
+		Limits: cfg.Limits, Budget: a.budget, Log: log, Fetch: a.fetch, Broadcasts: a.broadcasts, Rate: cfg.BroadcastRate})
 	log.Info("ready", "recipients", len(recipients.Keys()), "languages", len(text.Languages()), "countries", len(cfg.Countries))
 	return a, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigil-hrd/vigil/bot"
 	"github.com/vigil-hrd/vigil/broadcast"
+	"github.com/vigil-hrd/vigil/budget"
 	"github.com/vigil-hrd/vigil/store"
 )
 
@@ -40,7 +41,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	bc := bot.Config{Token: cfg.Token, APIURL: cfg.APIURL, Service: a.service, Replies: a.service, Text: a.text, Log: log,
-		Alerts: &bot.AlertConfig{Source: a.service, Chat: cfg.AlertChat, Interval: cfg.AlertInterval, Lease: cfg.ClaimLease},
+		Alerts: &bot.AlertConfig{Source: a.service, Budget: a.budget, Chat: cfg.AlertChat, Interval: cfg.AlertInterval, Lease: cfg.ClaimLease},
 		Inbox:  a.service, Partitions: cfg.Partitions, SweepEachRead: cfg.WaitReplicas > 0, ShutdownTimeout: cfg.ShutdownTimeout, Metrics: reg, LeaseTTL: cfg.LeaseTTL}
 	if err := publishPolicy(ctx, a); err != nil {
 		return err
@@ -57,6 +58,8 @@ func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 	}
 	a.fetcher = b.Fetch
 	registerQueueGauges(reg, a, cfg.Partitions)
+	reg.MustRegister(budgetCollector{a.budget})
+	checkMemory(ctx, a)
 	if cfg.MetricsListen != "" {
 		if err := serveOps(ctx, cfg.MetricsListen, reg, a, log); err != nil {
 			return err
@@ -145,4 +148,62 @@ func serveOps(ctx context.Context, addr string, reg *prometheus.Registry, a *app
 	}()
 	log.Info("operations endpoints", "listen", ln.Addr().String())
 	return nil
+}
+
+// checkMemory warns when Redis has no maxmemory, or its memory cannot be
+// read: then nothing but the budgets keeps Redis from filling up.
+func checkMemory(ctx context.Context, a *app) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m, err := a.store.Memory(ctx)
+	switch {
+	case err != nil:
+		a.log.Warn("cannot read Redis memory (INFO); files and reports are refused by the budgets alone. "+
+			"Under deploy/redis/users.acl the bot needs +info", "err", err)
+	case m.Max == 0:
+		a.log.Warn("Redis has no maxmemory: it grows until the host runs out, and noeviction never applies. " +
+			"Set maxmemory (docker-compose.yml ships 4gb) so that files, then reports, are refused before Redis is full")
+	default:
+		a.log.Info("Redis memory", "used_percent", int(m.Percent()), "maxmemory_bytes", m.Max)
+	}
+}
+
+// budgetCollector reports, at each scrape, the budget all chats share and
+// Redis memory, and what this process refused. Counts only.
+type budgetCollector struct{ b *budget.Budget }
+
+var (
+	budgetUsedDesc = prometheus.NewDesc("vigil_budget_used_ratio",
+		"Part of the budget all chats share that is spent in the current window (1 = spent; files or reports are refused past it).",
+		[]string{"budget"}, nil)
+	memoryUsedDesc = prometheus.NewDesc("vigil_redis_memory_used_ratio",
+		"Redis used_memory over maxmemory (0 without maxmemory). New files are refused from 0.90, new reports from 0.98.", nil, nil)
+	budgetRefusedDesc = prometheus.NewDesc("vigil_budget_refused_total",
+		"Files and reports this process refused because the shared budget was spent or Redis memory nearly full.",
+		[]string{"what"}, nil)
+)
+
+func (budgetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- budgetUsedDesc
+	ch <- memoryUsedDesc
+	ch <- budgetRefusedDesc
+}
+
+func (c budgetCollector) Collect(ch chan<- prometheus.Metric) {
+	files, reports := c.b.Refused()
+	ch <- prometheus.MustNewConstMetric(budgetRefusedDesc, prometheus.CounterValue, float64(files), "file")
+	ch <- prometheus.MustNewConstMetric(budgetRefusedDesc, prometheus.CounterValue, float64(reports), "report")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	usage, err := c.b.Usage(ctx)
+	if err != nil {
+		return // Redis unreachable: /readyz says so
+	}
+	for _, u := range usage {
+		if u.Name == budget.Memory {
+			ch <- prometheus.MustNewConstMetric(memoryUsedDesc, prometheus.GaugeValue, u.Percent()/100)
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(budgetUsedDesc, prometheus.GaugeValue, u.Percent()/100, u.Name)
+	}
 }

@@ -4,15 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 	"golang.org/x/text/language"
 
+	"github.com/vigil-hrd/vigil/budget"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/intake"
 	"github.com/vigil-hrd/vigil/store"
@@ -40,6 +43,9 @@ type Config struct {
 	LeaseTTL        time.Duration
 	ShutdownTimeout time.Duration
 	WaitReplicas    int // VIGIL_REDIS_WAIT_REPLICAS
+	// Budget is shared by all chats: VIGIL_EVIDENCE_BYTES_PER_HOUR and
+	// _PER_DAY, VIGIL_REPORTS_PER_HOUR and _PER_DAY.
+	Budget budget.Limits
 
 	// From the optional TOML file (VIGIL_CONFIG).
 	DefaultLanguage string
@@ -106,6 +112,7 @@ func loadConfig(getenv func(string) string, needToken bool) (*Config, error) {
 		DraftTTL:          24 * time.Hour,
 		Emergency:         map[string]string{},
 		Limits:            intake.DefaultLimits,
+		Budget:            budget.DefaultLimits,
 		Files:             flows.DefaultFileLimits,
 		AlertInterval:     15 * time.Minute,
 		ClaimLease:        24 * time.Hour,
@@ -208,7 +215,69 @@ func loadConfig(getenv func(string) string, needToken bool) (*Config, error) {
 	if err := c.broadcastEnv(getenv); err != nil {
 		return nil, err
 	}
+	if err := c.budgetEnv(getenv); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// budgetEnv reads the budget all chats share: VIGIL_EVIDENCE_BYTES_PER_HOUR
+// and _PER_DAY (bytes, or with a unit as redis.conf writes them: 256mb,
+// 1gb), VIGIL_REPORTS_PER_HOUR and _PER_DAY. Call it after the file's
+// [files] limits are read.
+func (c *Config) budgetEnv(getenv func(string) string) error {
+	for _, s := range []struct {
+		name  string
+		dest  *int64
+		bytes bool
+	}{
+		{"VIGIL_EVIDENCE_BYTES_PER_HOUR", &c.Budget.EvidenceBytesPerHour, true},
+		{"VIGIL_EVIDENCE_BYTES_PER_DAY", &c.Budget.EvidenceBytesPerDay, true},
+		{"VIGIL_REPORTS_PER_HOUR", &c.Budget.ReportsPerHour, false},
+		{"VIGIL_REPORTS_PER_DAY", &c.Budget.ReportsPerDay, false},
+	} {
+		v := getenv(s.name)
+		if v == "" {
+			continue
+		}
+		if !s.bytes {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil || n <= 0 {
+				return settingError(s.name, "want a number of reports above 0, for all chats together")
+			}
+			*s.dest = n
+			continue
+		}
+		n, ok := parseBytes(v)
+		if !ok || n <= 0 {
+			return settingError(s.name, "want a size above 0 for all chats together: bytes, or with a unit as in redis.conf (256mb, 1gb)")
+		}
+		*s.dest = n
+	}
+	b := c.Budget
+	switch {
+	case b.EvidenceBytesPerDay < b.EvidenceBytesPerHour:
+		return settingError("VIGIL_EVIDENCE_BYTES_PER_DAY", "must be at least VIGIL_EVIDENCE_BYTES_PER_HOUR (%d bytes)", b.EvidenceBytesPerHour)
+	case b.EvidenceBytesPerHour < c.Files.MaxFileSize:
+		return settingError("VIGIL_EVIDENCE_BYTES_PER_HOUR", "must be at least files.max_file_mb (%d MB), or no file that large could ever be taken", c.Files.MaxFileSize>>20)
+	case b.ReportsPerDay < b.ReportsPerHour:
+		return settingError("VIGIL_REPORTS_PER_DAY", "must be at least VIGIL_REPORTS_PER_HOUR (%d)", b.ReportsPerHour)
+	}
+	return nil
+}
+
+// parseBytes reads a size as redis.conf writes it: digits, optionally
+// followed by k, kb, m, mb, g or gb in any case (k = 1000, kb = 1024).
+func parseBytes(v string) (int64, bool) {
+	v = strings.ToLower(strings.TrimSpace(v))
+	digits := strings.TrimRight(v, "kmgb")
+	unit := v[len(digits):]
+	mult, ok := map[string]int64{"": 1, "k": 1e3, "kb": 1 << 10, "m": 1e6, "mb": 1 << 20, "g": 1e9, "gb": 1 << 30}[unit]
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if !ok || err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, false
+	}
+	return n * mult, true
 }
 
 // broadcastEnv reads the broadcast settings the environment overrides:

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-hrd/vigil/budget"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/internal/testenv"
 )
@@ -53,6 +54,11 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{"paid rate over 1000", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_BROADCAST_RATE": "5000", "VIGIL_BROADCAST_PAID": "1"}, "at most 1000"},
 		{"no approvals", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c5.toml", "[broadcast]\napprovals = -1")}, "approvals"},
 		{"bad coordinator id", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c6.toml", "[coordinators]\nanna = -5")}, "coordinators.anna"},
+		{"bad evidence budget", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_EVIDENCE_BYTES_PER_HOUR": "lots"}, "VIGIL_EVIDENCE_BYTES_PER_HOUR: want a size"},
+		{"evidence day below the hour", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_EVIDENCE_BYTES_PER_DAY": "100mb"}, "VIGIL_EVIDENCE_BYTES_PER_DAY: must be at least VIGIL_EVIDENCE_BYTES_PER_HOUR"},
+		{"evidence hour below a file", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_EVIDENCE_BYTES_PER_HOUR": "10mb"}, "VIGIL_EVIDENCE_BYTES_PER_HOUR: must be at least files.max_file_mb (20 MB)"},
+		{"no reports", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_REPORTS_PER_HOUR": "0"}, "VIGIL_REPORTS_PER_HOUR: want a number"},
+		{"reports day below the hour", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_REPORTS_PER_HOUR": "5000"}, "VIGIL_REPORTS_PER_DAY: must be at least VIGIL_REPORTS_PER_HOUR (5000)"},
 		{"unknown language", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_RECIPIENTS_FILE": empty, "VIGIL_CONFIG": write("c4.toml", `default_language = "tlh"`)}, "default_language"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,6 +95,35 @@ func TestConfigWaitReplicasEverywhere(t *testing.T) {
 			}
 			if c.WaitReplicas != 1 {
 				t.Fatalf("WaitReplicas %d, want 1", c.WaitReplicas)
+			}
+		})
+	}
+}
+
+// TestConfigBudget: the budget all chats share is read from the
+// environment, sizes as redis.conf writes them, and defaults to
+// budget.DefaultLimits.
+func TestConfigBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want budget.Limits
+	}{
+		{"defaults", map[string]string{}, budget.DefaultLimits},
+		{"units", map[string]string{"VIGIL_EVIDENCE_BYTES_PER_HOUR": "512MB", "VIGIL_EVIDENCE_BYTES_PER_DAY": "2gb",
+			"VIGIL_REPORTS_PER_HOUR": "50", "VIGIL_REPORTS_PER_DAY": "300"},
+			budget.Limits{EvidenceBytesPerHour: 512 << 20, EvidenceBytesPerDay: 2 << 30, ReportsPerHour: 50, ReportsPerDay: 300}},
+		{"bytes and powers of ten", map[string]string{"VIGIL_EVIDENCE_BYTES_PER_HOUR": "30000000", "VIGIL_EVIDENCE_BYTES_PER_DAY": "3g"},
+			budget.Limits{EvidenceBytesPerHour: 30e6, EvidenceBytesPerDay: 3e9, ReportsPerHour: budget.DefaultLimits.ReportsPerHour,
+				ReportsPerDay: budget.DefaultLimits.ReportsPerDay}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadConfig(func(k string) string { return tc.env[k] }, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Budget != tc.want {
+				t.Fatalf("budget %+v, want %+v", c.Budget, tc.want)
 			}
 		})
 	}

@@ -16,10 +16,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vigil-hrd/vigil/broadcast"
+	"github.com/vigil-hrd/vigil/budget"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/intake"
 	"github.com/vigil-hrd/vigil/internal/redistest"
@@ -50,6 +52,10 @@ type Env struct {
 	KeyringFile string
 	Trust       *sign.Trust
 	Service     *intake.Service
+	// Budget is the budget all chats share, nil until UseBudget.
+	Budget *budget.Budget
+	// service is how Service was made, to make it again (UseBudget).
+	service intake.Config
 	// Broadcasts is the coordinators' service, under Policy; BotID is
 	// the bot's age identity (it opens publications' texts).
 	Broadcasts *broadcast.Service
@@ -170,15 +176,27 @@ func (e *Env) wire(tb testing.TB) *Env {
 		tb.Fatal(err)
 	}
 	e.Broadcasts = broadcast.New(broadcast.Config{Store: e.Store, Seal: sealer, Open: broadcast.Opener(botID)})
-	e.Service = intake.New(intake.Config{Engine: e.Engine, Store: e.Store, Keys: e.Keys, Recipients: e.Recipients, BotIdentity: botID, Log: e.Log,
+	e.service = intake.Config{Engine: e.Engine, Store: e.Store, Keys: e.Keys, Recipients: e.Recipients, BotIdentity: botID, Log: e.Log,
 		Broadcasts: e.Broadcasts, Rate: 25,
 		Fetch: func(ctx context.Context, id string) (io.ReadCloser, error) {
 			if e.Fetch == nil {
 				return nil, errors.New("testenv: no Fetch set")
 			}
 			return e.Fetch(ctx, id)
-		}})
+		}}
+	e.Service = intake.New(e.service)
 	return e
+}
+
+// UseBudget gives the service a budget shared by all chats, with limits
+// and the clock now (nil: time.Now), and returns it. It replaces Service:
+// call it before handing Service to a front end or a Defender.
+func (e *Env) UseBudget(limits budget.Limits, now func() time.Time) *budget.Budget {
+	e.Budget = budget.New(budget.Config{Store: e.Store, Limits: limits, Now: now, Log: e.Log})
+	c := e.service
+	c.Budget = e.Budget
+	e.Service = intake.New(c)
+	return e.Budget
 }
 
 // OpenReport decrypts the queued report ref with the staff identity.
