@@ -93,7 +93,7 @@ func (h *harness) defender(id int64, lang string) *defender {
 // expect waits until the bot has done n more things in the chat.
 func (d *defender) expect(before, n int) []fakeapi.Action {
 	d.h.t.Helper()
-	acts, err := d.h.api.WaitSent(d.chat.ID, before+n, 10*time.Second)
+	acts, err := d.h.api.WaitSent(d.chat.ID, before+n, fakeapi.Patience)
 	if err != nil {
 		d.h.t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func (d *defender) press(key string, n int) []fakeapi.Action {
 					before := len(d.h.api.Sent(d.chat.ID))
 					answers := len(d.h.api.CallbackAnswers())
 					d.h.api.PressButton(d.chat, d.user, m.ID, b.CallbackData)
-					if err := d.h.api.WaitFor(10*time.Second, func() bool { return len(d.h.api.CallbackAnswers()) > answers }); err != nil {
+					if err := d.h.api.WaitFor(fakeapi.Patience, func() bool { return len(d.h.api.CallbackAnswers()) > answers }); err != nil {
 						d.h.t.Fatal(err)
 					}
 					return d.expect(before, n)
@@ -262,7 +262,7 @@ func TestGroupChatsAreRefusedAndStoreNothing(t *testing.T) {
 	group := models.Chat{ID: -100123, Type: models.ChatTypeSupergroup, Title: "Group"}
 	user := models.User{ID: 77, FirstName: "X", LanguageCode: "fr"}
 	h.api.SendText(group, user, "/start")
-	acts, err := h.api.WaitSent(group.ID, 1, 10*time.Second)
+	acts, err := h.api.WaitSent(group.ID, 1, fakeapi.Patience)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,7 @@ func TestGroupChatsAreRefusedAndStoreNothing(t *testing.T) {
 	// Ordinary group chatter gets no answer; the next command does.
 	h.api.SendText(group, user, "hello everyone")
 	h.api.SendText(group, user, "/status")
-	acts, err = h.api.WaitSent(group.ID, 2, 10*time.Second)
+	acts, err = h.api.WaitSent(group.ID, 2, fakeapi.Patience)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func TestOneChatsUpdatesStayInOrder(t *testing.T) {
 		if _, err := h.api.WaitSent(d.chat.ID, len(h.api.Sent(d.chat.ID)), time.Second); err != nil {
 			t.Fatal(err)
 		}
-		if err := h.api.WaitFor(20*time.Second, func() bool {
+		if err := h.api.WaitFor(fakeapi.Patience, func() bool {
 			s := h.api.Sent(d.chat.ID)
 			return strings.Contains(s[len(s)-1].Text, fmt.Sprintf("%d messages so far", parts))
 		}); err != nil {
@@ -403,7 +403,7 @@ func TestRateLimitIsWaitedOut(t *testing.T) {
 	h.api.FailNextInChat(d.chat.ID, "sendMessage", 1, fakeapi.Forbidden())
 	calls := h.api.Calls("sendMessage")
 	h.api.SendText(d.chat, d.user, "/help")
-	if err := h.api.WaitFor(5*time.Second, func() bool { return h.api.Calls("sendMessage") > calls }); err != nil {
+	if err := h.api.WaitFor(fakeapi.Patience, func() bool { return h.api.Calls("sendMessage") > calls }); err != nil {
 		t.Fatal(err)
 	}
 	d.send("/help", 1) // the next update is handled normally
@@ -502,7 +502,7 @@ func TestStaffReplyReachesTheDefenderAndTheAnswerComesBack(t *testing.T) {
 	if want := h.env.Text.T("ar", "msg.answer_sent", map[string]any{"Ref": ref}); answer[0].Text != want {
 		t.Fatalf("answer receipt %q, want %q", answer[0].Text, want)
 	}
-	if err := h.api.WaitFor(10*time.Second, func() bool {
+	if err := h.api.WaitFor(fakeapi.Patience, func() bool {
 		ev, _ := h.env.Store.Events(ctx, ref)
 		return len(ev) >= 5
 	}); err != nil {
@@ -549,7 +549,7 @@ func TestReplyToABlockedDefenderIsRecordedUndeliverable(t *testing.T) {
 	if err := staff.Reply(ctx, ref, "hello"); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.api.WaitFor(10*time.Second, func() bool {
+	if err := h.api.WaitFor(fakeapi.Patience, func() bool {
 		ev, _ := h.env.Store.Events(ctx, ref)
 		return len(ev) > 0 && ev[len(ev)-1].Type == "undeliverable"
 	}); err != nil {
@@ -567,7 +567,7 @@ func TestUrgentReportAlertsStaffUntilClaimed(t *testing.T) {
 	h := start(t, nil)
 	d := h.defender(8080, "en")
 	ref := d.report("ALERT-MARKER", "English")
-	alerts, err := h.api.WaitSent(staffChat.ID, 2, 10*time.Second)
+	alerts, err := h.api.WaitSent(staffChat.ID, 2, fakeapi.Patience)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -781,7 +781,7 @@ func TestWipeLeavesOneNeutralLine(t *testing.T) {
 	d.press("btn.wipe", 1)
 	// The neutral line is sent after the deletions: once it is there, the
 	// wipe is over.
-	_ = h.api.WaitFor(10*time.Second, func() bool {
+	_ = h.api.WaitFor(fakeapi.Patience, func() bool {
 		m := h.api.Messages(d.chat.ID)
 		return len(m) > 0 && m[len(m)-1].Text == d.label("msg.wiped")
 	})
@@ -802,7 +802,7 @@ func TestWipeLeavesOneNeutralLine(t *testing.T) {
 	// The user's own messages went too (Telegram lets bots delete them in
 	// private chats).
 	h.api.SendText(d.chat, d.user, "/wipe")
-	if err := h.api.WaitFor(10*time.Second, func() bool { return len(h.api.Messages(d.chat.ID)) == 2 }); err != nil {
+	if err := h.api.WaitFor(fakeapi.Patience, func() bool { return len(h.api.Messages(d.chat.ID)) == 2 }); err != nil {
 		t.Fatalf("a second wipe should leave the two neutral lines: %v", err)
 	}
 	for _, id := range h.api.Deleted(d.chat.ID) {
@@ -876,7 +876,7 @@ func TestWipeRightAfterMessagesDeletesThemToo(t *testing.T) {
 		h.api.SendText(d.chat, d.user, "hello")
 		h.api.SendText(d.chat, d.user, "still there?")
 		h.api.SendText(d.chat, d.user, "/wipe")
-		if err := h.api.WaitFor(10*time.Second, func() bool {
+		if err := h.api.WaitFor(fakeapi.Patience, func() bool {
 			m := h.api.Messages(d.chat.ID)
 			return len(m) > 0 && m[len(m)-1].Text == d.label("msg.wiped")
 		}); err != nil {
@@ -910,7 +910,7 @@ func TestPollingGathersUpdatesThatTrickleIn(t *testing.T) {
 		}
 	}
 	for _, d := range ds {
-		if _, err := h.api.WaitSent(d.chat.ID, each, 20*time.Second); err != nil {
+		if _, err := h.api.WaitSent(d.chat.ID, each, fakeapi.Patience); err != nil {
 			t.Fatal(err)
 		}
 	}

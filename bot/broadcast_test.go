@@ -72,7 +72,7 @@ func (h *broadcastHarness) publish(countries []string, texts map[string]string) 
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.waitStatus(p.ID, func(p store.Publication) bool { return p.Previewed }, 10*time.Second)
+	h.waitStatus(p.ID, func(p store.Publication) bool { return p.Previewed }, fakeapi.Patience)
 	if status, _, err := h.env.Broadcasts.Approve(ctx, p.ID, "ben"); err != nil || status != store.PubApproved {
 		h.t.Fatalf("approve: %q %v", status, err)
 	}
@@ -220,7 +220,7 @@ func TestBroadcastStopSendsOnlyWhatWasInFlight(t *testing.T) {
 	h := startBroadcasting(t, rate)
 	h.subscribe(100000, 200, "UA", "en")
 	id := h.publish([]string{"UA"}, map[string]string{"en": "MARK-en stop test"})
-	h.waitStatus(id, func(p store.Publication) bool { return p.Sent >= 5 }, 20*time.Second)
+	h.waitStatus(id, func(p store.Publication) bool { return p.Sent >= 5 }, fakeapi.Patience)
 	if _, err := h.env.Broadcasts.Cancel(context.Background(), id, "ben"); err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestBroadcastStopSendsOnlyWhatWasInFlight(t *testing.T) {
 	// The deliverer says it has ended once every message in flight is
 	// sent and recorded.
 	ended := `msg="broadcast ended" id=` + id
-	if err := h.api.WaitFor(30*time.Second, func() bool { return strings.Contains(string(h.env.Logs.Bytes()), ended) }); err != nil {
+	if err := h.api.WaitFor(fakeapi.Patience, func() bool { return strings.Contains(string(h.env.Logs.Bytes()), ended) }); err != nil {
 		t.Fatalf("the deliverer never ended the stopped broadcast: %v\n%s", err, h.env.Logs.Bytes())
 	}
 	after := len(h.api.Sends()) - atStop
@@ -246,7 +246,7 @@ func TestPreviewRefusedMakesItInvalid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p = h.waitStatus(p.ID, func(p store.Publication) bool { return p.Previewed }, 10*time.Second)
+	p = h.waitStatus(p.ID, func(p store.Publication) bool { return p.Previewed }, fakeapi.Patience)
 	if p.Status != store.PubInvalid || !strings.Contains(p.Problem, "fr") {
 		t.Fatalf("after a refused preview: %+v", p)
 	}
@@ -272,7 +272,7 @@ func (p *person) do(n int, send func()) []fakeapi.Action {
 	p.h.t.Helper()
 	before := len(p.h.api.Sent(p.chat.ID))
 	send()
-	acts, err := p.h.api.WaitSent(p.chat.ID, before+n, 10*time.Second)
+	acts, err := p.h.api.WaitSent(p.chat.ID, before+n, fakeapi.Patience)
 	if err != nil {
 		p.h.t.Fatal(err)
 	}
@@ -336,7 +336,7 @@ func TestCoordinatorsInTelegram(t *testing.T) {
 	}
 	// The preview: a header and the text as subscribers will see it.
 	for _, c := range []*person{anna, ben} {
-		if err := h.api.WaitFor(10*time.Second, func() bool { return strings.Contains(lastText(h.api, c.chat.ID), "Update Signal") }); err != nil {
+		if err := h.api.WaitFor(fakeapi.Patience, func() bool { return strings.Contains(lastText(h.api, c.chat.ID), "Update Signal") }); err != nil {
 			t.Fatalf("no preview for %d: %v", c.chat.ID, err)
 		}
 	}
@@ -351,7 +351,7 @@ func TestCoordinatorsInTelegram(t *testing.T) {
 	if acts := ben.text("/approve "+ref, 1); !strings.Contains(acts[0].Text, "being sent") {
 		t.Fatalf("approval: %q", acts[0].Text)
 	}
-	if err := h.api.WaitFor(10*time.Second, func() bool { return strings.Contains(lastText(h.api, defender.chat.ID), "Update Signal") }); err != nil {
+	if err := h.api.WaitFor(fakeapi.Patience, func() bool { return strings.Contains(lastText(h.api, defender.chat.ID), "Update Signal") }); err != nil {
 		t.Fatal("the defender did not get the broadcast")
 	}
 	msgs := h.api.Messages(defender.chat.ID)
@@ -359,7 +359,7 @@ func TestCoordinatorsInTelegram(t *testing.T) {
 	if got.Text != text || len(got.Entities) != 1 || got.Entities[0].Type != models.MessageEntityTypeBold || got.Entities[0].Offset != 3 || got.Entities[0].Length != 6 {
 		t.Fatalf("the defender got %q %+v", got.Text, got.Entities)
 	}
-	h.waitStatus(ref, done, 10*time.Second)
+	h.waitStatus(ref, done, fakeapi.Patience)
 	if acts := ben.text("/broadcasts "+ref, 1); !strings.Contains(acts[0].Text, "Sent 1 of 1") {
 		t.Fatalf("status: %q", acts[0].Text)
 	}
@@ -379,13 +379,13 @@ func TestPreviewDuringALongBroadcast(t *testing.T) {
 	h := startBroadcasting(t, 20)
 	h.subscribe(100000, 400, "UA", "en") // 20 s of sending
 	id := h.publish([]string{"UA"}, map[string]string{"en": "MARK-en long"})
-	h.waitStatus(id, func(p store.Publication) bool { return p.Sent >= 5 }, 20*time.Second)
+	h.waitStatus(id, func(p store.Publication) bool { return p.Sent >= 5 }, fakeapi.Patience)
 	p, _, err := h.env.Broadcasts.Create(context.Background(), "anna", broadcast.Draft{Kind: store.KindGuidance, Topic: "digital",
 		Countries: []string{"UA"}, Texts: map[string]string{"en": "MARK-page"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitStatus(p.ID, func(p store.Publication) bool { return p.Previewed }, 5*time.Second)
+	h.waitStatus(p.ID, func(p store.Publication) bool { return p.Previewed }, fakeapi.Patience)
 	if q, _ := h.env.Store.GetPublication(context.Background(), id); q.Status != store.PubSending {
 		t.Fatalf("the broadcast is %s; the test wanted the preview during it", q.Status)
 	}
@@ -415,7 +415,7 @@ func TestBroadcastTheBotCannotOpenIsGivenUp(t *testing.T) {
 	// preview first, delivery catches it. Either way: invalid, nothing sent.
 	h.env.Store.MarkPreviewed(ctx, "B-WRONG1", "")
 	h.env.Broadcasts.Approve(ctx, "B-WRONG1", "ben")
-	p := h.waitStatus("B-WRONG1", func(p store.Publication) bool { return p.Status == store.PubInvalid }, 10*time.Second)
+	p := h.waitStatus("B-WRONG1", func(p store.Publication) bool { return p.Status == store.PubInvalid }, fakeapi.Patience)
 	if !strings.Contains(p.Problem, "open") || h.api.SendCount() > 2*len(coordinators) {
 		t.Fatalf("%+v; %d sends", p, h.api.SendCount())
 	}
@@ -432,7 +432,7 @@ func TestBroadcastRetriesServerErrors(t *testing.T) {
 		}
 	}
 	id := h.publish([]string{"UA"}, map[string]string{"en": "MARK-en retry"})
-	p := h.waitStatus(id, done, 30*time.Second)
+	p := h.waitStatus(id, done, fakeapi.Patience)
 	if p.Sent != 20 || p.Failed != 0 {
 		t.Fatalf("counts %+v", p)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-hrd/vigil/bot"
 	"github.com/vigil-hrd/vigil/budget"
+	"github.com/vigil-hrd/vigil/internal/fakeapi"
 	"github.com/vigil-hrd/vigil/internal/testenv"
 )
 
@@ -113,7 +114,7 @@ func TestAFloodOfFilesFromManyChatsLeavesTextFlowing(t *testing.T) {
 	}
 	// Staff are told, in their chat and the metrics.
 	spent := "The evidence budget of this hour is spent"
-	if err := h.api.WaitFor(10*time.Second, func() bool {
+	if err := h.api.WaitFor(fakeapi.Patience, func() bool {
 		for _, a := range h.api.Sent(staffChat.ID) {
 			if strings.Contains(a.Text, spent) {
 				return budgetAlerts(t, reg, budget.EvidenceHour)["100"] == 1

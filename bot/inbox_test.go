@@ -230,7 +230,7 @@ func TestUpdateMalformedDeepInIsDroppedByTheWorker(t *testing.T) {
 	}
 	// The chat's next update comes after it in the same partition.
 	p.api.SendText(chat, user, "/start")
-	if _, err := p.api.WaitSent(chat.ID, 1, 10*time.Second); err != nil {
+	if _, err := p.api.WaitSent(chat.ID, 1, fakeapi.Patience); err != nil {
 		t.Fatal(err)
 	}
 	if n := updatesCounted(t, p.reg, "malformed", "dropped"); n != 1 {
@@ -332,7 +332,7 @@ func testShortPolls(t *testing.T, fast bool) {
 		}
 	}
 	for i := range chats {
-		if _, err := p.api.WaitSent(int64(6000+i), each, 20*time.Second); err != nil {
+		if _, err := p.api.WaitSent(int64(6000+i), each, fakeapi.Patience); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -360,7 +360,7 @@ func testShortPolls(t *testing.T, fast bool) {
 	t.Logf("%d updates in %d polls, %d short", chats*each, len(polls), short)
 
 	// Idle: once an empty answer came back, the next poll is a long one.
-	if err := p.api.WaitFor(10*time.Second, func() bool {
+	if err := p.api.WaitFor(fakeapi.Patience, func() bool {
 		polls := p.api.Polls()
 		return len(polls) > 0 && polls[len(polls)-1].Updates == 0 && p.api.Calls("getUpdates") == len(polls)+1
 	}); err != nil {
@@ -383,12 +383,12 @@ func testShortPollRateLimit(t *testing.T, fast bool) {
 	p := startPolling(t, 4*time.Second, nil)
 	chat, user := defender(7000)
 	p.api.SendText(chat, user, "/start")
-	if _, err := p.api.WaitSent(chat.ID, 1, 10*time.Second); err != nil {
+	if _, err := p.api.WaitSent(chat.ID, 1, fakeapi.Patience); err != nil {
 		t.Fatal(err)
 	}
 	// Idle, in a long poll; the update below ends it, and the next poll,
 	// short, is refused.
-	if err := p.api.WaitFor(10*time.Second, func() bool {
+	if err := p.api.WaitFor(fakeapi.Patience, func() bool {
 		polls := p.api.Polls()
 		return len(polls) > 0 && polls[len(polls)-1].Updates == 0 && p.api.Calls("getUpdates") == len(polls)+1
 	}); err != nil {
@@ -398,7 +398,7 @@ func testShortPollRateLimit(t *testing.T, fast bool) {
 	p.api.FailNext("getUpdates", 1, fakeapi.TooManyRequests(1))
 	p.api.SendText(chat, user, "/help")
 	var refused, next time.Time
-	if err := p.api.WaitFor(10*time.Second, func() bool {
+	if err := p.api.WaitFor(fakeapi.Patience, func() bool {
 		calls := p.api.Calls("getUpdates")
 		if refused.IsZero() && calls == before+2 {
 			refused = time.Now()
@@ -414,7 +414,7 @@ func testShortPollRateLimit(t *testing.T, fast bool) {
 		t.Errorf("the poll after a 429 with retry_after 1 came %v later", waited)
 	}
 	p.api.SendText(chat, user, "/status") // ends that poll
-	if err := p.api.WaitFor(10*time.Second, func() bool { return len(p.api.Polls()) == before+2 }); err != nil {
+	if err := p.api.WaitFor(fakeapi.Patience, func() bool { return len(p.api.Polls()) == before+2 }); err != nil {
 		t.Fatal(err)
 	}
 	if polls := p.api.Polls(); polls[before].Updates == 0 || polls[before+1].Timeout == 0 {

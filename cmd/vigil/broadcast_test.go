@@ -55,7 +55,7 @@ func (w *broadcastWorld) approved(t testing.TB, countries []string, texts map[st
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(20*time.Second, func() bool { q, _ := w.env.Store.GetPublication(ctx, p.ID); return q.Previewed }); err != nil {
+	if err := waitFor(fakeapi.Patience, func() bool { q, _ := w.env.Store.GetPublication(ctx, p.ID); return q.Previewed }); err != nil {
 		t.Fatal("no preview:", err)
 	}
 	if _, _, err := w.env.Broadcasts.Approve(ctx, p.ID, "ben"); err != nil {
@@ -90,7 +90,7 @@ func TestBroadcastSurvivesKill9(t *testing.T) {
 	for kills < 3 {
 		// Kill once a few hundred more messages went out.
 		before := api.SendCount()
-		if err := waitFor(30*time.Second, func() bool { return api.SendCount() > before+300 }); err != nil {
+		if err := waitFor(fakeapi.Patience, func() bool { return api.SendCount() > before+300 }); err != nil {
 			q, _ := env.Store.GetPublication(ctx, id)
 			t.Fatalf("no progress before kill %d: %+v", kills+1, q)
 		}
@@ -229,7 +229,7 @@ func TestTwoBotsDeliverOnce(t *testing.T) {
 	startReplica(t, env, api, replicaSecret, coordinatorEnv...)
 	startReplica(t, env, api, replicaSecret, coordinatorEnv...)
 	id := w.approved(t, []string{"UA"}, map[string]string{"en": "MARK-two"})
-	if err := waitFor(time.Minute, func() bool { q, _ := env.Store.GetPublication(ctx, id); return q.Status == store.PubDone }); err != nil {
+	if err := waitFor(fakeapi.Patience, func() bool { q, _ := env.Store.GetPublication(ctx, id); return q.Status == store.PubDone }); err != nil {
 		t.Fatal("not done")
 	}
 	for chat := range subs {

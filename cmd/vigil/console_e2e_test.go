@@ -89,7 +89,7 @@ func TestConsoleInChromium(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("the console printed no address:\n%s", consoleLogs.Bytes())
 	}
-	if err := waitFor(20*time.Second, func() bool { return api.Calls("getUpdates") > 0 }); err != nil {
+	if err := waitFor(fakeapi.Patience, func() bool { return api.Calls("getUpdates") > 0 }); err != nil {
 		t.Fatalf("the bot did not start: %s", botLogs.Bytes())
 	}
 	t.Logf("bot and console up after %v", time.Since(began).Round(time.Millisecond))
@@ -245,7 +245,7 @@ func TestConsoleInChromium(t *testing.T) {
 	shot(t, bctx, "console-broadcasts.png")
 
 	// The running bot delivers the reply to the defender's chat.
-	if err := api.WaitFor(20*time.Second, func() bool {
+	if err := api.WaitFor(fakeapi.Patience, func() bool {
 		for _, a := range api.Sent(ph.chat.ID) {
 			if strings.Contains(a.Text, reply) && strings.Contains(a.Text, ref) {
 				return true
@@ -256,7 +256,7 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("the reply did not reach the chat: %v", err)
 	}
 	// The history shows the delivery once the bot recorded it.
-	if err := waitFor(10*time.Second, func() bool {
+	if err := waitFor(fakeapi.Patience, func() bool {
 		chromedp.Do(bctx, chromedp.Navigate(strings.Split(loginURL, "/login")[0]+"/case/"+ref))
 		return eval(`String(document.querySelectorAll('#history .ev-delivered').length)`) == "1"
 	}); err != nil {
@@ -282,7 +282,7 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 	}
 	// Meanwhile the bot previewed the broadcast to both coordinators.
-	if err := api.WaitFor(10*time.Second, func() bool {
+	if err := api.WaitFor(fakeapi.Patience, func() bool {
 		for _, chat := range []int64{7009001, 7009002} {
 			if !slices.ContainsFunc(api.Sent(chat), func(a fakeapi.Action) bool { return strings.Contains(a.Text, "E2E-BC") }) {
 				return false

@@ -395,7 +395,7 @@ func TestRedisKilledDuringSubmissionsKeepsEveryReceipt(t *testing.T) {
 	sent.Wait()
 	// Let the bot finish what it took (some Sends got "try again" while
 	// Redis was down and stay unsent).
-	if err := waitFor(60*time.Second, func() bool { return inboxEmpty(ctx, env) }); err != nil {
+	if err := waitFor(fakeapi.Patience, func() bool { return inboxEmpty(ctx, env) }); err != nil {
 		t.Fatalf("the inbox did not drain after Redis came back: %v", err)
 	}
 	refs := receiptRefs(api, chats)
@@ -430,7 +430,7 @@ func TestReceiptLostToACrashIsSentByTheNextProcess(t *testing.T) {
 	for _, raw := range steps[:len(steps)-1] {
 		f.deliver(t, raw)
 	}
-	if err := waitFor(20*time.Second, func() bool { return inboxEmpty(ctx, env) }); err != nil {
+	if err := waitFor(fakeapi.Patience, func() bool { return inboxEmpty(ctx, env) }); err != nil {
 		t.Fatal("the steps before Send were not handled")
 	}
 
@@ -439,7 +439,7 @@ func TestReceiptLostToACrashIsSentByTheNextProcess(t *testing.T) {
 	api.FailNextInChat(chat, "", 3, fakeapi.Failure{Code: 502, Description: "Bad Gateway"})
 	answers := api.Calls("answerCallbackQuery")
 	f.deliver(t, steps[len(steps)-1])
-	if err := waitFor(20*time.Second, func() bool { return api.Calls("answerCallbackQuery") > answers }); err != nil {
+	if err := waitFor(fakeapi.Patience, func() bool { return api.Calls("answerCallbackQuery") > answers }); err != nil {
 		t.Fatal("the bot did not answer the Send button")
 	}
 	first.kill()
@@ -452,7 +452,7 @@ func TestReceiptLostToACrashIsSentByTheNextProcess(t *testing.T) {
 	}
 
 	startReplica(t, env, api, replicaSecret)
-	if err := waitFor(30*time.Second, func() bool { return len(receiptRefs(api, []int64{chat})) > 0 }); err != nil {
+	if err := waitFor(fakeapi.Patience, func() bool { return len(receiptRefs(api, []int64{chat})) > 0 }); err != nil {
 		t.Fatal("the next process did not send the receipt")
 	}
 	if refs := receiptRefs(api, []int64{chat}); refs[0] != queued[0] {
@@ -590,7 +590,7 @@ func TestSIGTERMStopsWithinTheShutdownTime(t *testing.T) {
 			f.deliver(t, raw)
 		}
 	}
-	if err := waitFor(60*time.Second, func() bool { return inboxEmpty(ctx, env) }); err != nil {
+	if err := waitFor(fakeapi.Patience, func() bool { return inboxEmpty(ctx, env) }); err != nil {
 		q, _ := env.Store.QueueLength(ctx)
 		t.Fatalf("%d of %d reports after a restart: %v", q, n, err)
 	}

@@ -101,7 +101,7 @@ func throughAFailover(t *testing.T, env *testenv.Env, kill func()) {
 		}
 	}
 	t.Logf("all updates acknowledged %v after the master was killed", time.Since(killedAt).Round(time.Millisecond))
-	if err := waitFor(60*time.Second, func() bool { return len(receiptRefs(api, chats)) >= n }); err != nil {
+	if err := waitFor(fakeapi.Patience, func() bool { return len(receiptRefs(api, chats)) >= n }); err != nil {
 		t.Errorf("%d of %d conversations got their receipt", len(receiptRefs(api, chats)), n)
 		for _, c := range chats {
 			if len(receiptRefs(api, []int64{c})) == 0 {
@@ -115,7 +115,7 @@ func throughAFailover(t *testing.T, env *testenv.Env, kill func()) {
 	}
 	// The test's own client, on a Cluster, is told to load the new map of
 	// slots, as the bots' store does after an error.
-	if err := waitFor(20*time.Second, func() bool {
+	if err := waitFor(fakeapi.Patience, func() bool {
 		if c, ok := env.RDB.(*redis.ClusterClient); ok {
 			c.ReloadState(ctx)
 		}

@@ -6,8 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/vigil-hrd/vigil/internal/fakeapi"
 	"github.com/vigil-hrd/vigil/internal/testenv"
 )
 
@@ -24,7 +24,7 @@ func startServe(t *testing.T, vars map[string]string, args ...string) (login str
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	address := regexp.MustCompile(`http://127\.0\.0\.1:\d+/login\?token=[A-Za-z0-9_-]{43}`)
-	if err := waitFor(10*time.Second, func() bool { return address.Match(out.Bytes()) }); err != nil {
+	if err := waitFor(fakeapi.Patience, func() bool { return address.Match(out.Bytes()) }); err != nil {
 		t.Fatalf("no address printed:\n%s\n%s", out.Bytes(), errs.Bytes())
 	}
 	return string(address.Find(out.Bytes())), errs

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-hrd/vigil/internal/fakeapi"
 	"github.com/vigil-hrd/vigil/internal/testenv"
 	"github.com/vigil-hrd/vigil/seal"
 )
@@ -54,7 +55,7 @@ func TestTriageServeRemoteWarnsAndStops(t *testing.T) {
 			strings.NewReader(""), out, errs, func(k string) string { return vars[k] })
 	}()
 	address := regexp.MustCompile(`http://127\.0\.0\.1:\d+/login\?token=[A-Za-z0-9_-]{43}`)
-	if err := waitFor(10*time.Second, func() bool { return address.Match(out.Bytes()) }); err != nil {
+	if err := waitFor(fakeapi.Patience, func() bool { return address.Match(out.Bytes()) }); err != nil {
 		t.Fatalf("no address printed:\n%s\n%s", out.Bytes(), errs.Bytes())
 	}
 	if !strings.Contains(string(errs.Bytes()), "WARNING: the console listens on") {
@@ -101,7 +102,7 @@ func TestTriageServeBroadcasts(t *testing.T) {
 		}()
 		t.Cleanup(func() { cancel(); <-done })
 		address := regexp.MustCompile(`http://127\.0\.0\.1:\d+/login\?token=[A-Za-z0-9_-]{43}`)
-		if err := waitFor(10*time.Second, func() bool { return address.Match(out.Bytes()) }); err != nil {
+		if err := waitFor(fakeapi.Patience, func() bool { return address.Match(out.Bytes()) }); err != nil {
 			t.Fatalf("no address printed:\n%s\n%s", out.Bytes(), errs.Bytes())
 		}
 		login := string(address.Find(out.Bytes()))

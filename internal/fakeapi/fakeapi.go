@@ -627,6 +627,11 @@ func (s *Server) Pending() int {
 	return len(s.updates)
 }
 
+// Patience is how long a test waits for the bot to act before it fails:
+// long, because a loaded machine can be slow by many seconds, while a test
+// that passes never waits it out.
+const Patience = time.Minute
+
 // WaitFor calls cond whenever the fake's state changes (a request arrives,
 // a message is sent, an update is queued, …) until it returns true, and
 // returns an error if that does not happen within timeout. cond runs without
