@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-telegram/bot/models"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-hrd/vigil/bot"
 	"github.com/vigil-hrd/vigil/flows"
@@ -32,6 +33,7 @@ type harness struct {
 	t   *testing.T
 	env *testenv.Env
 	api *fakeapi.Server
+	reg *prometheus.Registry // the bot's metrics
 }
 
 // staffChat is the staff alert group in the tests.
@@ -41,7 +43,7 @@ var staffChat = models.Chat{ID: -1009999, Type: models.ChatTypeSupergroup, Title
 // conversation.
 func start(t *testing.T, wrap func(bot.Conversation) bot.Conversation) *harness {
 	t.Helper()
-	h := &harness{t: t, env: testenv.New(t, "rdbcompression no"), api: fakeapi.New(t, token)}
+	h := &harness{t: t, env: testenv.New(t, "rdbcompression no"), api: fakeapi.New(t, token), reg: prometheus.NewRegistry()}
 	h.api.AddChat(staffChat)
 	var conv bot.Conversation = h.env.Service
 	if wrap != nil {
@@ -52,7 +54,7 @@ func start(t *testing.T, wrap func(bot.Conversation) bot.Conversation) *harness 
 		Token: token, APIURL: h.api.URL(), Service: conv, Replies: h.env.Service, Text: h.env.Text, Log: h.env.Log,
 		PollTimeout: 2 * time.Second, ReplyPoll: 100 * time.Millisecond,
 		Alerts: &bot.AlertConfig{Source: h.env.Service, Chat: staffChat.ID, Interval: 300 * time.Millisecond, Every: 20 * time.Millisecond},
-		Inbox:  h.env.Service, Partitions: 4, LeaseTTL: time.Second,
+		Inbox:  h.env.Service, Partitions: 4, LeaseTTL: time.Second, Metrics: h.reg,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -467,10 +469,7 @@ func TestStaffReplyReachesTheDefenderAndTheAnswerComesBack(t *testing.T) {
 	d := h.defender(6060, "ar")
 	ref := d.report("THREAD", "العربية")
 
-	staff, err := triage.New(triage.Config{Store: h.env.Store, Identities: h.env.Identities, Recipients: h.env.Recipients, Staff: "ana"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	staff := h.env.StaffService(t, "ana")
 	if err := staff.Claim(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
@@ -532,7 +531,7 @@ func TestReplyToABlockedDefenderIsRecordedUndeliverable(t *testing.T) {
 	h := start(t, nil)
 	d := h.defender(7070, "en")
 	ref := d.report("BLOCKED", "English")
-	staff, _ := triage.New(triage.Config{Store: h.env.Store, Identities: h.env.Identities, Recipients: h.env.Recipients, Staff: "ben"})
+	staff := h.env.StaffService(t, "ana")
 	h.api.FailNextInChat(d.chat.ID, "sendMessage", 1, fakeapi.Forbidden())
 	if err := staff.Reply(ctx, ref, "hello"); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ type metrics struct {
 	apiErrors    *prometheus.CounterVec
 	owned        prometheus.Gauge
 	broadcasts   *prometheus.CounterVec
+	refused      *prometheus.CounterVec
 }
 
 // newMetrics registers the bot's series with reg; a nil reg gives metrics
@@ -42,7 +43,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Broadcast sends by outcome (sent, failed, blocked, retry-after, retry); rate() of outcome=\"sent\" is the broadcast rate.",
 		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.updatesTotal, m.latency, m.apiErrors, m.owned, m.broadcasts)
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_staff_replies_refused_total",
+		Help: "Staff replies not delivered because their signature did not hold, by reason (intake.Refused… kinds).",
+	}, []string{"reason"})
+	reg.MustRegister(m.updatesTotal, m.latency, m.apiErrors, m.owned, m.broadcasts, m.refused)
 	return m
 }
 
@@ -73,5 +78,11 @@ func (m *metrics) partitions(n int) {
 func (m *metrics) broadcast(outcome string) {
 	if m != nil {
 		m.broadcasts.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *metrics) refusedReply(reason string) {
+	if m != nil {
+		m.refused.WithLabelValues(reason).Inc()
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/vigil-hrd/vigil/broadcast"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/seal"
+	"github.com/vigil-hrd/vigil/sign"
 	"github.com/vigil-hrd/vigil/store"
 )
 
@@ -44,6 +45,8 @@ type Service struct {
 	keys       *seal.Keys
 	recipients *seal.Recipients
 	botID      seal.Identity
+	trust      *sign.Trust
+	maxAge     time.Duration
 	limits     Limits
 	fetch      func(ctx context.Context, fileID string) (io.ReadCloser, error)
 	broadcasts *broadcast.Service
@@ -71,6 +74,12 @@ type Config struct {
 	// BotIdentity opens staff replies for delivery (see EnsureBotIdentity);
 	// nil disables delivery.
 	BotIdentity seal.Identity
+	// Trust is the staff keyring in force: a staff reply is delivered only
+	// when signed by a key of it with the staff role (see PendingReplies);
+	// without it none is. ReplyMaxAge bounds how old a reply's signature
+	// may be when it is delivered (default DefaultReplyMaxAge).
+	Trust       *sign.Trust
+	ReplyMaxAge time.Duration
 	Limits      Limits
 	// Fetch opens a file the defender sent, by the transport's id; nil
 	// means files cannot be taken.
@@ -101,8 +110,11 @@ func New(c Config) *Service {
 	if c.Limits.ReportsPerDay <= 0 {
 		c.Limits.ReportsPerDay = DefaultLimits.ReportsPerDay
 	}
+	if c.ReplyMaxAge <= 0 {
+		c.ReplyMaxAge = DefaultReplyMaxAge
+	}
 	return &Service{engine: c.Engine, store: c.Store, keys: c.Keys, recipients: c.Recipients, botID: c.BotIdentity,
-		limits: c.Limits, fetch: c.Fetch, broadcasts: c.Broadcasts, rate: c.Rate, log: c.Log, now: c.Now}
+		trust: c.Trust, maxAge: c.ReplyMaxAge, limits: c.Limits, fetch: c.Fetch, broadcasts: c.Broadcasts, rate: c.Rate, log: c.Log, now: c.Now}
 }
 
 // NewDraftID returns a random draft id, for flows.Config.NewID.
