@@ -306,7 +306,10 @@ func (b *Bot) deliverReplies(ctx context.Context) {
 			continue
 		}
 		for _, d := range ds {
-			if d.Chat == 0 { // undeliverable: recorded, nothing to send
+			if d.Chat == 0 { // undeliverable or refused: recorded, nothing to send
+				if d.Refused != "" {
+					b.metrics.refusedReply(d.Refused)
+				}
 				b.deliverReply(context.WithoutCancel(ctx), d)
 				continue
 			}

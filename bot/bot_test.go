@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-telegram/bot/models"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-hrd/vigil/bot"
 	"github.com/vigil-hrd/vigil/flows"
@@ -32,6 +33,7 @@ type harness struct {
 	t   *testing.T
 	env *testenv.Env
 	api *fakeapi.Server
+	reg *prometheus.Registry // the bot's metrics
 }
 
 // staffChat is the staff alert group in the tests.
@@ -48,14 +50,14 @@ func start(t *testing.T, wrap func(bot.Conversation) bot.Conversation) *harness 
 // bot's configuration before the bot is made.
 func startWith(t *testing.T, wrap func(bot.Conversation) bot.Conversation, prepare func(*testenv.Env, *bot.Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, env: testenv.New(t, "rdbcompression no"), api: fakeapi.New(t, token)}
+	h := &harness{t: t, env: testenv.New(t, "rdbcompression no"), api: fakeapi.New(t, token), reg: prometheus.NewRegistry()}
 	h.api.AddChat(staffChat)
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := bot.Config{
 		Token: token, APIURL: h.api.URL(), Text: h.env.Text, Log: h.env.Log,
 		PollTimeout: 2 * time.Second, ReplyPoll: 100 * time.Millisecond,
 		Alerts:     &bot.AlertConfig{Chat: staffChat.ID, Interval: 300 * time.Millisecond, Every: 20 * time.Millisecond},
-		Partitions: 4, LeaseTTL: time.Second,
+		Partitions: 4, LeaseTTL: time.Second, Metrics: h.reg,
 	}
 	if prepare != nil {
 		prepare(h.env, &cfg)
@@ -479,10 +481,7 @@ func TestStaffReplyReachesTheDefenderAndTheAnswerComesBack(t *testing.T) {
 	d := h.defender(6060, "ar")
 	ref := d.report("THREAD", "العربية")
 
-	staff, err := triage.New(triage.Config{Store: h.env.Store, Identities: h.env.Identities, Recipients: h.env.Recipients, Staff: "ana"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	staff := h.env.StaffService(t, "ana")
 	if err := staff.Claim(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
@@ -544,7 +543,7 @@ func TestReplyToABlockedDefenderIsRecordedUndeliverable(t *testing.T) {
 	h := start(t, nil)
 	d := h.defender(7070, "en")
 	ref := d.report("BLOCKED", "English")
-	staff, _ := triage.New(triage.Config{Store: h.env.Store, Identities: h.env.Identities, Recipients: h.env.Recipients, Staff: "ben"})
+	staff := h.env.StaffService(t, "ana")
 	h.api.FailNextInChat(d.chat.ID, "sendMessage", 1, fakeapi.Forbidden())
 	if err := staff.Reply(ctx, ref, "hello"); err != nil {
 		t.Fatal(err)

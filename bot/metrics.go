@@ -16,6 +16,7 @@ type metrics struct {
 	owned        prometheus.Gauge
 	broadcasts   *prometheus.CounterVec
 	budgetAlerts *prometheus.CounterVec
+	refused      *prometheus.CounterVec
 }
 
 // newMetrics registers the bot's series with reg; a nil reg gives metrics
@@ -47,7 +48,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Thresholds crossed by the budget all chats share (evidence-hour, evidence-day, reports-hour, reports-day) or by Redis memory, by level in percent; each crossing counted once, by the process that alerted.",
 		}, []string{"budget", "level"}),
 	}
-	reg.MustRegister(m.updatesTotal, m.latency, m.apiErrors, m.owned, m.broadcasts, m.budgetAlerts)
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_staff_replies_refused_total",
+		Help: "Staff replies not delivered because their signature did not hold, by reason (intake.Refused… kinds).",
+	}, []string{"reason"})
+	reg.MustRegister(m.updatesTotal, m.latency, m.apiErrors, m.owned, m.broadcasts, m.budgetAlerts, m.refused)
 	return m
 }
 
@@ -84,5 +89,11 @@ func (m *metrics) broadcast(outcome string) {
 func (m *metrics) budgetAlert(name string, level int) {
 	if m != nil {
 		m.budgetAlerts.WithLabelValues(name, strconv.Itoa(level)).Inc()
+	}
+}
+
+func (m *metrics) refusedReply(reason string) {
+	if m != nil {
+		m.refused.WithLabelValues(reason).Inc()
 	}
 }

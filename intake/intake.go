@@ -35,6 +35,7 @@ import (
 	"github.com/vigil-hrd/vigil/budget"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/seal"
+	"github.com/vigil-hrd/vigil/sign"
 	"github.com/vigil-hrd/vigil/store"
 )
 
@@ -45,6 +46,8 @@ type Service struct {
 	keys       *seal.Keys
 	recipients *seal.Recipients
 	botID      seal.Identity
+	trust      *sign.Trust
+	maxAge     time.Duration
 	limits     Limits
 	budget     *budget.Budget
 	fetch      func(ctx context.Context, fileID string) (io.ReadCloser, error)
@@ -73,6 +76,12 @@ type Config struct {
 	// BotIdentity opens staff replies for delivery (see EnsureBotIdentity);
 	// nil disables delivery.
 	BotIdentity seal.Identity
+	// Trust is the staff keyring in force: a staff reply is delivered only
+	// when signed by a key of it with the staff role (see PendingReplies);
+	// without it none is. ReplyMaxAge bounds how old a reply's signature
+	// may be when it is delivered (default DefaultReplyMaxAge).
+	Trust       *sign.Trust
+	ReplyMaxAge time.Duration
 	Limits      Limits
 	// Budget, when set, is the budget all chats share: files and reports
 	// past it are refused with a kind message (msg.files_paused,
@@ -107,8 +116,11 @@ func New(c Config) *Service {
 	if c.Limits.ReportsPerDay <= 0 {
 		c.Limits.ReportsPerDay = DefaultLimits.ReportsPerDay
 	}
+	if c.ReplyMaxAge <= 0 {
+		c.ReplyMaxAge = DefaultReplyMaxAge
+	}
 	return &Service{engine: c.Engine, store: c.Store, keys: c.Keys, recipients: c.Recipients, botID: c.BotIdentity,
-		limits: c.Limits, budget: c.Budget, fetch: c.Fetch, broadcasts: c.Broadcasts, rate: c.Rate, log: c.Log, now: c.Now}
+		trust: c.Trust, maxAge: c.ReplyMaxAge, limits: c.Limits, budget: c.Budget, fetch: c.Fetch, broadcasts: c.Broadcasts, rate: c.Rate, log: c.Log, now: c.Now}
 }
 
 // NewDraftID returns a random draft id, for flows.Config.NewID.

@@ -48,6 +48,9 @@ func EnsureBotIdentity(ctx context.Context, st *store.Store, keys *seal.Keys) (s
 type Delivery struct {
 	Chat    int64  // 0 when the reply cannot be routed (Problem says why)
 	Problem string // reason without content, for the case history
+	// Refused, when set, is why the reply's signature did not hold (one of
+	// the Refused… kinds); Problem is set too, and Chat is 0.
+	Refused string
 	out     store.Outgoing
 	text    string
 }
@@ -56,9 +59,16 @@ type Delivery struct {
 // bot process named consumer. Each must then go to DeliverReply, inside
 // the chat's serial slot, or, in a bot whose chats are handled through the
 // inbox, to ForwardReply (those without a chat straight to DeliverReply).
+//
+// A reply is routed to its chat only when its signature holds (see
+// checkReply): one that does not is not even opened, and comes back with
+// Refused set, for DeliverReply to record the refusal.
 func (s *Service) PendingReplies(ctx context.Context, consumer string, block time.Duration) ([]Delivery, error) {
 	if s.botID == nil {
 		return nil, errors.New("intake: reply delivery needs the bot identity")
+	}
+	if s.trust == nil {
+		return nil, errors.New("intake: reply delivery needs the staff keyring")
 	}
 	outs, err := s.store.NextReplies(ctx, consumer, time.Minute, block)
 	if err != nil {
@@ -67,6 +77,16 @@ func (s *Service) PendingReplies(ctx context.Context, consumer string, block tim
 	ds := make([]Delivery, 0, len(outs))
 	for _, o := range outs {
 		d := Delivery{out: o}
+		refused, err := s.checkReply(ctx, o)
+		if err != nil {
+			s.log.Warn("staff reply not checked yet; it will be tried again", "err", err)
+			continue
+		}
+		if refused != "" {
+			d.Refused, d.Problem = refused, refusalNote+" ("+refused+")"
+			ds = append(ds, d)
+			continue
+		}
 		text, err := seal.Open(o.Sealed, s.botID)
 		if err != nil {
 			d.Problem = "the reply does not open with the bot's key"
@@ -151,6 +171,10 @@ func (s *Service) OpenReply(p int, e InboxEntry) (Delivery, error) {
 // error other than ErrUndeliverable from send leaves the reply pending, to
 // be tried again.
 func (s *Service) DeliverReply(ctx context.Context, d Delivery, send func([]flows.Message) error) error {
+	if d.Refused != "" {
+		s.log.Warn("staff reply refused: not signed by a trusted staff key", "reason", d.Refused)
+		return s.store.ReplyDone(ctx, d.out, "refused", d.Problem, s.now())
+	}
 	if d.Problem != "" {
 		s.log.Warn("staff reply undeliverable", "reason", d.Problem)
 		return s.store.ReplyDone(ctx, d.out, "undeliverable", d.Problem, s.now())

@@ -10,7 +10,6 @@ import (
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/intake"
 	"github.com/vigil-hrd/vigil/internal/testenv"
-	"github.com/vigil-hrd/vigil/triage"
 )
 
 // TestForwardedReplyIsDeliveredOnceInItsChatsPartition: a staff reply goes
@@ -132,17 +131,12 @@ func TestAnswerHandledAgainIsAddedOnce(t *testing.T) {
 }
 
 // staffReply has staff member ana reply text to case ref, the report of
-// chat, and returns the reply as the bot is handed it for delivery.
+// chat, signed with her key, and returns the reply as the bot is handed it
+// for delivery.
 func staffReply(t *testing.T, env *testenv.Env, chat int64, ref, text string) intake.Delivery {
 	t.Helper()
 	ctx := context.Background()
-	staff, err := triage.New(triage.Config{Store: env.Store, Identities: env.Identities, Recipients: env.Recipients, Staff: "ana"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := staff.Reply(ctx, ref, text); err != nil {
-		t.Fatal(err)
-	}
+	env.Reply(t, "ana", ref, text)
 	ds, err := env.Service.PendingReplies(ctx, "bot-a", -1)
 	if err != nil || len(ds) != 1 || ds[0].Chat != chat {
 		t.Fatalf("pending replies: %+v %v", ds, err)

@@ -33,9 +33,14 @@ package store
 //	vigil:{q}:case:REF:events   stream  the case's history: status changes, claims, notes, replies and
 //	                                    the defender's answers; any text in it is sealed to the staff
 //	vigil:{q}:case:REF:once:ID  string  an entry of the case added already (Entry.Once); TTL 7 days
+//	vigil:{q}:case:REF:sig:H    string  the outbox entry that used the signature whose SHA-256 is H (hex), so
+//	                                    that a signed reply is delivered once; TTL = the reply's maximum age
+//	                                    and a margin
 //	vigil:{q}:route:REF         string  bot-sealed: the chat to deliver staff replies to
-//	vigil:{q}:outbox            stream  staff replies for the bot (group "bot"), sealed to the bot's age key
-//	vigil:{q}:audit             stream  who did what to which case, when (no content)
+//	vigil:{q}:outbox            stream  staff replies for the bot (group "bot"), sealed to the bot's age key,
+//	                                    each with the staff member's signed statement and signature
+//	vigil:{q}:audit             stream  who did what to which case, when (no content); a reply's signed
+//	                                    statement and signature
 //	vigil:{q}:submission:ID     string  the ref a draft was submitted as; TTL = submission TTL (dedupe)
 //	vigil:{q}:upload:ID:N       string  file N of draft ID, an age file sealed to the staff; TTL = twice the
 //	                                    draft TTL; renamed to file:REF:N when the report is sent
@@ -105,6 +110,7 @@ func reportKey(ref string) string       { return prefix + "{q}:report:" + ref }
 func eventsKey(ref string) string       { return prefix + "{q}:case:" + ref + ":events" }
 func onceKey(ref, once string) string   { return prefix + "{q}:case:" + ref + ":once:" + once }
 func routeKey(ref string) string        { return prefix + "{q}:route:" + ref }
+func signatureKey(ref, h string) string { return prefix + "{q}:case:" + ref + ":sig:" + h }
 func statusKey(status string) string    { return prefix + "{q}:status:" + status }
 func submissionKey(id string) string    { return prefix + "{q}:submission:" + id }
 func uploadKey(id string, n int) string { return prefix + "{q}:upload:" + id + ":" + itoa(int64(n)) }

@@ -16,6 +16,10 @@ type Outgoing struct {
 	Ref    string
 	Event  string // the reply's id in the case history
 	Sealed []byte // sealed to the bot's age key
+	// Statement and Signature are what the staff member signed (see
+	// Entry); empty on an entry nobody signed. The bot checks them; the
+	// store does not.
+	Statement, Signature []byte
 }
 
 // InitOutbox creates the outbox and the bot's consumer group.
@@ -52,18 +56,24 @@ func (s *Store) NextReplies(ctx context.Context, consumer string, stale, block t
 	out := make([]Outgoing, 0, len(msgs))
 	for _, m := range msgs {
 		v := func(k string) string { s, _ := m.Values[k].(string); return s }
-		out = append(out, Outgoing{ID: m.ID, Ref: v("ref"), Event: v("event"), Sealed: []byte(v("sealed"))})
+		out = append(out, Outgoing{ID: m.ID, Ref: v("ref"), Event: v("event"), Sealed: []byte(v("sealed")),
+			Statement: []byte(v("statement")), Signature: []byte(v("signature"))})
 	}
 	return out, nil
 }
 
-// ReplyDone records how a reply's delivery ended ("delivered" or
-// "undeliverable", with a reason without content) in the case history and
-// takes it off the outbox.
+// ReplyDone records how a reply's delivery ended ("delivered",
+// "undeliverable" or "refused", with a reason without content) in the case
+// history and takes it off the outbox. A refused reply (its signature did
+// not hold) is also written to the audit trail, by "bot".
 func (s *Store) ReplyDone(ctx context.Context, o Outgoing, outcome, reason string, at time.Time) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.XAdd(ctx, &redis.XAddArgs{Stream: eventsKey(o.Ref), Values: []any{
 			"type", outcome, "by", "", "at", formatTime(at), "detail", reason, "to", o.Event}})
+		if outcome == "refused" {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: auditKey, Values: []any{
+				"at", formatTime(at), "who", "bot", "what", "refuse-reply", "ref", o.Ref, "detail", reason}})
+		}
 		p.XAck(ctx, outboxKey, botGroup, o.ID)
 		p.XDel(ctx, outboxKey, o.ID)
 		return nil
@@ -72,6 +82,28 @@ func (s *Store) ReplyDone(ctx context.Context, o Outgoing, outcome, reason strin
 		return fmt.Errorf("store: record delivery: %w", err)
 	}
 	return nil
+}
+
+var claimSignature = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if v == ARGV[1] then return 1 end
+return 0
+`)
+
+// UseSignature records that the signature whose SHA-256 is sigHash (hex)
+// is used by outbox entry o, for ttl, and reports whether o may use it: true
+// the first time, and again for the same entry (a reply handed out twice),
+// false when another entry of the case used it (a replay).
+func (s *Store) UseSignature(ctx context.Context, o Outgoing, sigHash string, ttl time.Duration) (bool, error) {
+	n, err := claimSignature.Run(ctx, s.rdb, []string{signatureKey(o.Ref, sigHash)}, o.ID, ttl.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("store: record a used signature: %w", err)
+	}
+	return n == 1, nil
 }
 
 // Outstanding reports whether a reply is still in the outbox, not yet

@@ -140,6 +140,12 @@ type Entry struct {
 	At         time.Time
 	Sealed     []byte // the text, sealed to the staff
 	ForBot     []byte // a reply only: the text sealed to the bot, for delivery
+	// Statement and Signature, for a reply, are the staff member's signed
+	// sign.Statement over ForBot (its canonical bytes and the armored
+	// SSHSIG signature); they go with the reply to the bot, which delivers
+	// nothing without them, and into the audit trail, where `vigil triage
+	// audit --verify` checks them later.
+	Statement, Signature []byte
 	// Once, when set, names the entry (an answer: the inbox entry that
 	// carried it): an entry of the same name is added once, however often
 	// it is added within a week, as a handler that died after adding it
@@ -157,11 +163,15 @@ if not h[1] then return {-1, ''} end
 if ARGV[3] == 'reply' and h[2] and h[2] ~= '' and h[2] ~= ARGV[2] then return {-2, h[2]} end
 if KEYS[5] and not redis.call('SET', KEYS[5], 1, 'NX', 'PX', ARGV[7]) then return {1, ''} end
 if ARGV[2] ~= '' then
-  redis.call('XADD', KEYS[2], '*', 'at', ARGV[4], 'who', ARGV[2], 'what', ARGV[3], 'ref', ARGV[1], 'detail', '')
+  if ARGV[8] ~= '' then
+    redis.call('XADD', KEYS[2], '*', 'at', ARGV[4], 'who', ARGV[2], 'what', ARGV[3], 'ref', ARGV[1], 'detail', '', 'statement', ARGV[8], 'signature', ARGV[9])
+  else
+    redis.call('XADD', KEYS[2], '*', 'at', ARGV[4], 'who', ARGV[2], 'what', ARGV[3], 'ref', ARGV[1], 'detail', '')
+  end
 end
 local id = redis.call('XADD', KEYS[3], '*', 'type', ARGV[3], 'by', ARGV[2], 'at', ARGV[4], 'sealed', ARGV[5])
 if ARGV[3] == 'reply' then
-  redis.call('XADD', KEYS[4], '*', 'ref', ARGV[1], 'event', id, 'sealed', ARGV[6])
+  redis.call('XADD', KEYS[4], '*', 'ref', ARGV[1], 'event', id, 'sealed', ARGV[6], 'statement', ARGV[8], 'signature', ARGV[9])
 end
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[4])
 return {1, id}
@@ -186,7 +196,7 @@ func (s *Store) AddEntry(ctx context.Context, e Entry) error {
 		keys = append(keys, onceKey(e.Ref, e.Once))
 	}
 	res, err := addEntry.Run(ctx, s.rdb, keys,
-		e.Ref, e.Staff, e.Kind, formatTime(e.At), e.Sealed, e.ForBot, onceTTL.Milliseconds()).Slice()
+		e.Ref, e.Staff, e.Kind, formatTime(e.At), e.Sealed, e.ForBot, onceTTL.Milliseconds(), e.Statement, e.Signature).Slice()
 	if err != nil {
 		return fmt.Errorf("store: add %s: %w", e.Kind, err)
 	}
@@ -229,6 +239,11 @@ type AuditEntry struct {
 	What   string
 	Ref    string // "" for actions over many cases
 	Detail string
+	// Statement and Signature are set on a signed action (a reply): the
+	// sign.Statement's canonical bytes and its armored signature, as the
+	// staff member's tool made them.
+	Statement string `json:",omitempty"`
+	Signature string `json:",omitempty"`
 }
 
 // Audit appends an entry to the audit trail. Callers that decrypt, export or
@@ -251,7 +266,8 @@ func (s *Store) AuditLog(ctx context.Context, ref string) ([]AuditEntry, error) 
 	var out []AuditEntry
 	for _, m := range msgs {
 		v := func(k string) string { s, _ := m.Values[k].(string); return s }
-		e := AuditEntry{ID: m.ID, At: parseTime(v("at")), Who: v("who"), What: v("what"), Ref: v("ref"), Detail: v("detail")}
+		e := AuditEntry{ID: m.ID, At: parseTime(v("at")), Who: v("who"), What: v("what"), Ref: v("ref"), Detail: v("detail"),
+			Statement: v("statement"), Signature: v("signature")}
 		if ref != "" && e.Ref != ref && !strings.Contains(","+e.Detail+",", ","+ref+",") {
 			continue
 		}

@@ -126,12 +126,18 @@ func (s *Service) Note(ctx context.Context, typed, text string) error {
 	return s.cfg.Store.AddEntry(ctx, store.Entry{Ref: c.Ref, Staff: s.cfg.Staff, Kind: "note", At: s.cfg.Now(), Sealed: sealed})
 }
 
-// Reply sends a message to the defender through the bot. It is refused when
-// the defender said the mission may not contact them in the chat, and when
-// someone else holds the case.
+// Reply sends a message to the defender through the bot, signed with the
+// staff member's key (Config.Signer) over its copy sealed to the bot. It is
+// refused when the defender said the mission may not contact them in the
+// chat, when someone else holds the case, without a signer (ErrNoSigner),
+// and when the bot's key in Redis is not the one pinned
+// (*BotKeyChangedError); a refused reply queues nothing.
 func (s *Service) Reply(ctx context.Context, typed, text string) error {
 	if strings.TrimSpace(text) == "" {
 		return errors.New("the reply is empty")
+	}
+	if s.cfg.Signer == nil {
+		return ErrNoSigner
 	}
 	if len(s.cfg.Identities) == 0 {
 		return ErrNoIdentity
@@ -155,13 +161,9 @@ func (s *Service) Reply(ctx context.Context, typed, text string) error {
 	if err != nil {
 		return err
 	}
-	botKey := s.cfg.BotRecipient
-	if botKey == "" {
-		if botKey, err = s.cfg.Store.BotRecipient(ctx); errors.Is(err, store.ErrNotFound) {
-			return errors.New("no bot has started on this Redis yet, so there is no key to seal the reply for it; start `vigil bot` once")
-		} else if err != nil {
-			return err
-		}
+	botKey, err := s.botKey(ctx)
+	if err != nil {
+		return err
 	}
 	bot, err := seal.ParseRecipients(strings.NewReader(botKey))
 	if err != nil {
@@ -171,7 +173,12 @@ func (s *Service) Reply(ctx context.Context, typed, text string) error {
 	if err != nil {
 		return err
 	}
-	err = s.cfg.Store.AddEntry(ctx, store.Entry{Ref: c.Ref, Staff: s.cfg.Staff, Kind: "reply", At: s.cfg.Now(), Sealed: forStaff, ForBot: forBot})
+	statement, signature, err := s.signReply(c.Ref, forBot)
+	if err != nil {
+		return err
+	}
+	err = s.cfg.Store.AddEntry(ctx, store.Entry{Ref: c.Ref, Staff: s.cfg.Staff, Kind: "reply", At: s.cfg.Now(), Sealed: forStaff, ForBot: forBot,
+		Statement: statement, Signature: signature})
 	return heldError(c.Ref, err)
 }
 

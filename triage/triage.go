@@ -12,6 +12,11 @@
 //   - Notes, reasons and replies are sealed to the staff recipients before
 //     they are stored; a reply is also sealed to the bot's public key, so
 //     that the bot can deliver it and nobody else on the server can read it.
+//     That key is pinned on the staff member's machine on first use, and a
+//     reply is refused when Redis holds another.
+//   - A reply carries a sign.Statement over its sealed copy for the bot,
+//     signed with the staff member's own key; the bot delivers nothing
+//     else.
 //   - A report this identity cannot open is named as such, with the keys it
 //     was sealed to; a damaged one is reported as tampered and never shown.
 //     Either way the rest of a list still shows.
@@ -42,6 +47,14 @@ type Config struct {
 	Now        func() time.Time //
 	// BotRecipient overrides the bot's public key read from Redis, to pin it.
 	BotRecipient string
+	// KnownBotFile, without BotRecipient, is where the bot's public key is
+	// pinned on first use (like ssh's known_hosts): a reply is refused with
+	// a *BotKeyChangedError when Redis later holds another key. "" trusts
+	// Redis (tests only: the staff tools always set it).
+	KnownBotFile string
+	// Signer signs replies (see ReplySigner); a reply without one is
+	// refused with ErrNoSigner.
+	Signer ReplySigner
 }
 
 // Service carries out staff actions.

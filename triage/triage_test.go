@@ -33,8 +33,14 @@ func staff(t testing.TB, env *testenv.Env, name string, clk *clock) *triage.Serv
 	if clk != nil {
 		now = clk.now
 	}
-	s, err := triage.New(triage.Config{Store: env.Store, Identities: env.Identities, Recipients: env.Recipients,
-		Staff: name, Lease: time.Hour, Now: now})
+	cfg := triage.Config{Store: env.Store, Identities: env.Identities, Recipients: env.Recipients,
+		Staff: name, Lease: time.Hour, Now: now, KnownBotFile: env.KnownBotFile()}
+	for _, m := range testenv.Staff {
+		if m.Name == name {
+			cfg.Signer = env.Signer(t, name)
+		}
+	}
+	s, err := triage.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

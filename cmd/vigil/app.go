@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-hrd/vigil/intake"
 	"github.com/vigil-hrd/vigil/locales"
 	"github.com/vigil-hrd/vigil/seal"
+	"github.com/vigil-hrd/vigil/sign"
 	"github.com/vigil-hrd/vigil/store"
 )
 
@@ -29,6 +30,9 @@ type app struct {
 	service *intake.Service
 	budget  *budget.Budget // shared by all chats and every bot process
 	keys    *seal.Keys
+	// trust is the staff keyring in force, for the processes that deliver
+	// staff replies (the bot, the console).
+	trust *sign.Trust
 	// broadcasts and open are set for the bot: coordinators' publications,
 	// and the opener of their texts.
 	broadcasts *broadcast.Service
@@ -56,6 +60,12 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 	recipients, err := seal.LoadRecipients(cfg.RecipientsFile)
 	if err != nil {
 		return nil, settingError("VIGIL_RECIPIENTS_FILE", "%v (create one with `vigil keygen -o staff.key` and put the printed age1… key in it)", err)
+	}
+	var trust *sign.Trust
+	if delivers {
+		if trust, err = loadTrust(cfg, log); err != nil {
+			return nil, err
+		}
 	}
 	keys, created, err := seal.LoadOrCreateKeys(cfg.SecretFile)
 	if err != nil {
@@ -92,13 +102,16 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 			return nil, settingError("VIGIL_SECRET_FILE", "%v", err)
 		}
 	}
-	a := &app{cfg: cfg, log: log, text: text, rdb: rdb, store: st, keys: keys}
+	a := &app{cfg: cfg, log: log, text: text, rdb: rdb, store: st, keys: keys, trust: trust}
 	if delivers {
 		botKey, err := st.BotRecipient(cctx)
 		if err != nil {
 			rdb.Close()
 			return nil, fmt.Errorf("read the bot's public key: %w", err)
 		}
+		// Staff pin this key; when it changes they ask whoever runs the
+		// bot, who finds it here.
+		log.Info("bot reply key", "recipient", botKey)
 		sealer, err := broadcast.SealFor(recipients, botKey)
 		if err != nil {
 			rdb.Close()
@@ -109,9 +122,24 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 	}
 	a.budget = budget.New(budget.Config{Store: st, Limits: cfg.Budget, Log: log})
 	a.service = intake.New(intake.Config{Engine: engine, Store: st, Keys: keys, Recipients: recipients, BotIdentity: botID,
-		Limits: cfg.Limits, Budget: a.budget, Log: log, Fetch: a.fetch, Broadcasts: a.broadcasts, Rate: cfg.BroadcastRate})
+		Trust: trust, ReplyMaxAge: cfg.ReplyMaxAge, Limits: cfg.Limits, Budget: a.budget, Log: log, Fetch: a.fetch, Broadcasts: a.broadcasts, Rate: cfg.BroadcastRate})
 	log.Info("ready", "recipients", len(recipients.Keys()), "languages", len(text.Languages()), "countries", len(cfg.Countries))
 	return a, nil
+}
+
+// loadTrust reads the staff keyring (VIGIL_STAFF_KEYRING) that staff
+// replies must be signed by, and logs whom it trusts.
+func loadTrust(cfg *Config, log *slog.Logger) (*sign.Trust, error) {
+	if cfg.StaffKeyring == "" {
+		return nil, settingError("VIGIL_STAFF_KEYRING", "not set: give the staff keyring file, which lists the keys that sign replies to defenders (see docs/signing.md)")
+	}
+	trust, err := sign.LoadTrust(cfg.StaffKeyring)
+	if err != nil {
+		return nil, err // names the setting's file, the line and the entry
+	}
+	staff, coordinators := trust.Keyring().Counts()
+	log.Info("staff keyring", "staff", staff, "coordinators", coordinators)
+	return trust, nil
 }
 
 // fetch opens a file a defender sent, through the front end that received

@@ -8,7 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,10 +21,16 @@ import (
 	"github.com/vigil-hrd/vigil/bot"
 	"github.com/vigil-hrd/vigil/broadcast"
 	"github.com/vigil-hrd/vigil/budget"
+	"github.com/vigil-hrd/vigil/sign"
 	"github.com/vigil-hrd/vigil/store"
 )
 
 func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+	// SIGHUP reloads the staff keyring. Registered first, so that one
+	// sent while the bot starts never terminates it (its default action).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fs := flag.NewFlagSet("bot", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
@@ -37,6 +46,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 		return err
 	}
 	defer a.Close()
+	go reloadOnHangup(ctx, hup, a.trust, log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -66,6 +76,26 @@ func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 		}
 	}
 	return b.Run(ctx)
+}
+
+// reloadOnHangup reads the staff keyring again on each signal from hup
+// (SIGHUP) until ctx ends; a keyring that does not load leaves the one in
+// force.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, trust *sign.Trust, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			k, err := trust.Reload()
+			if err != nil {
+				log.Error("staff keyring not reloaded; keeping the keyring in force", "err", err)
+				continue
+			}
+			staff, coordinators := k.Counts()
+			log.Info("staff keyring reloaded", "staff", staff, "coordinators", coordinators)
+		}
+	}
 }
 
 // publishPolicy writes the broadcast policy to Redis, where staff tools

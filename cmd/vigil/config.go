@@ -58,6 +58,12 @@ type Config struct {
 	AlertInterval   time.Duration // repeat until claimed
 	ClaimLease      time.Duration // VIGIL_CLAIM_LEASE
 
+	// Signed staff replies (issue 15): the staff keyring on the bot's own
+	// disk (VIGIL_STAFF_KEYRING), and how old a reply's signature may be
+	// when it is delivered (VIGIL_REPLY_MAX_AGE).
+	StaffKeyring string
+	ReplyMaxAge  time.Duration
+
 	// Broadcasts (issue: coordinators broadcast safety guidance).
 	Coordinators      map[int64]string // Telegram user id → name
 	BroadcastRate     float64          // messages per second, overall
@@ -126,6 +132,15 @@ func loadConfig(getenv func(string) string, needToken bool) (*Config, error) {
 			return nil, settingError("VIGIL_CLAIM_LEASE", "want a duration such as 24h")
 		}
 		c.ClaimLease = d
+	}
+	c.StaffKeyring = getenv("VIGIL_STAFF_KEYRING")
+	c.ReplyMaxAge = intake.DefaultReplyMaxAge
+	if v := getenv("VIGIL_REPLY_MAX_AGE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			return nil, settingError("VIGIL_REPLY_MAX_AGE", "want a duration of at least 1m, such as 168h")
+		}
+		c.ReplyMaxAge = d
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("VIGIL_LOG_LEVEL"), "info"))); err != nil {
 		return nil, settingError("VIGIL_LOG_LEVEL", "want debug, info, warn or error")

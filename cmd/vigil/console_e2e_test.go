@@ -49,7 +49,8 @@ func TestConsoleInChromium(t *testing.T) {
 		api.AddChat(models.Chat{ID: id, Type: models.ChatTypePrivate, FirstName: "C"})
 	}
 	common := []string{"VIGIL_TEST_RUN_MAIN=1", "REDIS_URL=" + env.Redis.URL(),
-		"VIGIL_RECIPIENTS_FILE=" + filepath.Join(env.Dir, "recipients.txt"), "VIGIL_LOG_FORMAT=text"}
+		"VIGIL_RECIPIENTS_FILE=" + filepath.Join(env.Dir, "recipients.txt"), "VIGIL_LOG_FORMAT=text",
+		"VIGIL_STAFF_KEYRING=" + env.KeyringFile, "VIGIL_SIGNING_KEY=" + env.SigningKeyFile("ana"), "VIGIL_KNOWN_BOT=" + env.KnownBotFile()}
 
 	// The bot, long polling the fake.
 	bot := exec.Command(os.Args[0], "bot")

@@ -63,6 +63,7 @@ func loadRun(b *testing.B, rate, chats int) {
 		"TELEGRAM_BOT_TOKEN="+replicaToken, "TELEGRAM_API_URL="+api.URL(), "REDIS_URL="+env.Redis.URL(),
 		"VIGIL_RECIPIENTS_FILE="+filepath.Join(env.Dir, "recipients.txt"),
 		"VIGIL_SECRET_FILE="+filepath.Join(env.Dir, "bot.secret"),
+		"VIGIL_STAFF_KEYRING="+env.KeyringFile,
 		"VIGIL_METRICS_LISTEN=off", "VIGIL_LOG_LEVEL="+os.Getenv("VIGIL_BENCH_LOG"), "VIGIL_LOG_FORMAT=text", "VIGIL_PARTITIONS=32")
 	if os.Getenv("VIGIL_BENCH_WAIT") != "" {
 		redistest.StartReplica(b, env.Redis)

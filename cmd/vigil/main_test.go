@@ -233,6 +233,8 @@ func staffVars(env *testenv.Env, name string) map[string]string {
 	return map[string]string{
 		"REDIS_URL": env.Redis.URL(), "VIGIL_IDENTITY": env.IdentityFile, "VIGIL_STAFF": name,
 		"VIGIL_RECIPIENTS_FILE": filepath.Join(env.Dir, "recipients.txt"),
+		"VIGIL_SIGNING_KEY":     env.SigningKeyFile(name), "VIGIL_KNOWN_BOT": env.KnownBotFile(),
+		"VIGIL_STAFF_KEYRING": env.KeyringFile,
 	}
 }
 
@@ -248,6 +250,9 @@ func consoleVars(env *testenv.Env) map[string]string {
 		"VIGIL_CONFIG":          cfg,
 		"VIGIL_IDENTITY":        env.IdentityFile,
 		"VIGIL_STAFF":           "ana",
+		"VIGIL_STAFF_KEYRING":   env.KeyringFile,
+		"VIGIL_SIGNING_KEY":     env.SigningKeyFile("ana"),
+		"VIGIL_KNOWN_BOT":       env.KnownBotFile(),
 	}
 }
 

@@ -55,6 +55,7 @@ type replica struct {
 	cmd  *exec.Cmd
 	addr string
 	dead bool
+	logs *testenv.SafeBuffer // what it wrote to stderr
 }
 
 func startReplica(t testing.TB, env *testenv.Env, api *fakeapi.Server, secret string, extraEnv ...string) *replica {
@@ -77,6 +78,7 @@ func startReplica(t testing.TB, env *testenv.Env, api *fakeapi.Server, secret st
 		"TELEGRAM_API_URL="+api.URL(),
 		"VIGIL_RECIPIENTS_FILE="+filepath.Join(env.Dir, "recipients.txt"),
 		"VIGIL_SECRET_FILE="+filepath.Join(env.Dir, "bot.secret"),
+		"VIGIL_STAFF_KEYRING="+env.KeyringFile,
 		"VIGIL_WEBHOOK_URL=http://"+addr+"/hook",
 		"VIGIL_WEBHOOK_LISTEN="+addr,
 		"VIGIL_WEBHOOK_SECRET="+secret,
@@ -86,19 +88,19 @@ func startReplica(t testing.TB, env *testenv.Env, api *fakeapi.Server, secret st
 		"VIGIL_LOG_LEVEL=error",
 	)
 	cmd.Env = append(cmd.Env, extraEnv...)
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
+	logs := &testenv.SafeBuffer{}
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	r := &replica{cmd: cmd, addr: addr}
+	r := &replica{cmd: cmd, addr: addr, logs: logs}
 	t.Cleanup(func() {
 		if !r.dead {
 			cmd.Process.Signal(syscall.SIGTERM)
 			cmd.Wait()
 		}
-		if t.Failed() && logs.Len() > 0 {
-			t.Logf("replica %s log:\n%s", addr, logs.String())
+		if t.Failed() && len(logs.Bytes()) > 0 {
+			t.Logf("replica %s log:\n%s", addr, logs.Bytes())
 		}
 	})
 	// A loaded test machine may take many seconds to start a process
@@ -111,7 +113,7 @@ func startReplica(t testing.TB, env *testenv.Env, api *fakeapi.Server, secret st
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("replica on %s did not start:\n%s", addr, logs.String())
+	t.Fatalf("replica on %s did not start:\n%s", addr, logs.Bytes())
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -19,6 +20,7 @@ import (
 	"github.com/vigil-hrd/vigil/internal/textsafe"
 	"github.com/vigil-hrd/vigil/locales"
 	"github.com/vigil-hrd/vigil/seal"
+	"github.com/vigil-hrd/vigil/sign"
 	"github.com/vigil-hrd/vigil/store"
 	"github.com/vigil-hrd/vigil/triage"
 )
@@ -35,12 +37,17 @@ const triageUsage = `usage: vigil triage COMMAND [flags]
   status REF STATUS [--reason TEXT]
                                 new, triaged, in-progress, waiting-defender, closed
   note REF TEXT                 an internal note, sealed to the staff
-  reply REF TEXT                a message to the defender, through the bot
+  reply REF TEXT [--sign-key FILE]
+                                a message to the defender, through the bot, signed
+                                with your SSH key (VIGIL_SIGNING_KEY; docs/signing.md)
+  trust-bot-key KEY             accept a new bot reply key (age1…) after a real rotation
   export -o FILE [--format json|csv] [--since DATE] [--until DATE]
   stats [--by country|category|month|perpetrator] [--since DATE] [--until DATE]
         [--csv] [--chart FILE.svg|FILE.png]
   purge --closed-before DATE [--yes]
-  audit [--ref REF]
+  audit [--ref REF] [--verify [--keyring FILE]]
+                                --verify checks signed entries against the staff
+                                keyring (FILE, or VIGIL_STAFF_KEYRING)
   serve [--listen 127.0.0.1:8765] [--allow-remote] [--host NAME]… [--poll 5s]
                                 the console in your browser; prints a one-time address.
                                 It answers only requests addressed to the --listen
@@ -49,6 +56,8 @@ const triageUsage = `usage: vigil triage COMMAND [flags]
 
 Common flags: -i IDENTITY (repeatable; or VIGIL_IDENTITY), --as NAME (or
 VIGIL_STAFF), --json. Notes and replies are sealed to VIGIL_RECIPIENTS_FILE.
+The bot's reply key is pinned on first use in VIGIL_KNOWN_BOT (default
+$XDG_CONFIG_HOME/vigil/known_bot), unless VIGIL_BOT_RECIPIENT gives it.
 `
 
 // identityFlags collects repeated -i flags.
@@ -83,6 +92,8 @@ type triageFlags struct {
 	allowRemote                   bool
 	hosts                         hostFlags
 	poll                          time.Duration
+	signKey, keyring              string
+	verify                        bool
 }
 
 // runTriage is the staff tool. Decryption happens here, with the staff member's
@@ -123,6 +134,9 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "")
 	fs.Var(&f.hosts, "host", "")
 	fs.DurationVar(&f.poll, "poll", 5*time.Second, "")
+	fs.StringVar(&f.signKey, "sign-key", "", "")
+	fs.StringVar(&f.keyring, "keyring", "", "")
+	fs.BoolVar(&f.verify, "verify", false, "")
 	// Flags may come before or after the positional arguments.
 	pos, err := parseAnywhere(fs, args)
 	if err != nil {
@@ -164,10 +178,28 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		staff = "-" // raw decrypts nothing
 	}
 	st := store.New(rdb, store.Options{})
-	svc, err := triage.New(triage.Config{
+	tcfg := triage.Config{
 		Store: st, Identities: ids, Recipients: recipients,
 		Staff: staff, Lease: lease, BotRecipient: getenv("VIGIL_BOT_RECIPIENT"),
-	})
+	}
+	// Replies (from the command line, or the browser console when it has a
+	// signing key) are signed with the staff member's key and sealed to
+	// the pinned bot key.
+	replies := sub == "reply" || (sub == "serve" && (f.signKey != "" || getenv("VIGIL_SIGNING_KEY") != ""))
+	if replies || sub == "trust-bot-key" {
+		if tcfg.KnownBotFile, err = knownBotFile(getenv); err != nil {
+			return err
+		}
+	}
+	if replies {
+		signer, err := openSigner(f.signKey, getenv)
+		if err != nil {
+			return err
+		}
+		defer signer.Close()
+		tcfg.Signer = signer
+	}
+	svc, err := triage.New(tcfg)
 	if err != nil {
 		return err
 	}
@@ -242,7 +274,18 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	case "purge":
 		return t.purge(ctx)
 	case "audit":
+		if t.f.verify {
+			return t.verifyAudit(ctx, or(f.keyring, getenv("VIGIL_STAFF_KEYRING")))
+		}
 		return t.audit(ctx)
+	case "trust-bot-key":
+		if err := want(1, "trust-bot-key KEY"); err != nil {
+			return err
+		}
+		if err := triage.TrustBotKey(tcfg.KnownBotFile, pos[0]); err != nil {
+			return err
+		}
+		return t.done(nil, "replies are now sealed to the bot key %s (pinned in %s)", pos[0], tcfg.KnownBotFile)
 	case "serve":
 		if err := want(0, "serve [--listen ADDR] [--allow-remote] [--host NAME]…"); err != nil {
 			return err
@@ -762,3 +805,82 @@ func orDash(s string) string {
 }
 
 func indent(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  ") }
+
+// knownBotFile is where the staff tools pin the bot's reply key:
+// VIGIL_KNOWN_BOT, or known_bot in the user's configuration directory.
+func knownBotFile(getenv func(string) string) (string, error) {
+	if p := getenv("VIGIL_KNOWN_BOT"); p != "" {
+		return p, nil
+	}
+	dir := getenv("XDG_CONFIG_HOME")
+	if dir == "" && getenv("HOME") != "" {
+		dir = filepath.Join(getenv("HOME"), ".config")
+	}
+	if dir == "" {
+		return "", settingError("VIGIL_KNOWN_BOT", "not set, and neither XDG_CONFIG_HOME nor HOME is: give the file where the bot's reply key is pinned")
+	}
+	return filepath.Join(dir, "vigil", "known_bot"), nil
+}
+
+// verifyAudit prints the audit trail with, for each signed action, whether
+// its signature holds against the staff keyring in file: verified (by
+// whom), unsigned (recorded before actions were signed) or invalid (why).
+// It fails when any is invalid.
+func (t *triageCLI) verifyAudit(ctx context.Context, file string) error {
+	if file == "" {
+		return settingError("--keyring", "give the staff keyring file to check against (or set VIGIL_STAFF_KEYRING; see docs/signing.md)")
+	}
+	keyring, err := sign.LoadKeyring(file)
+	if err != nil {
+		return err
+	}
+	entries, err := t.svc.Audit(ctx, t.f.ref)
+	if err != nil {
+		return err
+	}
+	verdicts := triage.VerifyAudit(entries, keyring)
+	invalid := 0
+	for _, v := range verdicts {
+		if v.Status == "invalid" {
+			invalid++
+		}
+	}
+	if t.f.json {
+		type row struct {
+			ID, Who, What, Ref string
+			At                 time.Time
+			Signature          string `json:"signature,omitempty"` // verified, unsigned or invalid
+			By                 string `json:"by,omitempty"`
+			Why                string `json:"why,omitempty"`
+		}
+		rows := make([]row, len(verdicts))
+		for i, v := range verdicts {
+			rows[i] = row{ID: v.ID, Who: v.Who, What: v.What, Ref: v.Ref, At: v.At, Signature: v.Status, By: v.By, Why: v.Why}
+		}
+		if err := writeJSON(t.out, rows); err != nil {
+			return err
+		}
+	} else {
+		w := tabwriter.NewWriter(t.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "WHEN\tWHO\tWHAT\tREF\tSIGNATURE")
+		for _, v := range verdicts {
+			verdict := v.Status
+			switch v.Status {
+			case "":
+				verdict = "-"
+			case "verified":
+				verdict = "verified (" + v.By + ")"
+			case "invalid":
+				verdict = "invalid: " + v.Why
+			}
+			fmt.Fprintln(w, tableRow([]string{v.At.Local().Format("2006-01-02 15:04:05"), v.Who, v.What, orDash(v.Ref), verdict}))
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	if invalid > 0 {
+		return fmt.Errorf("%d signed entries do not verify against %s", invalid, file)
+	}
+	return nil
+}

@@ -1,18 +1,22 @@
 package testenv
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/vigil-hrd/vigil/sign"
+	"github.com/vigil-hrd/vigil/triage"
 )
 
 // StaffMember is one entry of the keyring the tests play: ana answers
@@ -84,4 +88,74 @@ func (e *Env) Signer(tb testing.TB, name string) *sign.Signer {
 	}
 	tb.Cleanup(func() { s.Close() })
 	return s
+}
+
+// StaffService returns the staff tools' service for name (see Staff): it
+// signs replies with name's key and pins the bot's key in the Env's
+// directory (KnownBotFile), as `vigil triage` does.
+func (e *Env) StaffService(tb testing.TB, name string) *triage.Service {
+	tb.Helper()
+	s, err := triage.New(triage.Config{Store: e.Store, Identities: e.Identities, Recipients: e.Recipients, Staff: name,
+		Signer: e.Signer(tb, name), KnownBotFile: e.KnownBotFile()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// KnownBotFile is where the Env's staff tools pin the bot's key.
+func (e *Env) KnownBotFile() string { return filepath.Join(e.Dir, "known_bot") }
+
+// Reply has staff member name reply text to case ref through StaffService
+// (signed, sealed to the bot, queued in the outbox).
+func (e *Env) Reply(tb testing.TB, name, ref, text string) {
+	tb.Helper()
+	if err := e.StaffService(tb, name).Reply(context.Background(), ref, text); err != nil {
+		tb.Fatalf("%s's reply to %s: %v", name, ref, err)
+	}
+}
+
+// StaffRedis returns a client of the Env's Redis logged in as the staff
+// user of the production ACL (deploy/redis/users.acl, its password
+// replaced by a test one): what a staff laptop, or whoever stole its
+// Redis password, may do. It needs a single server (New).
+func (e *Env) StaffRedis(tb testing.TB) *redis.Client {
+	tb.Helper()
+	if e.Redis == nil {
+		tb.Fatal("testenv: StaffRedis needs a single Redis server")
+	}
+	_, here, _, _ := runtime.Caller(0)
+	acl := filepath.Join(filepath.Dir(here), "..", "..", "deploy", "redis", "users.acl")
+	raw, err := os.ReadFile(acl)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	const user, password = "vigil-staff", "test-staff-password"
+	var rules []any
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "user" || f[1] != user {
+			continue
+		}
+		rules = append(rules, "ACL", "SETUSER", user)
+		for _, r := range f[2:] {
+			if strings.HasPrefix(r, "#") { // the password hash placeholder
+				r = ">" + password
+			}
+			rules = append(rules, r)
+		}
+	}
+	if len(rules) == 0 {
+		tb.Fatalf("testenv: no user %s in %s", user, acl)
+	}
+	ctx := context.Background()
+	if err := e.RDB.Do(ctx, rules...).Err(); err != nil {
+		tb.Fatalf("testenv: create the staff user: %v", err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: e.Redis.Addr, Username: user, Password: password, MaxRetries: -1})
+	tb.Cleanup(func() { c.Close() })
+	if err := c.Ping(ctx).Err(); err != nil {
+		tb.Fatalf("testenv: log in as %s: %v", user, err)
+	}
+	return c
 }

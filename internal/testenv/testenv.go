@@ -176,7 +176,7 @@ func (e *Env) wire(tb testing.TB) *Env {
 		tb.Fatal(err)
 	}
 	e.Broadcasts = broadcast.New(broadcast.Config{Store: e.Store, Seal: sealer, Open: broadcast.Opener(botID)})
-	e.service = intake.Config{Engine: e.Engine, Store: e.Store, Keys: e.Keys, Recipients: e.Recipients, BotIdentity: botID, Log: e.Log,
+	e.service = intake.Config{Engine: e.Engine, Store: e.Store, Keys: e.Keys, Recipients: e.Recipients, BotIdentity: botID, Trust: e.Trust, Log: e.Log,
 		Broadcasts: e.Broadcasts, Rate: 25,
 		Fetch: func(ctx context.Context, id string) (io.ReadCloser, error) {
 			if e.Fetch == nil {

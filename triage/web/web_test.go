@@ -26,7 +26,8 @@ import (
 )
 
 // staffName is unusual so that a test can look for it in the logs.
-const staffName = "Staffer-Quill"
+// It is a keyring name, as a name that signs replies must be.
+const staffName = "staffer-quill"
 
 // clock is a settable time for session expiry.
 type clock struct {
@@ -64,7 +65,14 @@ func start(t *testing.T) *console {
 // page's fields of the configuration, and Hosts.
 func serve(t *testing.T, env *testenv.Env, staff string, extra web.Config) *console {
 	t.Helper()
-	svc, err := triage.New(triage.Config{Store: env.Store, Identities: env.Identities, Recipients: env.Recipients, Staff: staff})
+	signer := "ana" // no bot delivers here: a member not in the keyring signs with another's key
+	for _, m := range testenv.Staff {
+		if m.Name == staff {
+			signer = staff
+		}
+	}
+	svc, err := triage.New(triage.Config{Store: env.Store, Identities: env.Identities, Recipients: env.Recipients, Staff: staff,
+		Signer: env.Signer(t, signer), KnownBotFile: env.KnownBotFile()})
 	if err != nil {
 		t.Fatal(err)
 	}
