@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-hrd/vigil/intake"
 	"github.com/vigil-hrd/vigil/locales"
 	"github.com/vigil-hrd/vigil/seal"
+	"github.com/vigil-hrd/vigil/sign"
 	"github.com/vigil-hrd/vigil/store"
 )
 
@@ -45,8 +46,9 @@ func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
 }
 
 // openApp wires the core. delivers is true for the bot, which also delivers
-// staff replies and so needs its reply key.
-func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) (*app, error) {
+// staff replies and so needs its reply key. trust is the staff keyring the
+// bot checks publications against (nil: it trusts no coordinator).
+func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool, trust *sign.Trust) (*app, error) {
 	text, err := locales.Load(cfg.DefaultLanguage)
 	if err != nil {
 		return nil, settingError("VIGIL_CONFIG", "default_language: %v", err)
@@ -103,7 +105,8 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 			return nil, settingError("VIGIL_RECIPIENTS_FILE", "%v", err)
 		}
 		a.open = broadcast.Opener(botID)
-		a.broadcasts = broadcast.New(broadcast.Config{Store: st, Seal: sealer, Open: a.open})
+		a.broadcasts = broadcast.New(broadcast.Config{Store: st, Seal: sealer, Open: a.open,
+			Bot: keys, Trust: trust, Approvals: cfg.BroadcastApproval})
 	}
 	a.service = intake.New(intake.Config{Engine: engine, Store: st, Keys: keys, Recipients: recipients, BotIdentity: botID,
 		Limits: cfg.Limits, Log: log, Fetch: a.fetch, Broadcasts: a.broadcasts, Rate: cfg.BroadcastRate})

@@ -31,7 +31,14 @@ func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	a, err := openApp(ctx, cfg, log, true)
+	trust, err := loadTrust(getenv)
+	if err != nil {
+		return err
+	}
+	if trust == nil {
+		log.Warn("no staff keyring (VIGIL_STAFF_KEYRING): no broadcast will be sent and no guidance page shown")
+	}
+	a, err := openApp(ctx, cfg, log, true, trust)
 	if err != nil {
 		return err
 	}
@@ -47,7 +54,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 	}
 	bc.Coordinators, bc.Paid = cfg.Coordinators, cfg.BroadcastPaid
 	bc.Broadcast = &broadcast.DeliveryConfig{Store: a.store, Keys: a.keys, Open: a.open, Coordinators: coordinatorIDs(cfg),
-		Rate: cfg.BroadcastRate, Text: a.text, Log: log}
+		Rate: cfg.BroadcastRate, Text: a.text, Log: log, Trust: trust, Approvals: cfg.BroadcastApproval}
 	if cfg.WebhookURL != "" {
 		bc.Webhook = &bot.WebhookConfig{URL: cfg.WebhookURL, Listen: cfg.WebhookListen, Secret: cfg.WebhookSecret}
 	}

@@ -33,7 +33,11 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if getenv("VIGIL_LOG_LEVEL") == "" {
 		level = slog.LevelWarn // the console is a conversation: keep routine log lines out of it
 	}
-	a, err := openApp(ctx, cfg, newLogger(stderr, level, or(getenv("VIGIL_LOG_FORMAT"), "text")), true)
+	trust, err := loadTrust(getenv)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, newLogger(stderr, level, or(getenv("VIGIL_LOG_FORMAT"), "text")), true, trust)
 	if err != nil {
 		return err
 	}
