@@ -69,9 +69,9 @@ type Publication struct {
 	Approvals    map[string][]byte
 	Previews     map[string][]byte
 	StopProof    []byte
-	Problem   string // why it is invalid (no content)
-	Previewed bool
-	CreatedAt time.Time
+	Problem      string // why it is invalid (no content)
+	Previewed    bool
+	CreatedAt    time.Time
 	// Set as it moves on.
 	ApprovedAt, StartedAt, FinishedAt time.Time
 	CancelledBy                       string
