@@ -35,12 +35,12 @@ func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 	if err != nil {
 		return err
 	}
-	if trust == nil {
-		log.Warn("no staff keyring (VIGIL_STAFF_KEYRING): no broadcast will be sent and no guidance page shown")
-	}
 	a, err := openApp(ctx, cfg, log, true, trust)
 	if err != nil {
 		return err
+	}
+	if trust == nil {
+		log.Warn("no staff keyring (VIGIL_STAFF_KEYRING): no broadcast will be sent and no guidance page shown")
 	}
 	defer a.Close()
 
