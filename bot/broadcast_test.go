@@ -21,15 +21,32 @@ import (
 var coordinators = map[int64]string{801: "anna", 802: "ben"}
 
 type broadcastHarness struct {
-	t   testing.TB
-	env *testenv.Env
-	api *fakeapi.Server
+	t    testing.TB
+	env  *testenv.Env
+	api  *fakeapi.Server
+	rate float64
+	// approvals, when set, is the bot's own setting (else the policy's).
+	approvals int
 }
 
 // startBroadcasting runs the bot with broadcasts at rate.
 func startBroadcasting(t testing.TB, rate float64) *broadcastHarness {
 	t.Helper()
-	h := &broadcastHarness{t: t, env: testenv.New(t, "rdbcompression no"), api: fakeapi.New(t, token)}
+	h := newBroadcasting(t, rate)
+	h.start()
+	return h
+}
+
+// newBroadcasting prepares the bot's Redis and the fake Bot API; start
+// runs the bot.
+func newBroadcasting(t testing.TB, rate float64) *broadcastHarness {
+	t.Helper()
+	return &broadcastHarness{t: t, env: testenv.New(t, "rdbcompression no"), api: fakeapi.New(t, token), rate: rate}
+}
+
+func (h *broadcastHarness) start() {
+	t, rate := h.t, h.rate
+	t.Helper()
 	names := map[string]int64{}
 	for id, name := range coordinators {
 		h.api.AddChat(models.Chat{ID: id, Type: models.ChatTypePrivate, FirstName: name})
@@ -41,7 +58,7 @@ func startBroadcasting(t testing.TB, rate float64) *broadcastHarness {
 		PollTimeout: 2 * time.Second, Inbox: h.env.Service, Partitions: 2, LeaseTTL: time.Second,
 		Coordinators: coordinators, Paid: rate > 30,
 		Broadcast: &broadcast.DeliveryConfig{Store: h.env.Store, Keys: h.env.Keys, Open: broadcast.Opener(h.env.BotID),
-			Coordinators: names, Rate: rate, Text: h.env.Text, Log: h.env.Log},
+			Coordinators: names, Rate: rate, Text: h.env.Text, Log: h.env.Log, Trust: h.env.Trust, Approvals: h.approvals},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +66,6 @@ func startBroadcasting(t testing.TB, rate float64) *broadcastHarness {
 	done := make(chan struct{})
 	go func() { b.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return h
 }
 
 // subscribe seeds n subscribers of country, speaking the languages in turn,
@@ -64,17 +80,27 @@ func (h *broadcastHarness) subscribe(first int64, n int, country string, langs .
 }
 
 // publish creates a broadcast as anna, waits for the preview, and approves
-// it as ben.
+// it as ben, each signing with their key.
 func (h *broadcastHarness) publish(countries []string, texts map[string]string) string {
 	h.t.Helper()
-	ctx := context.Background()
-	p, _, err := h.env.Broadcasts.Create(ctx, "anna", broadcast.Draft{Kind: store.KindBroadcast, Countries: countries, Texts: texts})
+	id := h.create(store.KindBroadcast, countries, texts)
+	h.waitStatus(id, func(p store.Publication) bool { return p.Previewed }, 10*time.Second)
+	if status, _, err := h.env.As(h.t, "ben").Approve(context.Background(), id, "ben"); err != nil || status != store.PubApproved {
+		h.t.Fatalf("approve: %q %v", status, err)
+	}
+	return id
+}
+
+// create creates a publication as anna, signed with her key.
+func (h *broadcastHarness) create(kind string, countries []string, texts map[string]string) string {
+	h.t.Helper()
+	d := broadcast.Draft{Kind: kind, Countries: countries, Texts: texts}
+	if kind == store.KindGuidance {
+		d.Topic = "digital"
+	}
+	p, _, err := h.env.As(h.t, "anna").Create(context.Background(), "anna", d)
 	if err != nil {
 		h.t.Fatal(err)
-	}
-	h.waitStatus(p.ID, func(p store.Publication) bool { return p.Previewed }, fakeapi.Patience)
-	if status, _, err := h.env.Broadcasts.Approve(ctx, p.ID, "ben"); err != nil || status != store.PubApproved {
-		h.t.Fatalf("approve: %q %v", status, err)
 	}
 	return p.ID
 }
@@ -221,7 +247,7 @@ func TestBroadcastStopSendsOnlyWhatWasInFlight(t *testing.T) {
 	h.subscribe(100000, 200, "UA", "en")
 	id := h.publish([]string{"UA"}, map[string]string{"en": "MARK-en stop test"})
 	h.waitStatus(id, func(p store.Publication) bool { return p.Sent >= 5 }, fakeapi.Patience)
-	if _, err := h.env.Broadcasts.Cancel(context.Background(), id, "ben"); err != nil {
+	if _, err := h.env.As(t, "ben").Cancel(context.Background(), id, "ben"); err != nil {
 		t.Fatal(err)
 	}
 	atStop := len(h.api.Sends())
@@ -241,16 +267,12 @@ func TestBroadcastStopSendsOnlyWhatWasInFlight(t *testing.T) {
 
 func TestPreviewRefusedMakesItInvalid(t *testing.T) {
 	h := startBroadcasting(t, 25)
-	p, _, err := h.env.Broadcasts.Create(context.Background(), "anna", broadcast.Draft{Kind: store.KindBroadcast,
-		Countries: []string{"UA"}, Texts: map[string]string{"en": "fine", "fr": "<b>pas fermé"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p = h.waitStatus(p.ID, func(p store.Publication) bool { return p.Previewed }, fakeapi.Patience)
+	id := h.create(store.KindBroadcast, []string{"UA"}, map[string]string{"en": "fine", "fr": "<b>pas fermé"})
+	p := h.waitStatus(id, func(p store.Publication) bool { return p.Previewed }, fakeapi.Patience)
 	if p.Status != store.PubInvalid || !strings.Contains(p.Problem, "fr") {
 		t.Fatalf("after a refused preview: %+v", p)
 	}
-	if _, _, err := h.env.Broadcasts.Approve(context.Background(), p.ID, "ben"); err == nil {
+	if _, _, err := h.env.As(t, "ben").Approve(context.Background(), p.ID, "ben"); err == nil {
 		t.Fatal("an invalid broadcast was approved")
 	}
 }
@@ -380,12 +402,8 @@ func TestPreviewDuringALongBroadcast(t *testing.T) {
 	h.subscribe(100000, 400, "UA", "en") // 20 s of sending
 	id := h.publish([]string{"UA"}, map[string]string{"en": "MARK-en long"})
 	h.waitStatus(id, func(p store.Publication) bool { return p.Sent >= 5 }, fakeapi.Patience)
-	p, _, err := h.env.Broadcasts.Create(context.Background(), "anna", broadcast.Draft{Kind: store.KindGuidance, Topic: "digital",
-		Countries: []string{"UA"}, Texts: map[string]string{"en": "MARK-page"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.waitStatus(p.ID, func(p store.Publication) bool { return p.Previewed }, fakeapi.Patience)
+	page := h.create(store.KindGuidance, []string{"UA"}, map[string]string{"en": "MARK-page"})
+	h.waitStatus(page, func(p store.Publication) bool { return p.Previewed }, fakeapi.Patience)
 	if q, _ := h.env.Store.GetPublication(context.Background(), id); q.Status != store.PubSending {
 		t.Fatalf("the broadcast is %s; the test wanted the preview during it", q.Status)
 	}
@@ -414,7 +432,7 @@ func TestBroadcastTheBotCannotOpenIsGivenUp(t *testing.T) {
 	// The preview catches it (the usual case); if the test marks the
 	// preview first, delivery catches it. Either way: invalid, nothing sent.
 	h.env.Store.MarkPreviewed(ctx, "B-WRONG1", "")
-	h.env.Broadcasts.Approve(ctx, "B-WRONG1", "ben")
+	h.env.As(t, "ben").Approve(ctx, "B-WRONG1", "ben")
 	p := h.waitStatus("B-WRONG1", func(p store.Publication) bool { return p.Status == store.PubInvalid }, fakeapi.Patience)
 	if !strings.Contains(p.Problem, "open") || h.api.SendCount() > 2*len(coordinators) {
 		t.Fatalf("%+v; %d sends", p, h.api.SendCount())

@@ -11,11 +11,18 @@
 //   - A publication takes effect only when Policy.Approvals coordinators
 //     agreed: the creator and Approvals-1 others; with Approvals = 1 the
 //     creator approves it alone, after the preview.
+//   - Every creation, approval and stop carries a proof: a sign.Statement
+//     over the publication's id, countries and the digest of its exact
+//     texts, signed with the coordinator's key (Config.Signer) or, for
+//     what a coordinator did in Telegram, vouched for by the bot
+//     (InTelegram). The bot sends or shows a publication only when Verify
+//     passes over the texts it is about to send (see voice.go).
 //   - Errors name the operation, never a text.
 package broadcast
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -27,6 +34,7 @@ import (
 
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/seal"
+	"github.com/vigil-hrd/vigil/sign"
 	"github.com/vigil-hrd/vigil/store"
 )
 
@@ -46,6 +54,9 @@ var (
 	ErrBadTopic       = errors.New("broadcast: unknown topic; use one of " + strings.Join(Topics, ", "))
 	ErrTooLong        = fmt.Errorf("broadcast: a text is longer than Telegram allows (%d characters)", MaxText)
 	ErrEmptyText      = errors.New("broadcast: a text is empty")
+	ErrNoSigner       = errors.New("broadcast: no signing key: staff actions that reach defenders are signed with your own SSH key (VIGIL_SIGNING_KEY, see docs/signing.md)")
+	ErrChangedTexts   = errors.New("broadcast: the texts are not the ones its creator signed (changed in Redis?): do not approve it; stop it and create it again")
+	ErrNoPreviewSeen  = errors.New("broadcast: the bot has no record of sending you the preview; wait for it, then approve")
 )
 
 // Draft is a publication as a coordinator composed it.
@@ -64,10 +75,41 @@ type Config struct {
 	// Open opens a sealed text (the bot's identity, or a staff member's).
 	Open func(sealed []byte) ([]byte, error)
 	Now  func() time.Time
+	// Signer signs the coordinator's statements (staff tools, the web
+	// console); its key must be the keyring's for the name acted as.
+	Signer *sign.Signer
+	// Bot, for the bot's own service, vouches for what coordinators do in
+	// Telegram (see InTelegram).
+	Bot *seal.Keys
+	// Trust and Approvals, for the bot, check a guidance page before it is
+	// shown (Shown): the keyring in force, and the approvals the bot's
+	// configuration requires (0: the published policy's).
+	Trust     *sign.Trust
+	Approvals int
 }
 
 // Service creates, approves, stops and describes publications.
-type Service struct{ cfg Config }
+type Service struct {
+	cfg Config
+	tg  int64 // the Telegram account acted for; 0: a staff tool
+}
+
+// InTelegram returns the service acting for the coordinator who speaks to
+// the bot from Telegram account id: the bot (Config.Bot) vouches for the
+// statements, and an approval carries the digest of the preview the bot
+// sent that coordinator.
+func (s *Service) InTelegram(id int64) *Service { return &Service{cfg: s.cfg, tg: id} }
+
+// prove returns the proof of st by who, signed or vouched for.
+func (s *Service) prove(st sign.Statement) ([]byte, error) {
+	switch {
+	case s.tg != 0 && s.cfg.Bot != nil:
+		return vouched(s.cfg.Bot, macTelegram, s.tg, st)
+	case s.tg == 0 && s.cfg.Signer != nil:
+		return signed(s.cfg.Signer, st)
+	}
+	return nil, ErrNoSigner
+}
 
 // New returns a Service.
 func New(cfg Config) *Service {
@@ -95,6 +137,9 @@ func (s *Service) Create(ctx context.Context, who string, d Draft) (store.Public
 	if err := validate(d, pol.DefaultLang); err != nil {
 		return store.Publication{}, 0, err
 	}
+	if s.tg == 0 && s.cfg.Signer == nil || s.tg != 0 && s.cfg.Bot == nil {
+		return store.Publication{}, 0, ErrNoSigner
+	}
 	p := store.Publication{Kind: d.Kind, Topic: d.Topic, Countries: d.Countries, Creator: who,
 		CreatedAt: s.cfg.Now().UTC(), Texts: map[string][]byte{}}
 	for lang, text := range d.Texts {
@@ -104,8 +149,15 @@ func (s *Service) Create(ctx context.Context, who string, d Draft) (store.Public
 		}
 		p.Texts[lang] = sealed
 	}
+	digest := sign.TextsDigest(d.Texts)
 	for range 5 {
 		p.ID = newID(d.Kind)
+		// The id is signed with the texts, so it is chosen first.
+		p.CreatorProof, err = s.prove(sign.Statement{Action: actionOf(d.Kind), Signer: who, Time: sign.StatementTime(s.cfg.Now()),
+			Subject: p.ID, Countries: d.Countries, Digest: digest})
+		if err != nil {
+			return store.Publication{}, 0, err
+		}
 		err = s.cfg.Store.CreatePublication(ctx, p)
 		if !errors.Is(err, store.ErrRefTaken) {
 			break
@@ -183,11 +235,35 @@ func (s *Service) Approve(ctx context.Context, id, who string) (string, int, err
 	if !slices.Contains(pol.Coordinators, who) {
 		return "", 0, ErrNotCoordinator
 	}
-	status, err := s.cfg.Store.Approve(ctx, id, who, pol.Approvals, s.cfg.Now())
+	p, err := s.cfg.Store.GetPublication(ctx, id)
 	if err != nil {
 		return "", 0, err
 	}
-	p, err := s.cfg.Store.GetPublication(ctx, id)
+	// The store's refusals first, in its order, before any text is read.
+	switch {
+	case p.Status != store.PubQueued:
+		return "", 0, &store.StateError{Status: p.Status}
+	case who == p.Creator && pol.Approvals > 1:
+		return "", 0, store.ErrOwnApproval
+	case !p.Previewed:
+		return "", 0, store.ErrNotPreviewed
+	case slices.Contains(p.Approvers, who):
+		return "", 0, store.ErrApprovedTwice
+	}
+	digest, err := s.approvedDigest(p, who, pol.DefaultLang)
+	if err != nil {
+		return "", 0, err
+	}
+	pr, err := s.prove(sign.Statement{Action: sign.ActionApprove, Signer: who, Time: sign.StatementTime(s.cfg.Now()),
+		Subject: p.ID, Countries: p.Countries, Digest: digest})
+	if err != nil {
+		return "", 0, err
+	}
+	status, err := s.cfg.Store.Approve(ctx, id, who, pol.Approvals, s.cfg.Now(), pr)
+	if err != nil {
+		return "", 0, err
+	}
+	p, err = s.cfg.Store.GetPublication(ctx, id)
 	if err != nil {
 		return status, 0, err
 	}
@@ -204,7 +280,99 @@ func (s *Service) Cancel(ctx context.Context, id, who string) (string, error) {
 	if !slices.Contains(pol.Coordinators, who) {
 		return "", ErrNotCoordinator
 	}
-	return s.cfg.Store.Cancel(ctx, id, who, s.cfg.Now())
+	pr, err := s.prove(sign.Statement{Action: sign.ActionStop, Signer: who, Time: sign.StatementTime(s.cfg.Now()),
+		Subject: id, Digest: sign.DigestOf([]byte(id))})
+	if err != nil {
+		return "", err
+	}
+	return s.cfg.Store.Cancel(ctx, id, who, s.cfg.Now(), pr)
+}
+
+// approvedDigest is the digest who approves: in Telegram, that of the
+// preview the bot sent them (their preview record, which only the bot can
+// make); from a staff tool, that of the texts as opened here, refused when
+// it is not the one the creator's statement names.
+func (s *Service) approvedDigest(p store.Publication, who, def string) (sign.Digest, error) {
+	if s.tg != 0 {
+		if s.cfg.Bot == nil {
+			return sign.Digest{}, ErrNoSigner
+		}
+		var pr proof
+		if json.Unmarshal(p.Previews[who], &pr) != nil || pr.Telegram != s.tg ||
+			!hmac.Equal(pr.MAC, botMAC(s.cfg.Bot, macPreview, s.tg, []byte(pr.Statement))) {
+			return sign.Digest{}, ErrNoPreviewSeen
+		}
+		st, err := sign.ParseStatement([]byte(pr.Statement))
+		if err != nil || st.Subject != p.ID || st.Signer != who {
+			return sign.Digest{}, ErrNoPreviewSeen
+		}
+		return st.Digest, nil
+	}
+	if s.cfg.Signer == nil {
+		return sign.Digest{}, ErrNoSigner
+	}
+	texts, err := s.Texts(p, def)
+	if err != nil {
+		return sign.Digest{}, err
+	}
+	digest := sign.TextsDigest(texts)
+	var pr proof
+	if json.Unmarshal(p.CreatorProof, &pr) == nil {
+		if st, err := sign.ParseStatement([]byte(pr.Statement)); err == nil && st.Digest != digest {
+			return sign.Digest{}, ErrChangedTexts
+		}
+	}
+	return digest, nil
+}
+
+// Shown returns the text of guidance page p in lang (or the default
+// language) when its proofs verify against all its texts (Verify); when
+// they do not, it marks p invalid with the reason, and returns the error.
+func (s *Service) Shown(ctx context.Context, p store.Publication, lang string) (string, error) {
+	pol, err := s.Policy(ctx)
+	if err != nil {
+		return "", err
+	}
+	texts, err := s.Texts(p, pol.DefaultLang)
+	if err != nil {
+		return "", err
+	}
+	var keyring *sign.Keyring
+	if s.cfg.Trust != nil {
+		keyring = s.cfg.Trust.Keyring()
+	}
+	approvals := s.cfg.Approvals
+	if approvals <= 0 {
+		approvals = pol.Approvals
+	}
+	if err := Verify(keyring, s.cfg.Bot, p, texts, approvals); err != nil {
+		if ierr := s.cfg.Store.Invalidate(ctx, p.ID, err.Error()); ierr != nil {
+			return "", errors.Join(err, ierr)
+		}
+		return "", err
+	}
+	html, ok := texts[lang]
+	if !ok {
+		html = texts[pol.DefaultLang]
+	}
+	return html, nil
+}
+
+// Texts opens every text of p: language → Telegram HTML.
+func (s *Service) Texts(p store.Publication, def string) (map[string]string, error) {
+	return openTexts(s.cfg.Open, p, def)
+}
+
+func openTexts(open func([]byte) ([]byte, error), p store.Publication, def string) (map[string]string, error) {
+	texts := map[string]string{}
+	for _, lang := range p.Langs() {
+		html, _, err := openText(open, p, lang, def)
+		if err != nil {
+			return nil, err
+		}
+		texts[lang] = html
+	}
+	return texts, nil
 }
 
 // Get reads a publication.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-hrd/vigil/seal"
+	"github.com/vigil-hrd/vigil/sign"
 	"github.com/vigil-hrd/vigil/store"
 )
 
@@ -54,6 +55,12 @@ type DeliveryConfig struct {
 	Notify func(ctx context.Context, chat int64, text string) error
 	// Coordinators get previews: name → Telegram user id.
 	Coordinators map[string]int64
+	// Trust is the staff keyring in force; Approvals the approvals the
+	// bot's configuration requires (0: the published policy's). A
+	// broadcast is sent only when Verify passes over the texts about to be
+	// sent; with no Trust, none is.
+	Trust     *sign.Trust
+	Approvals int
 	// Rate is the most messages sent in any one second (default 25).
 	Rate float64
 	// Owner names this process in the delivery lease; LeaseTTL is how long
@@ -194,6 +201,21 @@ func (d *Deliverer) deliver(ctx context.Context, id string) bool {
 	if _, ok := texts[pol.DefaultLang]; !ok {
 		d.log.Error("a broadcast has no text in the default language; it is not sent", "id", id)
 		d.invalid(ctx, id, "no text in the default language "+pol.DefaultLang)
+		return true
+	}
+	// The mission's voice: these exact texts, signed by their creator and
+	// approved by enough coordinators of the bot's own keyring.
+	var keyring *sign.Keyring
+	if d.cfg.Trust != nil {
+		keyring = d.cfg.Trust.Keyring()
+	}
+	approvals := d.cfg.Approvals
+	if approvals <= 0 {
+		approvals = pol.Approvals
+	}
+	if err := Verify(keyring, d.cfg.Keys, p, texts, approvals); err != nil {
+		d.log.Error("a broadcast's signatures do not hold; it is not sent", "id", id, "problem", err.Error())
+		d.invalid(ctx, id, err.Error())
 		return true
 	}
 
@@ -401,18 +423,22 @@ func (d *Deliverer) previews(ctx context.Context) {
 			d.cfg.Store.MarkPreviewed(ctx, p.ID, "")
 			continue
 		}
-		problem, ok := d.preview(ctx, p, pol, names)
+		problem, seen, ok := d.preview(ctx, p, pol, names)
 		if !ok {
 			continue // a temporary failure: tried again in a second
 		}
-		if err := d.cfg.Store.MarkPreviewed(ctx, p.ID, problem); err != nil {
+		if err := d.cfg.Store.MarkPreviewed(ctx, p.ID, problem, seen); err != nil {
 			d.log.Warn("could not record a preview", "id", p.ID, "err", err)
 		}
 		d.log.Info("preview sent", "id", p.ID, "coordinators", len(names), "refused", problem != "")
 	}
 }
 
-func (d *Deliverer) preview(ctx context.Context, p store.Publication, pol store.Policy, names []string) (problem string, ok bool) {
+// preview sends p's preview to the coordinators named. seen holds, for
+// each coordinator who got all of it, the record of what they saw (the
+// digest of the texts, vouched for by the bot), which their approval in
+// Telegram will carry.
+func (d *Deliverer) preview(ctx context.Context, p store.Publication, pol store.Policy, names []string) (problem string, seen map[string][]byte, ok bool) {
 	langs := p.Langs()
 	slices.SortStableFunc(langs, func(a, b string) int {
 		switch {
@@ -424,13 +450,16 @@ func (d *Deliverer) preview(ctx context.Context, p store.Publication, pol store.
 		return 0
 	})
 	texts := make([]string, len(langs))
+	byLang := map[string]string{}
 	for i, l := range langs {
 		html, _, err := openText(d.cfg.Open, p, l, pol.DefaultLang)
 		if err != nil {
-			return "a text cannot be opened by the bot: " + err.Error(), true
+			return "a text cannot be opened by the bot: " + err.Error(), nil, true
 		}
 		texts[i] = html
+		byLang[l] = html
 	}
+	seen = map[string][]byte{}
 	n, _ := d.cfg.Store.Subscribers(ctx, p.Countries)
 	lang := pol.DefaultLang
 	countries := make([]string, len(p.Countries))
@@ -444,27 +473,38 @@ func (d *Deliverer) preview(ctx context.Context, p store.Publication, pol store.
 	for _, name := range names {
 		chat := d.cfg.Coordinators[name]
 		if d.pace.wait(ctx) != nil {
-			return "", false
+			return "", nil, false
 		}
 		if err := d.cfg.Notify(ctx, chat, header); err != nil {
 			if errors.Is(err, ErrBlocked) || errors.Is(err, ErrRefused) {
 				d.log.Warn("a coordinator cannot be reached for a preview", "coordinator", name)
 				continue
 			}
-			return "", false
+			return "", nil, false
 		}
+		got := true
 		for i, html := range texts {
 			err := d.cfg.Send(ctx, chat, html, func() error { return d.pace.wait(ctx) })
 			if errors.Is(err, ErrRefused) {
 				d.cfg.Notify(ctx, chat, d.cfg.Text.T(lang, "compose.preview_refused", map[string]any{"ID": p.ID, "Language": langs[i]}))
-				return "Telegram refused the " + langs[i] + " text (its formatting)", true
+				return "Telegram refused the " + langs[i] + " text (its formatting)", nil, true
 			}
-			if err != nil && !errors.Is(err, ErrBlocked) {
-				return "", false
+			if errors.Is(err, ErrBlocked) {
+				got = false
+			} else if err != nil {
+				return "", nil, false
 			}
 		}
+		if got {
+			rec, err := PreviewRecord(d.cfg.Keys, name, chat, p, byLang, d.cfg.Now())
+			if err != nil {
+				d.log.Warn("no record of a preview: its approval in Telegram will be refused", "coordinator", name, "err", err)
+				continue
+			}
+			seen[name] = rec
+		}
 	}
-	return "", true
+	return "", seen, true
 }
 
 // pacer lets at most limit sends start in any window, spaced evenly, and

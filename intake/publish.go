@@ -74,24 +74,27 @@ func (s *Service) publishing(ctx context.Context, chat int64, handle, lang strin
 		return s.engine.Refusal(lang, "", "no_policy", ""), nil
 	}
 	who := ev.Coordinator
+	// The bot vouches that this Telegram account (the private chat's) did
+	// it; the keyring decides at delivery whether that counts.
+	bc := s.broadcasts.InTelegram(chat)
 	switch res.Effect {
 	case flows.EffectCreatePublication:
 		d := res.Publication
-		p, needed, err := s.broadcasts.Create(ctx, who, broadcast.Draft{Kind: d.Kind, Topic: d.Topic, Countries: d.Countries, Texts: d.Texts})
+		p, needed, err := bc.Create(ctx, who, broadcast.Draft{Kind: d.Kind, Topic: d.Topic, Countries: d.Countries, Texts: d.Texts})
 		if err != nil {
 			return s.refusal(lang, "", err)
 		}
 		s.log.Info("publication created", "id", p.ID, "kind", p.Kind, "coordinator", who)
 		return s.engine.Created(lang, p.ID, needed), nil
 	case flows.EffectApprove:
-		status, needed, err := s.broadcasts.Approve(ctx, res.Args[0], who)
+		status, needed, err := bc.Approve(ctx, res.Args[0], who)
 		if err != nil {
 			return s.refusal(lang, res.Args[0], err)
 		}
 		s.log.Info("publication approved", "id", res.Args[0], "coordinator", who, "status", status)
 		return s.engine.Approved(lang, res.Args[0], status, needed), nil
 	case flows.EffectCancelPublication:
-		status, err := s.broadcasts.Cancel(ctx, res.Args[0], who)
+		status, err := bc.Cancel(ctx, res.Args[0], who)
 		if err != nil {
 			return s.refusal(lang, res.Args[0], err)
 		}
@@ -132,7 +135,7 @@ func (s *Service) refusal(lang, id string, err error) ([]flows.Message, error) {
 		return s.engine.Refusal(lang, id, "own", ""), nil
 	case errors.Is(err, store.ErrApprovedTwice):
 		return s.engine.Refusal(lang, id, "twice", ""), nil
-	case errors.Is(err, store.ErrNotPreviewed):
+	case errors.Is(err, store.ErrNotPreviewed), errors.Is(err, broadcast.ErrNoPreviewSeen):
 		return s.engine.Refusal(lang, id, "not_previewed", ""), nil
 	case errors.As(err, &state):
 		return s.engine.Refusal(lang, id, "state", state.Status), nil
@@ -160,13 +163,11 @@ func (s *Service) guidancePage(ctx context.Context, lang, country, topic string)
 	if err != nil {
 		return nil, fmt.Errorf("intake: %w", err)
 	}
-	pol, err := s.broadcasts.Policy(ctx)
+	// Shown only when its signatures hold over the texts it has now.
+	html, err := s.broadcasts.Shown(ctx, p, lang)
 	if err != nil {
-		return nil, fmt.Errorf("intake: %w", err)
-	}
-	html, _, err := s.broadcasts.Text(p, lang, pol.DefaultLang)
-	if err != nil {
-		return nil, fmt.Errorf("intake: %w", err)
+		s.log.Warn("a guidance page's signatures do not hold; not shown", "id", id, "problem", err.Error())
+		return s.engine.GuidanceGone(lang), nil
 	}
 	return []flows.Message{{Text: html, HTML: true}}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigil-hrd/vigil/broadcast"
 	"github.com/vigil-hrd/vigil/flows"
@@ -151,7 +152,16 @@ func TestCoordinatorComposesAndAnotherApproves(t *testing.T) {
 	if r := ben.Do(flows.Event{Kind: flows.EventCommand, Command: "approve", Args: ref}); !strings.Contains(allText(r.Messages), "preview") {
 		t.Fatalf("approval before the preview: %q", allText(r.Messages))
 	}
-	if err := env.Store.MarkPreviewed(ctx, ref, ""); err != nil {
+	// The bot's record that ben saw the preview, as the deliverer keeps it.
+	texts, err := env.Broadcasts.Texts(p, "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen, err := broadcast.PreviewRecord(env.Keys, "ben", 802, p, texts, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Store.MarkPreviewed(ctx, ref, "", map[string][]byte{"ben": seen}); err != nil {
 		t.Fatal(err)
 	}
 	if r := ben.Do(flows.Event{Kind: flows.EventCommand, Command: "approve", Args: strings.ToLower(ref)}); !strings.Contains(allText(r.Messages), "published") {

@@ -478,7 +478,7 @@ func TestACLBroadcastWorkload(t *testing.T) {
 		must(t, bot.MarkPreviewed(ctx, p.ID, ""), "bot: mark a preview")
 	}
 	for _, id := range []string{"B-1", "G-1", "G-2"} {
-		if _, err := staff.Approve(ctx, id, "ben", 2, at); err != nil {
+		if _, err := staff.Approve(ctx, id, "ben", 2, at, nil); err != nil {
 			t.Fatalf("staff: approve %s: %v", id, err)
 		}
 	}
@@ -504,9 +504,9 @@ func TestACLBroadcastWorkload(t *testing.T) {
 	batch, _, err := bot.Take(ctx, id, 1, at)
 	must(t, err, "bot: take recipients")
 	must(t, bot.Record(ctx, id, batch[0].Handle, store.OutcomeBlocked, at), "bot: record a blocked send")
-	_, err = staff.Cancel(ctx, id, "ben", at)
+	_, err = staff.Cancel(ctx, id, "ben", at, nil)
 	must(t, err, "staff: stop the broadcast")
-	_, err = staff.Cancel(ctx, "G-2", "ben", at)
+	_, err = staff.Cancel(ctx, "G-2", "ben", at, nil)
 	must(t, err, "staff: withdraw a page")
 	if p, err := staff.GetPublication(ctx, id); err != nil || p.Status != store.PubCancelled || p.Blocked != 1 {
 		t.Fatalf("staff: status %+v %v", p, err)
@@ -515,13 +515,13 @@ func TestACLBroadcastWorkload(t *testing.T) {
 	// Coordinators also work in Telegram: the bot creates, approves, stops.
 	must(t, bot.CreatePublication(ctx, store.Publication{ID: "B-2", Kind: store.KindBroadcast, Countries: []string{"GE"}, Creator: "anna", CreatedAt: at, Texts: texts}), "bot: create a broadcast")
 	must(t, bot.MarkPreviewed(ctx, "B-2", ""), "bot: mark its preview")
-	if _, err := bot.Approve(ctx, "B-2", "ben", 2, at); err != nil {
+	if _, err := bot.Approve(ctx, "B-2", "ben", 2, at, nil); err != nil {
 		t.Fatalf("bot: approve: %v", err)
 	}
 	if _, err := bot.Publications(ctx, 5); err != nil {
 		t.Fatalf("bot: list: %v", err)
 	}
-	if _, err := bot.Cancel(ctx, "B-2", "anna", at); err != nil {
+	if _, err := bot.Cancel(ctx, "B-2", "anna", at, nil); err != nil {
 		t.Fatalf("bot: stop: %v", err)
 	}
 	if _, err := bot.GetPolicy(ctx); err != nil {

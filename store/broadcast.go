@@ -62,9 +62,16 @@ type Publication struct {
 	Texts     map[string][]byte
 	Creator   string
 	Approvers []string
-	Problem   string // why it is invalid (no content)
-	Previewed bool
-	CreatedAt time.Time
+	// Proofs that coordinators said so, opaque to the store (package
+	// broadcast writes and checks them): the creator's, each approver's
+	// by name, and the preview the bot sent each coordinator, by name.
+	CreatorProof []byte
+	Approvals    map[string][]byte
+	Previews     map[string][]byte
+	StopProof    []byte
+	Problem      string // why it is invalid (no content)
+	Previewed    bool
+	CreatedAt    time.Time
 	// Set as it moves on.
 	ApprovedAt, StartedAt, FinishedAt time.Time
 	CancelledBy                       string
@@ -172,7 +179,7 @@ func (s *Store) Subscribers(ctx context.Context, countries []string) (int64, err
 // approval. Its ID must be new.
 func (s *Store) CreatePublication(ctx context.Context, p Publication) error {
 	fields := []any{"kind", p.Kind, "status", PubQueued, "topic", p.Topic, "countries", strings.Join(p.Countries, ","),
-		"creator", p.Creator, "created_at", formatTime(p.CreatedAt)}
+		"creator", p.Creator, "created_at", formatTime(p.CreatedAt), "creator_proof", p.CreatorProof}
 	for lang, text := range p.Texts {
 		fields = append(fields, "text:"+lang, text)
 	}
@@ -253,10 +260,21 @@ func (s *Store) publications(ctx context.Context, ids []string) ([]Publication, 
 			CreatedAt: parseTime(h["created_at"]), ApprovedAt: parseTime(h["approved_at"]),
 			StartedAt: parseTime(h["started_at"]), FinishedAt: parseTime(h["finished_at"]),
 			Total: atoi(h["total"]), Sent: atoi(h["sent"]), Failed: atoi(h["failed"]), Blocked: atoi(h["blocked"]),
-			Skipped: atoi(h["skipped"]), Remaining: todo[i].Val(), InFlight: inflight[i].Val(), Texts: map[string][]byte{}}
+			Skipped: atoi(h["skipped"]), Remaining: todo[i].Val(), InFlight: inflight[i].Val(), Texts: map[string][]byte{},
+			Approvals: map[string][]byte{}, Previews: map[string][]byte{}}
+		if v := h["creator_proof"]; v != "" {
+			p.CreatorProof = []byte(v)
+		}
+		if v := h["stop_proof"]; v != "" {
+			p.StopProof = []byte(v)
+		}
 		for k, v := range h {
 			if lang, ok := strings.CutPrefix(k, "text:"); ok {
 				p.Texts[lang] = []byte(v)
+			} else if name, ok := strings.CutPrefix(k, "approval:"); ok {
+				p.Approvals[name] = []byte(v)
+			} else if name, ok := strings.CutPrefix(k, "preview:"); ok {
+				p.Previews[name] = []byte(v)
 			}
 		}
 		out = append(out, p)
@@ -265,10 +283,18 @@ func (s *Store) publications(ctx context.Context, ids []string) ([]Publication, 
 }
 
 // MarkPreviewed records that the preview was sent; a non-empty problem
-// (Telegram refused a text) makes the publication invalid.
-func (s *Store) MarkPreviewed(ctx context.Context, id, problem string) error {
+// (Telegram refused a text) makes the publication invalid. records, when
+// given, are what the bot previewed to each coordinator, by name (opaque
+// to the store: package broadcast writes and checks them); they are kept
+// as preview:NAME.
+func (s *Store) MarkPreviewed(ctx context.Context, id, problem string, records ...map[string][]byte) error {
 	_, err := s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
 		tx.HSet(ctx, pubKey(id), "previewed", "1")
+		for _, m := range records {
+			for name, rec := range m {
+				tx.HSet(ctx, pubKey(id), "preview:"+name, rec)
+			}
+		}
 		if problem != "" {
 			tx.HSet(ctx, pubKey(id), "status", PubInvalid, "problem", problem)
 		}
@@ -297,7 +323,7 @@ func (s *Store) Invalidate(ctx context.Context, id, problem string) error {
 }
 
 // approve: KEYS[1] pub, KEYS[2] ready, KEYS[3] unused, KEYS[4..]
-// guidance of each country. ARGV: who, approvals needed, now.
+// guidance of each country. ARGV: who, approvals needed, now, proof.
 var approve = redis.NewScript(`
 local h = redis.call('HMGET', KEYS[1], 'status', 'creator', 'approvers', 'previewed', 'kind', 'topic', 'id')
 if not h[1] then return {-1, ''} end
@@ -308,7 +334,7 @@ if h[4] ~= '1' then return {-3, ''} end
 local approvers = h[3] or ''
 for a in string.gmatch(approvers, '[^,]+') do if a == who then return {-5, ''} end end
 if approvers == '' then approvers = who else approvers = approvers .. ',' .. who end
-redis.call('HSET', KEYS[1], 'approvers', approvers)
+redis.call('HSET', KEYS[1], 'approvers', approvers, 'approval:' .. who, ARGV[4])
 local n = 0
 for _ in string.gmatch(approvers, '[^,]+') do n = n + 1 end
 if n < math.max(1, need - 1) then return {1, 'queued'} end
@@ -334,8 +360,10 @@ return out
 // creator's own approval is enough. It returns the status that follows:
 // still queued, approved (a broadcast, now waiting to be sent) or
 // published (a guidance page, now shown by /guidance in its countries,
-// replacing the page it had on the same topic).
-func (s *Store) Approve(ctx context.Context, id, who string, need int, now time.Time) (string, error) {
+// replacing the page it had on the same topic). proof (the approver's
+// signed statement, see package broadcast) is stored as approval:WHO;
+// the bot checks it before it sends.
+func (s *Store) Approve(ctx context.Context, id, who string, need int, now time.Time, proof []byte) (string, error) {
 	kind, countries, err := s.shape(ctx, id)
 	if err != nil {
 		return "", err
@@ -346,7 +374,7 @@ func (s *Store) Approve(ctx context.Context, id, who string, need int, now time.
 			keys = append(keys, guidanceKey(c))
 		}
 	}
-	res, err := approve.Run(ctx, s.rdb, keys, who, need, formatTime(now)).Slice()
+	res, err := approve.Run(ctx, s.rdb, keys, who, need, formatTime(now), proof).Slice()
 	if err != nil {
 		return "", fmt.Errorf("store: approve: %w", err)
 	}
@@ -417,13 +445,13 @@ func (s *Store) retire(ctx context.Context, id string, now time.Time) {
 }
 
 // cancel: KEYS[1] pub, KEYS[2] ready, KEYS[3] previews, KEYS[4] todo,
-// KEYS[5..] guidance of each country. ARGV: who, now.
+// KEYS[5..] guidance of each country. ARGV: who, now, proof.
 var cancel = redis.NewScript(`
 local h = redis.call('HMGET', KEYS[1], 'status', 'topic', 'id')
 if not h[1] then return {-1, ''} end
 local st = h[1]
 if st == 'queued' or st == 'approved' or st == 'sending' or st == 'invalid' then
-  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancelled_by', ARGV[1], 'finished_at', ARGV[2])
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancelled_by', ARGV[1], 'finished_at', ARGV[2], 'stop_proof', ARGV[3])
   redis.call('LREM', KEYS[2], 0, h[3])
   redis.call('SREM', KEYS[3], h[3])
   redis.call('DEL', KEYS[4])
@@ -433,7 +461,7 @@ if st == 'published' then
   for i = 5, #KEYS do
     if redis.call('HGET', KEYS[i], h[2]) == h[3] then redis.call('HDEL', KEYS[i], h[2]) end
   end
-  redis.call('HSET', KEYS[1], 'status', 'withdrawn', 'cancelled_by', ARGV[1], 'finished_at', ARGV[2])
+  redis.call('HSET', KEYS[1], 'status', 'withdrawn', 'cancelled_by', ARGV[1], 'finished_at', ARGV[2], 'stop_proof', ARGV[3])
   return {1, 'withdrawn'}
 end
 return {-2, st}
@@ -441,8 +469,9 @@ return {-2, st}
 
 // Cancel stops a publication: a broadcast not yet done sends nothing more
 // (messages in flight finish), a guidance page is withdrawn from
-// /guidance. It returns the status that follows.
-func (s *Store) Cancel(ctx context.Context, id, who string, now time.Time) (string, error) {
+// /guidance. It returns the status that follows. proof (the stop's signed
+// statement, see package broadcast) is kept as stop_proof, for the record.
+func (s *Store) Cancel(ctx context.Context, id, who string, now time.Time, proof []byte) (string, error) {
 	kind, countries, err := s.shape(ctx, id)
 	if err != nil {
 		return "", err
@@ -453,7 +482,7 @@ func (s *Store) Cancel(ctx context.Context, id, who string, now time.Time) (stri
 			keys = append(keys, guidanceKey(c))
 		}
 	}
-	res, err := cancel.Run(ctx, s.rdb, keys, who, formatTime(now)).Slice()
+	res, err := cancel.Run(ctx, s.rdb, keys, who, formatTime(now), proof).Slice()
 	if err != nil {
 		return "", fmt.Errorf("store: cancel: %w", err)
 	}

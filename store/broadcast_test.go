@@ -96,7 +96,7 @@ func TestApprovalRules(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		got, err := s.Approve(ctx, "B-1", c.who, c.need, at)
+		got, err := s.Approve(ctx, "B-1", c.who, c.need, at, nil)
 		switch {
 		case c.wantErr == nil && (err != nil || got != c.want):
 			t.Errorf("%s: %q %v, want %q", c.name, got, err, c.want)
@@ -113,17 +113,17 @@ func TestApprovalRules(t *testing.T) {
 	// One coordinator alone, after the preview.
 	newPub(t, s, "B-2", store.KindBroadcast, "", "AM")
 	s.MarkPreviewed(ctx, "B-2", "")
-	if got, err := s.Approve(ctx, "B-2", "anna", 1, at); err != nil || got != store.PubApproved {
+	if got, err := s.Approve(ctx, "B-2", "anna", 1, at, nil); err != nil || got != store.PubApproved {
 		t.Fatalf("approvals = 1, the creator: %q %v", got, err)
 	}
 
 	// Telegram refused the preview: invalid, never approvable.
 	newPub(t, s, "B-3", store.KindBroadcast, "", "AM")
 	s.MarkPreviewed(ctx, "B-3", "Telegram refused the fr text")
-	if _, err := s.Approve(ctx, "B-3", "ben", 2, at); !errors.As(err, &state) || state.Status != store.PubInvalid {
+	if _, err := s.Approve(ctx, "B-3", "ben", 2, at, nil); !errors.As(err, &state) || state.Status != store.PubInvalid {
 		t.Fatalf("approving an invalid one: %v", err)
 	}
-	if _, err := s.Approve(ctx, "B-9", "ben", 2, at); !errors.Is(err, store.ErrNoPublication) {
+	if _, err := s.Approve(ctx, "B-9", "ben", 2, at, nil); !errors.Is(err, store.ErrNoPublication) {
 		t.Fatalf("unknown: %v", err)
 	}
 }
@@ -134,7 +134,7 @@ func TestGuidancePublishReplaceWithdraw(t *testing.T) {
 	publish := func(id string, countries ...string) {
 		newPub(t, s, id, store.KindGuidance, "detention", countries...)
 		s.MarkPreviewed(ctx, id, "")
-		if got, err := s.Approve(ctx, id, "ben", 2, at); err != nil || got != store.PubPublished {
+		if got, err := s.Approve(ctx, id, "ben", 2, at, nil); err != nil || got != store.PubPublished {
 			t.Fatalf("publish %s: %q %v", id, got, err)
 		}
 	}
@@ -152,7 +152,7 @@ func TestGuidancePublishReplaceWithdraw(t *testing.T) {
 	if p, _ := s.GetPublication(ctx, "G-1"); p.Status != store.PubReplaced {
 		t.Fatalf("G-1 shows nowhere but is %s", p.Status)
 	}
-	if got, err := s.Cancel(ctx, "G-2", "ben", at); err != nil || got != store.PubWithdrawn {
+	if got, err := s.Cancel(ctx, "G-2", "ben", at, nil); err != nil || got != store.PubWithdrawn {
 		t.Fatalf("withdraw: %q %v", got, err)
 	}
 	if am, _ := s.Guidance(ctx, "AM"); len(am) != 0 {
@@ -170,7 +170,7 @@ func TestDeliveryProgress(t *testing.T) {
 	subscribeN(t, s, 5, "FR")
 	newPub(t, s, "B-1", store.KindBroadcast, "", "AM", "GE")
 	s.MarkPreviewed(ctx, "B-1", "")
-	if _, err := s.Approve(ctx, "B-1", "ben", 2, at); err != nil {
+	if _, err := s.Approve(ctx, "B-1", "ben", 2, at, nil); err != nil {
 		t.Fatal(err)
 	}
 	if resent, err := s.StartDelivery(ctx, "B-1", at); err != nil || resent != 0 {
@@ -240,16 +240,16 @@ func TestCancelStopsTaking(t *testing.T) {
 	subscribeN(t, s, 20, "AM")
 	newPub(t, s, "B-1", store.KindBroadcast, "", "AM")
 	s.MarkPreviewed(ctx, "B-1", "")
-	s.Approve(ctx, "B-1", "ben", 2, at)
+	s.Approve(ctx, "B-1", "ben", 2, at, nil)
 	s.StartDelivery(ctx, "B-1", at)
 	s.Take(ctx, "B-1", 5, at)
-	if got, err := s.Cancel(ctx, "B-1", "carla", at); err != nil || got != store.PubCancelled {
+	if got, err := s.Cancel(ctx, "B-1", "carla", at, nil); err != nil || got != store.PubCancelled {
 		t.Fatalf("cancel: %q %v", got, err)
 	}
 	if batch, status, err := s.Take(ctx, "B-1", 5, at); err != nil || len(batch) != 0 || status != store.PubCancelled {
 		t.Fatalf("after cancel: %d %q %v", len(batch), status, err)
 	}
-	if _, err := s.Cancel(ctx, "B-1", "carla", at); err == nil {
+	if _, err := s.Cancel(ctx, "B-1", "carla", at, nil); err == nil {
 		t.Fatal("cancelled twice")
 	}
 	p, _ := s.GetPublication(ctx, "B-1")
@@ -271,7 +271,7 @@ func TestBroadcastOnCluster(t *testing.T) {
 	subscribeN(t, s, 10, "GE", "AM")
 	newPub(t, s, "B-1", store.KindBroadcast, "", "AM", "GE")
 	must(t, s.MarkPreviewed(ctx, "B-1", ""), "mark previewed")
-	if _, err := s.Approve(ctx, "B-1", "ben", 2, at); err != nil {
+	if _, err := s.Approve(ctx, "B-1", "ben", 2, at, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.StartDelivery(ctx, "B-1", at); err != nil {
@@ -296,7 +296,7 @@ func TestBroadcastOnCluster(t *testing.T) {
 	}
 	newPub(t, s, "G-1", store.KindGuidance, "digital", "AM")
 	s.MarkPreviewed(ctx, "G-1", "")
-	if got, err := s.Approve(ctx, "G-1", "ben", 2, at); err != nil || got != store.PubPublished {
+	if got, err := s.Approve(ctx, "G-1", "ben", 2, at, nil); err != nil || got != store.PubPublished {
 		t.Fatalf("publish on the cluster: %q %v", got, err)
 	}
 }

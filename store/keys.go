@@ -50,7 +50,10 @@ package store
 //	vigil:{b}:country:XX        set     chat handles subscribed to country XX
 //	vigil:{b}:pub:ID            hash    a broadcast or guidance page: kind, status, topic, countries, creator,
 //	                                    approvers (staff names), times, delivery counts; text:LANG = an age
-//	                                    file sealed to the staff and the bot
+//	                                    file sealed to the staff and the bot; creator_proof, approval:NAME,
+//	                                    stop_proof = signed statements (names, times, digests of the texts;
+//	                                    no text), preview:NAME = what the bot previewed to NAME (a digest,
+//	                                    authenticated with the bot's key)
 //	vigil:{b}:pubs              zset    publication ids by creation time
 //	vigil:{b}:previews          set     publications whose preview the bot has yet to send
 //	vigil:{b}:ready             list    approved broadcasts waiting to be sent, oldest first
@@ -153,3 +156,8 @@ func countryKeys(codes []string) []string {
 	}
 	return keys
 }
+
+// PublicationKey names the hash of publication id, for tests that play
+// someone writing to Redis directly (and for nothing else: the store's
+// methods are the way to change it).
+func PublicationKey(id string) string { return pubKey(id) }

@@ -51,7 +51,8 @@ func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
 }
 
 // openApp wires the core. delivers is true for the bot, which also delivers
-// staff replies and so needs its reply key.
+// staff replies and so needs its reply key and the staff keyring that
+// replies and publications are checked against.
 func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) (*app, error) {
 	text, err := locales.Load(cfg.DefaultLanguage)
 	if err != nil {
@@ -118,7 +119,8 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 			return nil, settingError("VIGIL_RECIPIENTS_FILE", "%v", err)
 		}
 		a.open = broadcast.Opener(botID)
-		a.broadcasts = broadcast.New(broadcast.Config{Store: st, Seal: sealer, Open: a.open})
+		a.broadcasts = broadcast.New(broadcast.Config{Store: st, Seal: sealer, Open: a.open,
+			Bot: keys, Trust: trust, Approvals: cfg.BroadcastApproval})
 	}
 	a.budget = budget.New(budget.Config{Store: st, Limits: cfg.Budget, Log: log})
 	a.service = intake.New(intake.Config{Engine: engine, Store: st, Keys: keys, Recipients: recipients, BotIdentity: botID,
@@ -128,7 +130,8 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 }
 
 // loadTrust reads the staff keyring (VIGIL_STAFF_KEYRING) that staff
-// replies must be signed by, and logs whom it trusts.
+// replies, broadcasts, guidance pages and their approvals must be signed
+// by, and logs whom it trusts.
 func loadTrust(cfg *Config, log *slog.Logger) (*sign.Trust, error) {
 	if cfg.StaffKeyring == "" {
 		return nil, settingError("VIGIL_STAFF_KEYRING", "not set: give the staff keyring file, which lists the keys that sign replies to defenders (see docs/signing.md)")

@@ -58,7 +58,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 	}
 	bc.Coordinators, bc.Paid = cfg.Coordinators, cfg.BroadcastPaid
 	bc.Broadcast = &broadcast.DeliveryConfig{Store: a.store, Keys: a.keys, Open: a.open, Coordinators: coordinatorIDs(cfg),
-		Rate: cfg.BroadcastRate, Text: a.text, Log: log}
+		Rate: cfg.BroadcastRate, Text: a.text, Log: log, Trust: a.trust, Approvals: cfg.BroadcastApproval}
 	if cfg.WebhookURL != "" {
 		bc.Webhook = &bot.WebhookConfig{URL: cfg.WebhookURL, Listen: cfg.WebhookListen, Secret: cfg.WebhookSecret}
 	}

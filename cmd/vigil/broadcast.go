@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-hrd/vigil/internal/textsafe"
 	"github.com/vigil-hrd/vigil/locales"
 	"github.com/vigil-hrd/vigil/seal"
+	"github.com/vigil-hrd/vigil/sign"
 	"github.com/vigil-hrd/vigil/store"
 )
 
@@ -33,6 +34,12 @@ const broadcastUsage = `usage: vigil broadcast COMMAND [flags]     (or vigil gui
 Common flags: --as NAME (or VIGIL_STAFF; one of the bot's coordinators),
 --json. Texts are sealed to VIGIL_RECIPIENTS_FILE and the bot's key; the bot
 sends a preview to every coordinator in Telegram.
+
+create, approve and cancel sign what you do with your SSH key: --sign-key
+FILE or VIGIL_SIGNING_KEY (a private key, or a .pub held by ssh-agent); NAME
+must be that key's name in the staff keyring (checked here when
+VIGIL_STAFF_KEYRING is set, and always by the bot). approve signs the texts
+it decrypts: give -i IDENTITY (or VIGIL_IDENTITY).
 `
 
 type textFlags []string
@@ -59,6 +66,7 @@ func runBroadcast(ctx context.Context, kind string, args []string, stdout, stder
 	fs.Var(&countries, "country", "ISO 3166 country `XX` (repeatable)")
 	fs.Var(&texts, "text-file", "`[LANG:]FILE` (repeatable)")
 	fs.Var(&ids, "i", "age identity `FILE`")
+	signKey := fs.String("sign-key", "", "your SSH signing key `FILE` (or VIGIL_SIGNING_KEY)")
 	pos, err := parseAnywhere(fs, args)
 	if err != nil {
 		return err
@@ -87,6 +95,23 @@ func runBroadcast(ctx context.Context, kind string, args []string, stdout, stder
 		return err
 	}
 	cfg := broadcast.Config{Store: st, Open: broadcast.Opener(identities...)}
+	if sub == "create" || sub == "approve" || sub == "cancel" {
+		if *as == "" {
+			return errors.New("no coordinator name: give --as NAME or set VIGIL_STAFF (your name in the staff keyring)")
+		}
+		if sub == "approve" && len(identities) == 0 {
+			return errors.New("approve signs the texts you approve, so it decrypts them: give -i IDENTITY (a staff key) or set VIGIL_IDENTITY")
+		}
+		signer, err := openSigner(*signKey, getenv)
+		if err != nil {
+			return err
+		}
+		defer signer.Close()
+		if err := signerIs(signer, *as, getenv); err != nil {
+			return err
+		}
+		cfg.Signer = signer
+	}
 	c := &broadcastCLI{kind: kind, out: stdout, json: *asJSON, text: text, who: *as}
 	if sub == "create" {
 		seal, err := creationSealer(cctx, st, getenv)
@@ -353,4 +378,22 @@ func explain(id string, err error) error {
 		return fmt.Errorf("%s cannot be changed now: it is %s", id, state.Status)
 	}
 	return err
+}
+
+// signerIs refuses a key that the staff keyring (VIGIL_STAFF_KEYRING, when
+// set here) does not list under name: --as is a name, the key is the proof,
+// and the bot would not count what it signs anyway.
+func signerIs(signer *sign.Signer, name string, getenv func(string) string) error {
+	trust, err := staffKeyring(getenv)
+	if err != nil || trust == nil {
+		return err
+	}
+	e, ok := trust.Keyring().ByKey(signer.PublicKey())
+	if !ok {
+		return settingError("VIGIL_SIGNING_KEY", "this key is not in the staff keyring %s: ask whoever keeps it to add your .pub line", getenv("VIGIL_STAFF_KEYRING"))
+	}
+	if e.Name != name {
+		return fmt.Errorf("--as %s, but the signing key is %s's in the staff keyring: act under your own name, with your own key", textsafe.TerminalLine(name), e.Name)
+	}
+	return nil
 }

@@ -18,8 +18,12 @@ import (
 	"github.com/vigil-hrd/vigil/store"
 )
 
-// The coordinators of the broadcast tests, as the bot is configured.
-var coordinatorEnv = []string{"VIGIL_COORDINATORS=anna=801,ben=802", "VIGIL_BROADCAST_RATE=1000", "VIGIL_BROADCAST_PAID=1"}
+// coordinatorsOf is the bot's configuration of the broadcast tests: the
+// coordinators, and the staff keyring of env that checks what they sign.
+func coordinatorsOf(env *testenv.Env) []string {
+	return []string{"VIGIL_COORDINATORS=anna=801,ben=802", "VIGIL_BROADCAST_RATE=1000", "VIGIL_BROADCAST_PAID=1",
+		"VIGIL_STAFF_KEYRING=" + env.KeyringFile}
+}
 
 // broadcastWorld is a Redis and a fake Bot API that know the coordinators
 // and the subscribers seeded with subscribe.
@@ -51,14 +55,14 @@ func (w *broadcastWorld) subscribe(t testing.TB, first int64, n int, country str
 func (w *broadcastWorld) approved(t testing.TB, countries []string, texts map[string]string) string {
 	t.Helper()
 	ctx := context.Background()
-	p, _, err := w.env.Broadcasts.Create(ctx, "anna", broadcast.Draft{Kind: store.KindBroadcast, Countries: countries, Texts: texts})
+	p, _, err := w.env.As(t, "anna").Create(ctx, "anna", broadcast.Draft{Kind: store.KindBroadcast, Countries: countries, Texts: texts})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := waitFor(fakeapi.Patience, func() bool { q, _ := w.env.Store.GetPublication(ctx, p.ID); return q.Previewed }); err != nil {
 		t.Fatal("no preview:", err)
 	}
-	if _, _, err := w.env.Broadcasts.Approve(ctx, p.ID, "ben"); err != nil {
+	if _, _, err := w.env.As(t, "ben").Approve(ctx, p.ID, "ben"); err != nil {
 		t.Fatal(err)
 	}
 	return p.ID
@@ -80,7 +84,7 @@ func TestBroadcastSurvivesKill9(t *testing.T) {
 	for chat, lang := range w.subscribe(t, 600000, n/2, "GE", "fr", "ar", "es") {
 		subs[chat] = lang
 	}
-	bot := startReplica(t, env, api, replicaSecret, coordinatorEnv...)
+	bot := startReplica(t, env, api, replicaSecret, coordinatorsOf(env)...)
 
 	texts := map[string]string{"en": "MARK-en <b>change your passwords</b>", "fr": "MARK-fr <b>changez vos mots de passe</b>",
 		"ar": "MARK-ar <b>غيّروا كلمات المرور</b>"}
@@ -101,7 +105,7 @@ func TestBroadcastSurvivesKill9(t *testing.T) {
 		if q, _ := env.Store.GetPublication(ctx, id); q.Status != store.PubSending {
 			t.Fatalf("kill %d came too late: %+v", kills, q)
 		}
-		bot = startReplica(t, env, api, replicaSecret, coordinatorEnv...)
+		bot = startReplica(t, env, api, replicaSecret, coordinatorsOf(env)...)
 	}
 	if err := waitFor(2*time.Minute, func() bool { q, _ := env.Store.GetPublication(ctx, id); return q.Status == store.PubDone }); err != nil {
 		q, _ := env.Store.GetPublication(ctx, id)
@@ -152,9 +156,12 @@ func TestBroadcastCommands(t *testing.T) {
 		return p
 	}
 	en, fr := write("en.html", "<b>MARK-cli</b> en"), write("fr.html", "<b>MARK-cli</b> fr")
+	// Each signs with their own key; the tool checks it against the
+	// keyring, as the bot does.
 	as := func(name string) map[string]string {
 		return map[string]string{"REDIS_URL": env.Redis.URL(), "VIGIL_STAFF": name,
-			"VIGIL_RECIPIENTS_FILE": filepath.Join(env.Dir, "recipients.txt")}
+			"VIGIL_RECIPIENTS_FILE": filepath.Join(env.Dir, "recipients.txt"), "VIGIL_IDENTITY": env.IdentityFile,
+			"VIGIL_SIGNING_KEY": env.SigningKeyFile(name), "VIGIL_STAFF_KEYRING": env.KeyringFile}
 	}
 	ok := func(env map[string]string, want string, args ...string) string {
 		t.Helper()
@@ -172,7 +179,9 @@ func TestBroadcastCommands(t *testing.T) {
 		}
 	}
 
-	fails(as("mallory"), "not a coordinator", "broadcast", "create", "--country", "UA", "--text-file", en)
+	mallory := as("mallory")
+	mallory["VIGIL_SIGNING_KEY"] = env.SigningKeyFile("carl")
+	fails(mallory, "carl's", "broadcast", "create", "--country", "UA", "--text-file", en)
 	fails(as("anna"), "default language", "broadcast", "create", "--country", "UA", "--text-file", "fr:"+fr)
 	fails(as("anna"), "two-letter", "broadcast", "create", "--country", "Ukraine", "--text-file", en)
 	fails(as("anna"), "not one of the bot's languages", "broadcast", "create", "--country", "UA", "--text-file", en, "--text-file", "xx:"+fr)
@@ -187,11 +196,18 @@ func TestBroadcastCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	fails(as("anna"), "another coordinator must approve it", "broadcast", "approve", id)
+	// --as is a name; the key is the proof: anna cannot approve as ben.
+	annaAsBen := as("ben")
+	annaAsBen["VIGIL_SIGNING_KEY"] = env.SigningKeyFile("anna")
+	fails(annaAsBen, "the signing key is anna's", "broadcast", "approve", id)
 	ok(as("ben"), "is being sent", "broadcast", "approve", strings.ToLower(id))
 	fails(as("ben"), "it is approved", "broadcast", "approve", id)
 	ok(as("anna"), "approved by ben", "broadcast", "status", id)
 	ok(as("anna"), id, "broadcast", "list")
-	fails(as("anna"), "give -i", "broadcast", "show", id)
+	noIdentity := as("anna")
+	delete(noIdentity, "VIGIL_IDENTITY")
+	fails(noIdentity, "give -i", "broadcast", "show", id)
+	fails(noIdentity, "give -i", "broadcast", "approve", id)
 	show := ok(map[string]string{"REDIS_URL": env.Redis.URL(), "VIGIL_IDENTITY": env.IdentityFile}, "MARK-cli", "broadcast", "show", id)
 	if !strings.Contains(show, "--- fr ---") {
 		t.Fatalf("show:\n%s", show)
@@ -226,8 +242,8 @@ func TestTwoBotsDeliverOnce(t *testing.T) {
 	w := newBroadcastWorld(t)
 	env, api := w.env, w.api
 	subs := w.subscribe(t, 700000, 1000, "UA", "en")
-	startReplica(t, env, api, replicaSecret, coordinatorEnv...)
-	startReplica(t, env, api, replicaSecret, coordinatorEnv...)
+	startReplica(t, env, api, replicaSecret, coordinatorsOf(env)...)
+	startReplica(t, env, api, replicaSecret, coordinatorsOf(env)...)
 	id := w.approved(t, []string{"UA"}, map[string]string{"en": "MARK-two"})
 	if err := waitFor(fakeapi.Patience, func() bool { q, _ := env.Store.GetPublication(ctx, id); return q.Status == store.PubDone }); err != nil {
 		t.Fatal("not done")
@@ -263,7 +279,7 @@ func BenchmarkBroadcast100k(b *testing.B) {
 		w.api.LimitRate(rate)
 		w.subscribe(b, 1_000_000, n/2, "UA", "en", "fr", "ar")
 		w.subscribe(b, 2_000_000, n/2, "GE", "fr", "ar", "en")
-		startReplica(b, w.env, w.api, replicaSecret, coordinatorEnv...)
+		startReplica(b, w.env, w.api, replicaSecret, coordinatorsOf(w.env)...)
 		previews := 0
 		b.StartTimer()
 		id := w.approved(b, []string{"UA", "GE"}, map[string]string{"en": "MARK-en <b>bench</b>", "fr": "MARK-fr <b>bench</b>", "ar": "MARK-ar <b>bench</b>"})

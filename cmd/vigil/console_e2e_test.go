@@ -67,7 +67,7 @@ func TestConsoleInChromium(t *testing.T) {
 	// The console, as a staff member starts it.
 	console := exec.Command(os.Args[0], "triage", "serve", "-i", env.IdentityFile, "--as", "ana",
 		"--listen", "127.0.0.1:0", "--poll", "500ms")
-	console.Env = append(os.Environ(), common...)
+	console.Env = append(os.Environ(), append(common, "VIGIL_SIGNING_KEY="+env.SigningKeyFile("ana"))...)
 	consoleLogs := &testenv.SafeBuffer{}
 	console.Stderr = consoleLogs
 	stdout, _ := console.StdoutPipe()

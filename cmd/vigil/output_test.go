@@ -256,7 +256,7 @@ func TestConsolePrintsControlsEscaped(t *testing.T) {
 // for another coordinator with its control characters escaped.
 func TestBroadcastShowPrintsControlsEscaped(t *testing.T) {
 	env := testenv.New(t)
-	p, _, err := env.Broadcasts.Create(context.Background(), "anna",
+	p, _, err := env.As(t, "anna").Create(context.Background(), "anna",
 		broadcast.Draft{Kind: store.KindBroadcast, Countries: []string{"UA"}, Texts: map[string]string{"en": hostile}})
 	if err != nil {
 		t.Fatal(err)

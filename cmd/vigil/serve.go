@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-hrd/vigil/broadcast"
 	"github.com/vigil-hrd/vigil/seal"
+	"github.com/vigil-hrd/vigil/sign"
 	"github.com/vigil-hrd/vigil/store"
 	"github.com/vigil-hrd/vigil/triage"
 	"github.com/vigil-hrd/vigil/triage/web"
@@ -46,7 +47,17 @@ func (t *triageCLI) serve(ctx context.Context, haveIdentity, haveRecipients bool
 	}
 	hosts := append(consoleHosts(host, ip, loopback), t.f.hosts...)
 	log := newLogger(t.errw, slog.LevelInfo, "text")
-	bc, canCreate := t.broadcasts()
+	// The Broadcasts page signs as the staff member signed in, with the
+	// key given at start; without one it shows publications but refuses
+	// to create, approve or stop them (broadcast.ErrNoSigner).
+	var signer *sign.Signer
+	if t.signingKey != "" {
+		if signer, err = openSigner("", t.getenv); err != nil {
+			return err
+		}
+		defer signer.Close()
+	}
+	bc, canCreate := t.broadcasts(signer)
 	console, err := web.New(web.Config{Service: t.svc, Staff: t.staff, Text: t.text, Log: log,
 		Poll: t.f.poll, Hosts: hosts, Broadcasts: bc, CanCreate: canCreate})
 	if err != nil {
@@ -120,9 +131,9 @@ func consoleHosts(host string, ip net.IP, loopback bool) []string {
 // public key. The key is looked up when a broadcast is created, so a bot
 // started after the console is found; until both are there, the page's
 // Create says what to set and the rest of the page works.
-func (t *triageCLI) broadcasts() (*broadcast.Service, func(context.Context) error) {
+func (t *triageCLI) broadcasts(signer *sign.Signer) (*broadcast.Service, func(context.Context) error) {
 	k := &consoleSealer{store: t.store, staff: t.recipients, bot: t.botRecipient}
-	return broadcast.New(broadcast.Config{Store: t.store, Seal: k.seal, Open: broadcast.Opener(t.ids...)}), k.ready
+	return broadcast.New(broadcast.Config{Store: t.store, Seal: k.seal, Open: broadcast.Opener(t.ids...), Signer: signer}), k.ready
 }
 
 // consoleSealer seals broadcast texts once it knows the staff keys and the

@@ -92,7 +92,8 @@ func TestTriageServeBroadcasts(t *testing.T) {
 	env := testenv.New(t)
 	open := func(recipients string) (base string, client *http.Client, csrf string, page string) {
 		t.Helper()
-		vars := map[string]string{"REDIS_URL": env.Redis.URL(), "VIGIL_STAFF": "anna", "VIGIL_RECIPIENTS_FILE": recipients}
+		vars := map[string]string{"REDIS_URL": env.Redis.URL(), "VIGIL_STAFF": "anna", "VIGIL_RECIPIENTS_FILE": recipients,
+			"VIGIL_SIGNING_KEY": env.SigningKeyFile("anna")}
 		ctx, cancel := context.WithCancel(context.Background())
 		out, errs := &testenv.SafeBuffer{}, &testenv.SafeBuffer{}
 		done := make(chan int)

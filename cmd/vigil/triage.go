@@ -204,7 +204,8 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 	t := &triageCLI{svc: svc, text: text, f: f, out: stdout, errw: stderr, in: stdin, staff: staff,
-		store: st, ids: ids, recipients: recipients, botRecipient: getenv("VIGIL_BOT_RECIPIENT")}
+		store: st, ids: ids, recipients: recipients, botRecipient: getenv("VIGIL_BOT_RECIPIENT"),
+		signingKey: getenv("VIGIL_SIGNING_KEY"), getenv: getenv}
 	want := func(n int, usage string) error {
 		if len(pos) != n {
 			return fmt.Errorf("usage: vigil triage %s", usage)
@@ -310,6 +311,8 @@ type triageCLI struct {
 	ids          []seal.Identity
 	recipients   *seal.Recipients // nil without a recipients file
 	botRecipient string           // VIGIL_BOT_RECIPIENT; "" reads the bot's key from Redis
+	signingKey   string           // VIGIL_SIGNING_KEY: the Broadcasts page signs with it
+	getenv       func(string) string
 }
 
 func (t *triageCLI) done(err error, format string, args ...any) error {

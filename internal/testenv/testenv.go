@@ -61,6 +61,7 @@ type Env struct {
 	Broadcasts *broadcast.Service
 	Policy     store.Policy
 	BotID      seal.Identity
+	sealer     func([]byte) ([]byte, error)
 	Logs       *SafeBuffer // everything logged, at debug level
 	// Fetch is how the service opens a defender's file; set it to the
 	// front end under test (bot.Bot.Fetch).
@@ -175,7 +176,8 @@ func (e *Env) wire(tb testing.TB) *Env {
 	if err := e.Store.SetPolicy(context.Background(), e.Policy); err != nil {
 		tb.Fatal(err)
 	}
-	e.Broadcasts = broadcast.New(broadcast.Config{Store: e.Store, Seal: sealer, Open: broadcast.Opener(botID)})
+	e.sealer = sealer
+	e.Broadcasts = broadcast.New(broadcast.Config{Store: e.Store, Seal: sealer, Open: broadcast.Opener(botID), Bot: e.Keys, Trust: e.Trust})
 	e.service = intake.Config{Engine: e.Engine, Store: e.Store, Keys: e.Keys, Recipients: e.Recipients, BotIdentity: botID, Trust: e.Trust, Log: e.Log,
 		Broadcasts: e.Broadcasts, Rate: 25,
 		Fetch: func(ctx context.Context, id string) (io.ReadCloser, error) {

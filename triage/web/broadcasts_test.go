@@ -20,8 +20,9 @@ import (
 
 // staffBroadcasts is the coordinators' service as `vigil triage serve`
 // wires it: texts sealed to the staff keys and the bot's, opened with the
-// staff identity (not the bot's, as env.Broadcasts does).
-func staffBroadcasts(t *testing.T, env *testenv.Env) *broadcast.Service {
+// staff identity (not the bot's, as env.Broadcasts does), statements
+// signed with staff's key (VIGIL_SIGNING_KEY) when the keyring has one.
+func staffBroadcasts(t *testing.T, env *testenv.Env, staff string) *broadcast.Service {
 	t.Helper()
 	key, err := env.Store.BotRecipient(context.Background())
 	if err != nil {
@@ -31,13 +32,17 @@ func staffBroadcasts(t *testing.T, env *testenv.Env) *broadcast.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return broadcast.New(broadcast.Config{Store: env.Store, Seal: sealer, Open: broadcast.Opener(env.Identities...)})
+	cfg := broadcast.Config{Store: env.Store, Seal: sealer, Open: broadcast.Opener(env.Identities...)}
+	if _, ok := env.Trust.Keyring().ByName(staff); ok {
+		cfg.Signer = env.Signer(t, staff)
+	}
+	return broadcast.New(cfg)
 }
 
 // coordinator is a console with the Broadcasts page, signed in as staff.
 func coordinator(t *testing.T, env *testenv.Env, staff string) *console {
 	t.Helper()
-	c := serve(t, env, staff, web.Config{Broadcasts: staffBroadcasts(t, env)})
+	c := serve(t, env, staff, web.Config{Broadcasts: staffBroadcasts(t, env, staff)})
 	c.login()
 	return c
 }
@@ -288,7 +293,7 @@ func TestBroadcastFourEyes(t *testing.T) {
 func TestBroadcastPostsNeedTheCSRFToken(t *testing.T) {
 	env := testenv.New(t)
 	ben := coordinator(t, env, "ben")
-	p, _, err := env.Broadcasts.Create(context.Background(), "anna", broadcast.Draft{Kind: store.KindBroadcast, Countries: []string{"UA"},
+	p, _, err := env.As(t, "anna").Create(context.Background(), "anna", broadcast.Draft{Kind: store.KindBroadcast, Countries: []string{"UA"},
 		Texts: map[string]string{"en": "Stay safe."}})
 	if err != nil {
 		t.Fatal(err)
@@ -336,7 +341,7 @@ func TestBroadcastsReadOnlyForOthers(t *testing.T) {
 	ctx := context.Background()
 	env := testenv.New(t)
 	c := coordinator(t, env, staffName)
-	p, _, err := env.Broadcasts.Create(ctx, "anna", broadcast.Draft{Kind: store.KindBroadcast, Countries: []string{"UA"},
+	p, _, err := env.As(t, "anna").Create(ctx, "anna", broadcast.Draft{Kind: store.KindBroadcast, Countries: []string{"UA"},
 		Texts: map[string]string{"en": "READ-ONLY-TEXT"}})
 	if err != nil {
 		t.Fatal(err)
@@ -395,7 +400,7 @@ func TestBroadcastCreateSaysWhatToSet(t *testing.T) {
 		{web.ErrNoStaffKeys, "start it with VIGIL_RECIPIENTS_FILE set to the staff recipients file"},
 		{web.ErrNoBotKey, "start vigil bot once (or set VIGIL_BOT_RECIPIENT)"},
 	} {
-		c := serve(t, env, "anna", web.Config{Broadcasts: staffBroadcasts(t, env), CanCreate: func(context.Context) error { return tc.err }})
+		c := serve(t, env, "anna", web.Config{Broadcasts: staffBroadcasts(t, env, "anna"), CanCreate: func(context.Context) error { return tc.err }})
 		c.login()
 		form := c.get("/broadcasts/new").body
 		if !strings.Contains(form, tc.want) || !strings.Contains(form, `id="create" disabled`) {
