@@ -93,7 +93,7 @@ func TestTriageServeBroadcasts(t *testing.T) {
 	open := func(recipients string) (base string, client *http.Client, csrf string, page string) {
 		t.Helper()
 		vars := map[string]string{"REDIS_URL": env.Redis.URL(), "VIGIL_STAFF": "anna", "VIGIL_RECIPIENTS_FILE": recipients,
-			"VIGIL_SIGNING_KEY": env.SigningKeyFile("anna")}
+			"VIGIL_SIGNING_KEY": env.SigningKeyFile("anna"), "VIGIL_KNOWN_BOT": env.KnownBotFile()}
 		ctx, cancel := context.WithCancel(context.Background())
 		out, errs := &testenv.SafeBuffer{}, &testenv.SafeBuffer{}
 		done := make(chan int)
