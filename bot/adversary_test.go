@@ -109,6 +109,11 @@ func TestTheStaffRedisUserCannotSpeakForTheMission(t *testing.T) {
 		}
 		pubs[purpose] = p.ID
 	}
+	page, _, err := annaTool.Create(ctx, "anna", broadcast.Draft{Kind: store.KindGuidance, Topic: "digital", Countries: []string{"UA"}, Texts: honest})
+	if err != nil {
+		t.Fatalf("anna's guidance page, as the staff user: %v", err)
+	}
+	pubs["guidance"] = page.ID
 	for _, id := range pubs {
 		bh.waitStatus(id, func(p store.Publication) bool { return p.Previewed }, fakeapi.Patience)
 	}
@@ -294,7 +299,24 @@ func TestTheStaffRedisUserCannotSpeakForTheMission(t *testing.T) {
 		{"6b. ana's signed reply replayed onto its own case", func() error {
 			return queue(t, staff, h, other, honestReply)
 		}, refused(other, intake.RefusedReplayed)},
-		{"7. the published policy lowered to one approval; anna approves her own", func() error {
+		{"7. a published guidance page's text swapped", func() error {
+			id := pubs["guidance"]
+			if status, _, err := benTool.Approve(ctx, id, "ben"); err != nil || status != store.PubPublished {
+				t.Fatalf("ben's approval of the page: %q %v", status, err)
+			}
+			return swap(id)
+		}, func() string {
+			// What the bot's /guidance does before it shows a page.
+			p, err := staff.GetPublication(ctx, pubs["guidance"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if html, err := h.env.Broadcasts.Shown(ctx, p, "en"); err == nil {
+				t.Errorf("the bot would show the swapped page: %q", html)
+			}
+			return invalid(pubs["guidance"], broadcast.ErrTextsChanged.Error())()
+		}},
+		{"8. the published policy lowered to one approval; anna approves her own", func() error {
 			pol := h.env.Policy
 			pol.Approvals = 1
 			if err := staff.SetPolicy(ctx, pol); err != nil {
