@@ -87,15 +87,20 @@ func signed(t *testing.T, signer *sign.Signer, name, subject string, digestOf []
 // shipped ACL allows it to.
 func queueAs(t *testing.T, staff *store.Store, h *harness, ref string, f forged) {
 	t.Helper()
+	if err := queue(t, staff, h, ref, f); err != nil {
+		t.Fatalf("queue a forged reply as the staff user: %v", err)
+	}
+}
+
+// queue is queueAs returning the store's error (a NOPERM, say).
+func queue(t *testing.T, staff *store.Store, h *harness, ref string, f forged) error {
+	t.Helper()
 	forStaff, err := h.env.Recipients.Seal([]byte("a reply"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = staff.AddEntry(context.Background(), store.Entry{Ref: ref, Staff: "ana", Kind: "reply", At: time.Now(), Sealed: forStaff,
+	return staff.AddEntry(context.Background(), store.Entry{Ref: ref, Staff: "ana", Kind: "reply", At: time.Now(), Sealed: forStaff,
 		ForBot: f.sealed, Statement: f.statement, Signature: f.signature})
-	if err != nil {
-		t.Fatalf("queue a forged reply as the staff user: %v", err)
-	}
 }
 
 // strangerSigner is a key of nobody in the keyring.
