@@ -57,7 +57,7 @@ func loadIdentities(paths []string, getenv func(string) string) ([]seal.Identity
 	}
 	var ids []seal.Identity
 	for _, p := range paths {
-		more, err := seal.LoadIdentities(p)
+		more, err := seal.LoadIdentities(p, nil)
 		if err != nil {
 			return nil, err
 		}
