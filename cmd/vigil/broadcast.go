@@ -90,7 +90,7 @@ func runBroadcast(ctx context.Context, kind string, args []string, stdout, stder
 	if err != nil {
 		return err
 	}
-	identities, err := loadIdentities(ids, getenv)
+	identities, err := loadIdentities(ids, getenv, stderr)
 	if err != nil {
 		return err
 	}
