@@ -41,6 +41,9 @@ var ErrWrongIdentity = errors.New("seal: none of the identities can open this fi
 // ErrTampered means the file is damaged or was changed after it was sealed.
 var ErrTampered = errors.New("seal: the file is damaged or was tampered with")
 
+// ErrNoRecipients means a recipients file holds no key.
+var ErrNoRecipients = errors.New("no recipients: add at least one staff public key (age1…)")
+
 // Recipients are the public keys of the mission staff that reports are
 // sealed to. They are all post-quantum or all classic: age will not seal
 // to both kinds at once.
@@ -82,7 +85,7 @@ func ParseRecipients(r io.Reader) (*Recipients, error) {
 		rs.keys = append(rs.keys, line)
 	}
 	if len(rs.list) == 0 {
-		return nil, errors.New("seal: parse recipients: no recipients: add at least one staff public key (age1…)")
+		return nil, fmt.Errorf("seal: parse recipients: %w", ErrNoRecipients)
 	}
 	if firstPQ != 0 && firstClassic != 0 {
 		return nil, fmt.Errorf("seal: parse recipients: line %d is a post-quantum key (age1pq1…) and line %d a classic one: "+
