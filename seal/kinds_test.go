@@ -55,7 +55,7 @@ func TestEachKindOfKeySealsAndOpens(t *testing.T) {
 	}{
 		{"classic", newStaff, false, "AGE-SECRET-KEY-1", ""},
 		{"post-quantum", newPQStaff, true, "AGE-SECRET-KEY-PQ-1", ""},
-		{"hardware key", newHardwareStaff(plug), false, "AGE-PLUGIN-VIGILTEST-1", "vigil: vigiltest plugin: touch your vigiltest key \uFFFD[31mnow\uFFFD[0m\n"},
+		{"hardware key", newHardwareStaff(plug), false, "AGE-PLUGIN-VIGILTEST-1", "vigil: vigiltest plugin: touch your vigiltest key \\x1b[31mnow\\x1b[0m\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			alice, eve := tc.newStaff(t), tc.newStaff(t)

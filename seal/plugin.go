@@ -8,11 +8,11 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"unicode"
-	"unicode/utf8"
 
 	"filippo.io/age"
 	"filippo.io/age/plugin"
+
+	"github.com/vigil-hrd/vigil/internal/textsafe"
 )
 
 // Hardware keys (a YubiKey through age-plugin-yubikey, or any age plugin)
@@ -37,13 +37,14 @@ type Terminal struct {
 }
 
 // NewTerminal returns the Terminal that writes plugins' messages to out: the
-// staff member's terminal (standard error), never a log.
+// staff member's terminal (standard error), never a log. Control characters
+// in them are shown escaped (textsafe.TerminalLine), never obeyed.
 func NewTerminal(out io.Writer) *Terminal {
 	t := &Terminal{out: out}
 	say := func(format string, v ...any) {
 		t.wmu.Lock()
 		defer t.wmu.Unlock()
-		fmt.Fprintf(t.out, "vigil: %s\n", printable(fmt.Sprintf(format, v...)))
+		fmt.Fprintf(t.out, "vigil: %s\n", textsafe.TerminalLine(fmt.Sprintf(format, v...)))
 	}
 	t.ui = plugin.NewTerminalUI(say, say)
 	return t
@@ -58,7 +59,7 @@ type PluginError struct {
 }
 
 func (e *PluginError) Error() string {
-	return fmt.Sprintf("seal: the age plugin %s could not open the file: %s", e.Plugin, printable(e.Err.Error()))
+	return fmt.Sprintf("seal: the age plugin %s could not open the file: %s", e.Plugin, textsafe.TerminalLine(e.Err.Error()))
 }
 
 func (e *PluginError) Unwrap() error { return e.Err }
@@ -140,20 +141,3 @@ func pluginInstalled(name string) error {
 	}
 	return nil
 }
-
-// printable replaces what a terminal would interpret (control characters,
-// escape sequences, invalid UTF-8) with U+FFFD, so a plugin's words are
-// shown, never obeyed.
-func printable(s string) string {
-	if !strings.ContainsFunc(s, notPrintable) && utf8.ValidString(s) {
-		return s
-	}
-	return strings.Map(func(r rune) rune {
-		if notPrintable(r) {
-			return utf8.RuneError
-		}
-		return r
-	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
-}
-
-func notPrintable(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }

@@ -37,7 +37,7 @@ func TestTriageShowWithHardwareKey(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Case "+ref) || !strings.Contains(out, "They took the laptops.") {
 		t.Fatalf("triage show with the hardware key: exit %d\n%s\n%s", code, out, stderr)
 	}
-	if want := "vigil: vigiltest plugin: touch your vigiltest key \uFFFD[31mnow\uFFFD[0m\n"; stderr != want {
+	if want := "vigil: vigiltest plugin: touch your vigiltest key \\x1b[31mnow\\x1b[0m\n"; stderr != want {
 		t.Errorf("stderr %q, want %q", stderr, want)
 	}
 	if strings.Contains(out, "touch") {
