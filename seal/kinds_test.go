@@ -151,6 +151,37 @@ func TestHardwareKeyFailures(t *testing.T) {
 	}
 }
 
+// TestLoadIdentitiesRefusesWhatIsNotAnIdentity: each refusal names the
+// line and what to do, never its content.
+func TestLoadIdentitiesRefusesWhatIsNotAnIdentity(t *testing.T) {
+	classic := newStaff(t)
+	secret := strings.Split(classic.file, "\n")[1]
+	for _, tc := range []struct{ name, file, want string }{
+		{"a recipients file", "# staff\n" + classic.recipient + "\n", "line 2 is a public key (age1…), not an identity: give the identity file"},
+		{"garbage", "hello\n", "line 1 is not an age identity"},
+		{"a damaged secret key", secret[:len(secret)-1] + "q\n", "line 1: malformed secret key"},
+		{"a damaged post-quantum key", "AGE-SECRET-KEY-PQ-1QQQQ\n", "line 1: malformed secret key"},
+		{"a damaged plugin identity", "AGE-PLUGIN-VIGILTEST-1QQQQ\n", "line 1: not a valid age plugin identity"},
+		{"nothing", "# empty\n", "no identities found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "staff.key")
+			if err := os.WriteFile(path, []byte(tc.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := seal.LoadIdentities(path, seal.NewTerminal(&bytes.Buffer{}))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+			for _, line := range strings.Split(tc.file, "\n") {
+				if len(line) > 4 && !strings.HasPrefix(line, "#") && strings.Contains(err.Error(), line) {
+					t.Errorf("the error quotes the line: %v", err)
+				}
+			}
+		})
+	}
+}
+
 // TestParseRecipientsRefusesMixedKinds: post-quantum keys with classic or
 // hardware keys are refused at load, in one line that says why and what to
 // do, without quoting the 2,000-character keys; so is a bot key of the

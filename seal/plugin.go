@@ -102,12 +102,24 @@ func parseIdentities(r io.Reader, term *Terminal) ([]Identity, error) {
 		if line == "" {
 			continue
 		}
-		if !strings.HasPrefix(line, "AGE-PLUGIN-") {
-			more, err := age.ParseIdentities(strings.NewReader(line))
-			if err != nil {
-				return nil, fmt.Errorf("line %d: %v", n, err)
-			}
-			ids = append(ids, more...)
+		var native Identity
+		var err error
+		switch {
+		case strings.HasPrefix(line, "AGE-SECRET-KEY-1"):
+			native, err = age.ParseX25519Identity(line)
+		case strings.HasPrefix(line, "AGE-SECRET-KEY-PQ-1"):
+			native, err = age.ParseHybridIdentity(line)
+		case strings.HasPrefix(line, "AGE-PLUGIN-"):
+		case strings.HasPrefix(line, "age1"):
+			return nil, fmt.Errorf("line %d is a public key (age1…), not an identity: give the identity file, not the recipients file", n)
+		default:
+			return nil, fmt.Errorf("line %d is not an age identity (AGE-SECRET-KEY-…, AGE-PLUGIN-…)", n)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %v", n, err)
+		}
+		if native != nil {
+			ids = append(ids, native)
 			recipient = ""
 			continue
 		}
