@@ -446,11 +446,12 @@ func OpenSubscriber(keys *seal.Keys, handle string, sealed []byte) (Subscriber, 
 }
 
 // SealFor returns a sealer to the staff recipients and the bot's public
-// key, so that the bot can send a text and staff tools can show it.
+// key, so that the bot can send a text and staff tools can show it. The
+// bot's key must be of the staff keys' kind (post-quantum or classic).
 func SealFor(staff *seal.Recipients, botRecipient string) (func([]byte) ([]byte, error), error) {
-	all, err := seal.ParseRecipients(strings.NewReader(strings.Join(append(staff.Keys(), botRecipient), "\n")))
+	all, err := staff.With(botRecipient)
 	if err != nil {
-		return nil, fmt.Errorf("broadcast: the recipients: %w", err)
+		return nil, fmt.Errorf("broadcast: the bot's key: %w", err)
 	}
 	return all.Seal, nil
 }

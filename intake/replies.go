@@ -18,22 +18,43 @@ import (
 // gone): the reply is recorded as undeliverable instead of being retried.
 var ErrUndeliverable = errors.New("intake: the message cannot be delivered")
 
-const botIdentityName = "bot-identity"
+// The names the bot's reply identities are sealed under (seal.Keys).
+const (
+	botIdentityName   = "bot-identity"
+	botIdentityPQName = "bot-identity-pq"
+)
 
 // EnsureBotIdentity returns the bot's age identity, which staff tools seal
-// replies to. The first bot process to start creates it and publishes its
-// public key; it is stored sealed with the bot's secret, so every process
-// sharing the secret reads the same one.
+// replies and publications to: two keys as one, a classic one for staff
+// with classic keys and a post-quantum one for staff with post-quantum keys
+// (age will not seal to both kinds at once, so the bot's key must be of the
+// staff's kind). The first bot process to start creates each and publishes
+// its public key; they are stored sealed with the bot's secret, so every
+// process sharing the secret reads the same ones. Holding both, the bot
+// still opens what was sealed before the staff changed kind.
 func EnsureBotIdentity(ctx context.Context, st *store.Store, keys *seal.Keys) (seal.Identity, error) {
-	text, recipient, err := seal.NewIdentity()
+	classic, err := ensureBotIdentity(ctx, keys, botIdentityName, seal.NewIdentity, st.BotIdentity)
+	if err != nil {
+		return nil, err
+	}
+	pq, err := ensureBotIdentity(ctx, keys, botIdentityPQName, seal.NewPostQuantumIdentity, st.BotIdentityPQ)
+	if err != nil {
+		return nil, err
+	}
+	return seal.Either(classic, pq), nil
+}
+
+func ensureBotIdentity(ctx context.Context, keys *seal.Keys, name string,
+	generate func() (string, string, error), stored func(context.Context, []byte, string) ([]byte, error)) (seal.Identity, error) {
+	text, recipient, err := generate()
 	if err != nil {
 		return nil, fmt.Errorf("intake: %w", err)
 	}
-	stored, err := st.BotIdentity(ctx, keys.Seal(botIdentityName, []byte(text)), recipient)
+	sealed, err := stored(ctx, keys.Seal(name, []byte(text)), recipient)
 	if err != nil {
 		return nil, fmt.Errorf("intake: %w", err)
 	}
-	raw, err := keys.Open(botIdentityName, stored)
+	raw, err := keys.Open(name, sealed)
 	if err != nil {
 		return nil, fmt.Errorf("intake: the bot's reply key in Redis was made with another bot secret (VIGIL_SECRET_FILE): %w", err)
 	}
@@ -42,6 +63,16 @@ func EnsureBotIdentity(ctx context.Context, st *store.Store, keys *seal.Keys) (s
 		return nil, fmt.Errorf("intake: %w", err)
 	}
 	return id, nil
+}
+
+// BotRecipient returns the bot's public key of the staff's kind, which
+// texts for the bot are sealed to (with or beside the staff's keys), or
+// store.ErrNotFound when no bot has published one yet.
+func BotRecipient(ctx context.Context, st *store.Store, staff *seal.Recipients) (string, error) {
+	if staff.PostQuantum() {
+		return st.BotRecipientPQ(ctx)
+	}
+	return st.BotRecipient(ctx)
 }
 
 // Delivery is a staff reply on its way to a defender.

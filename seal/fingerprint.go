@@ -37,6 +37,14 @@ func IdentityFingerprints(ids []Identity) []string {
 			out = append(out, Fingerprint(id.Recipient().String()))
 		case *age.HybridIdentity:
 			out = append(out, Fingerprint(id.Recipient().String()))
+		case *pluginIdentity:
+			// A hardware key's public key is known only from the comment
+			// above it in the identity file, as age-plugin-yubikey writes.
+			if id.recipient != "" {
+				out = append(out, Fingerprint(id.recipient))
+			}
+		case either:
+			out = append(out, IdentityFingerprints(id)...)
 		}
 	}
 	return out

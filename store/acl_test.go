@@ -135,6 +135,7 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 	const handle = "q2xkz7a3mfq4yt6b5ngvjw1hcr" // a made-up chat handle
 	const ref = "ABCD-EF12"
 	const botRecipient = "age1ylmv8g9z2v7k3j4pl0y6w5q8xw3e9c2r4t6u8i0o2p4a6s8d0f2gh3jkl"
+	const botRecipientPQ = "age1pq1made-up-and-short"
 
 	// ---- The bot: start-up, a defender's conversation, a report. ----
 	must(t, botRDB.Ping(ctx).Err(), "bot: ping")
@@ -148,6 +149,11 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 	must(t, err, "bot: read its identity back")
 	if string(id) != "bot-sealed-identity" {
 		t.Fatalf("bot identity after restart: %q", id)
+	}
+	id, err = bot.BotIdentityPQ(ctx, []byte("bot-sealed-pq-identity"), botRecipientPQ)
+	must(t, err, "bot: create its post-quantum identity")
+	if string(id) != "bot-sealed-pq-identity" {
+		t.Fatalf("bot post-quantum identity: %q", id)
 	}
 
 	// The inbox: accept (with dedupe), leases, reading, finishing, depth.
@@ -262,6 +268,9 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 	must(t, staffRDB.Ping(ctx).Err(), "staff: ping")
 	if r, err := staff.BotRecipient(ctx); err != nil || r != botRecipient {
 		t.Fatalf("staff: bot recipient %q, %v", r, err)
+	}
+	if r, err := staff.BotRecipientPQ(ctx); err != nil || r != botRecipientPQ {
+		t.Fatalf("staff: bot post-quantum recipient %q, %v", r, err)
 	}
 	for _, sel := range []store.Selection{store.SelectOpen, store.SelectAll, store.SelectStatus("new")} {
 		cases, total, err := staff.Cases(ctx, sel, 0, 50)
@@ -385,6 +394,8 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 		refused(t, staffRDB.Get(ctx, "vigil:{c:x}:draft").Err(), "vigil-staff reading a draft")
 		refused(t, staffRDB.Get(ctx, "vigil:bot:identity").Err(), "vigil-staff reading the bot identity")
 		refused(t, staffRDB.Set(ctx, "vigil:bot:recipient", "age1swapped", 0).Err(), "vigil-staff swapping the bot recipient")
+		refused(t, staffRDB.Get(ctx, "vigil:bot:identity:pq").Err(), "vigil-staff reading the bot's post-quantum identity")
+		refused(t, staffRDB.Set(ctx, "vigil:bot:recipient:pq", "age1pq1swapped", 0).Err(), "vigil-staff swapping the bot's post-quantum recipient")
 		refused(t, staffRDB.Eval(ctx, "return redis.call('GET', KEYS[1])", []string{"vigil:{c:x}:draft"}).Err(), "vigil-staff reading a draft in a script")
 		refused(t, staffRDB.Eval(ctx, "return redis.call('SET', KEYS[1], 'x')", []string{"vigil:{q}:route:" + ref}).Err(), "vigil-staff SET in a script")
 		for _, cmd := range [][]any{{"FLUSHALL"}, {"CONFIG", "GET", "*"}, {"KEYS", "*"}, {"SCAN", "0"}, {"ACL", "LIST"}} {

@@ -69,6 +69,8 @@ package store
 //	                                    TTL = the window, a day for memory (deleted once it falls back)
 //	vigil:bot:identity          string  the bot's age identity, sealed with the bot's secret
 //	vigil:bot:recipient         string  the bot's age public key (public by nature)
+//	vigil:bot:identity:pq       string  the bot's post-quantum age identity, sealed with the bot's secret
+//	vigil:bot:recipient:pq      string  its public key, which staff with post-quantum keys seal to
 //
 // H is seal.Keys.Hash of the chat id; ID is a random draft id. No key holds
 // a chat id, a name of a defender or a defender's words in plain text. Case
@@ -107,6 +109,12 @@ const (
 	staffGroup   = "staff"
 	botGroup     = "bot"
 	unclaimedTag = "queue" // the consumer that holds new cases nobody has claimed
+)
+
+// The bot's post-quantum reply key (BotIdentityPQ).
+const (
+	botIDPQKey    = prefix + "bot:identity:pq"
+	botRecipPQKey = prefix + "bot:recipient:pq"
 )
 
 func reportKey(ref string) string       { return prefix + "{q}:report:" + ref }

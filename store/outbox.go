@@ -132,17 +132,27 @@ func (s *Store) Route(ctx context.Context, ref string) ([]byte, error) {
 // its public recipient) first if there is none yet; every bot process
 // sharing the secret ends up with the same identity.
 func (s *Store) BotIdentity(ctx context.Context, sealed []byte, recipient string) ([]byte, error) {
-	ok, err := s.rdb.SetNX(ctx, botIDKey, sealed, 0).Result()
+	return s.botIdentity(ctx, botIDKey, botRecipKey, sealed, recipient)
+}
+
+// BotIdentityPQ is BotIdentity for the bot's post-quantum identity, which
+// staff with post-quantum keys seal replies and publications to.
+func (s *Store) BotIdentityPQ(ctx context.Context, sealed []byte, recipient string) ([]byte, error) {
+	return s.botIdentity(ctx, botIDPQKey, botRecipPQKey, sealed, recipient)
+}
+
+func (s *Store) botIdentity(ctx context.Context, idKey, recipKey string, sealed []byte, recipient string) ([]byte, error) {
+	ok, err := s.rdb.SetNX(ctx, idKey, sealed, 0).Result()
 	if err != nil {
 		return nil, fmt.Errorf("store: store bot identity: %w", err)
 	}
 	if ok {
-		if err := s.rdb.Set(ctx, botRecipKey, recipient, 0).Err(); err != nil {
+		if err := s.rdb.Set(ctx, recipKey, recipient, 0).Err(); err != nil {
 			return nil, fmt.Errorf("store: publish bot recipient: %w", err)
 		}
 		return sealed, nil
 	}
-	b, err := s.rdb.Get(ctx, botIDKey).Bytes()
+	b, err := s.rdb.Get(ctx, idKey).Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("store: read bot identity: %w", err)
 	}
@@ -152,7 +162,18 @@ func (s *Store) BotIdentity(ctx context.Context, sealed []byte, recipient string
 // BotRecipient returns the bot's public age key, which staff tools seal
 // replies to, or ErrNotFound when no bot has started yet.
 func (s *Store) BotRecipient(ctx context.Context) (string, error) {
-	r, err := s.rdb.Get(ctx, botRecipKey).Result()
+	return s.botRecipient(ctx, botRecipKey)
+}
+
+// BotRecipientPQ is BotRecipient for the bot's post-quantum key; it is
+// ErrNotFound too until a bot that makes one (any since post-quantum keys
+// came) has started.
+func (s *Store) BotRecipientPQ(ctx context.Context) (string, error) {
+	return s.botRecipient(ctx, botRecipPQKey)
+}
+
+func (s *Store) botRecipient(ctx context.Context, key string) (string, error) {
+	r, err := s.rdb.Get(ctx, key).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", ErrNotFound
 	}

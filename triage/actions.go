@@ -169,6 +169,10 @@ func (s *Service) Reply(ctx context.Context, typed, text string) error {
 	if err != nil {
 		return fmt.Errorf("the bot's public key is not valid: %w", err)
 	}
+	if bot.PostQuantum() != s.cfg.Recipients.PostQuantum() {
+		_, err := s.cfg.Recipients.With(botKey)
+		return fmt.Errorf("the bot's public key (VIGIL_BOT_RECIPIENT) does not fit the staff keys: %w", err)
+	}
 	forBot, err := bot.Seal([]byte(text))
 	if err != nil {
 		return err

@@ -44,15 +44,21 @@ func (e *BotKeyChangedError) Error() string {
 }
 
 // botKey returns the bot's public key to seal a reply to: BotRecipient when
-// configured; otherwise the key in Redis, which must be the one pinned in
-// KnownBotFile (pinned there on first use).
+// configured; otherwise the key in Redis of the staff keys' kind (the bot's
+// post-quantum key when they are post-quantum: a reply sealed to a classic
+// key would lose the protection of its staff copy), which must be the one
+// pinned in KnownBotFile (pinned there on first use).
 func (s *Service) botKey(ctx context.Context) (string, error) {
 	if s.cfg.BotRecipient != "" {
 		return s.cfg.BotRecipient, nil
 	}
-	now, err := s.cfg.Store.BotRecipient(ctx)
+	published := s.cfg.Store.BotRecipient
+	if s.cfg.Recipients != nil && s.cfg.Recipients.PostQuantum() {
+		published = s.cfg.Store.BotRecipientPQ
+	}
+	now, err := published(ctx)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", errors.New("no bot has started on this Redis yet, so there is no key to seal the reply for it; start `vigil bot` once")
+		return "", errors.New("no bot has published its key on this Redis yet (a post-quantum one if the staff keys are), so there is no key to seal the reply for it; start `vigil bot` once")
 	}
 	if err != nil {
 		return "", err

@@ -133,6 +133,8 @@ func (s *Service) openOne(c store.Case) Case {
 	case errors.Is(err, seal.ErrWrongIdentity):
 		oc.Problem = fmt.Sprintf("this identity cannot open report %s (it was sealed to: %s; you hold: %s)",
 			c.Ref, orNone(strings.Join(c.SealedTo, ", ")), orNone(strings.Join(seal.IdentityFingerprints(s.cfg.Identities), ", ")))
+	case errors.As(err, new(*seal.PluginError)):
+		oc.Problem = fmt.Sprintf("your hardware key did not open report %s: %v", c.Ref, err)
 	case err != nil:
 		oc.Problem = fmt.Sprintf("report %s is damaged or was tampered with; it is not shown", c.Ref)
 	default:
@@ -325,6 +327,8 @@ func (s *Service) Show(ctx context.Context, ref string) (Detail, error) {
 			switch {
 			case errors.Is(err, seal.ErrWrongIdentity):
 				st.Problem = "this identity cannot open this entry"
+			case errors.As(err, new(*seal.PluginError)):
+				st.Problem = fmt.Sprintf("your hardware key did not open this entry: %v", err)
 			case err != nil:
 				st.Problem = "this entry is damaged or was tampered with"
 			default:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"time"
 
@@ -59,8 +60,10 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 		return nil, settingError("VIGIL_CONFIG", "default_language: %v", err)
 	}
 	recipients, err := seal.LoadRecipients(cfg.RecipientsFile)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, seal.ErrNoRecipients) {
 		return nil, settingError("VIGIL_RECIPIENTS_FILE", "%v (create one with `vigil keygen -o staff.key` and put the printed age1… key in it)", err)
+	} else if err != nil {
+		return nil, settingError("VIGIL_RECIPIENTS_FILE", "%v", err)
 	}
 	var trust *sign.Trust
 	if delivers {
@@ -105,7 +108,7 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 	}
 	a := &app{cfg: cfg, log: log, text: text, rdb: rdb, store: st, keys: keys, trust: trust}
 	if delivers {
-		botKey, err := st.BotRecipient(cctx)
+		botKey, err := intake.BotRecipient(cctx, st, recipients)
 		if err != nil {
 			rdb.Close()
 			return nil, fmt.Errorf("read the bot's public key: %w", err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-hrd/vigil/broadcast"
+	"github.com/vigil-hrd/vigil/intake"
 	"github.com/vigil-hrd/vigil/internal/textsafe"
 	"github.com/vigil-hrd/vigil/locales"
 	"github.com/vigil-hrd/vigil/seal"
@@ -90,7 +91,7 @@ func runBroadcast(ctx context.Context, kind string, args []string, stdout, stder
 	if err != nil {
 		return err
 	}
-	identities, err := loadIdentities(ids, getenv)
+	identities, err := loadIdentities(ids, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -226,13 +227,17 @@ func creationSealer(ctx context.Context, st *store.Store, getenv func(string) st
 	}
 	botKey := getenv("VIGIL_BOT_RECIPIENT")
 	if botKey == "" {
-		if botKey, err = st.BotRecipient(ctx); errors.Is(err, store.ErrNotFound) {
-			return nil, errors.New("no bot has started on this Redis yet, so there is no key to seal the texts for it; start `vigil bot` once")
+		if botKey, err = intake.BotRecipient(ctx, st, recipients); errors.Is(err, store.ErrNotFound) {
+			return nil, errors.New("no bot has published its key on this Redis yet (a post-quantum one if the staff keys are), so there is no key to seal the texts for it; start `vigil bot` once")
 		} else if err != nil {
 			return nil, err
 		}
 	}
-	return broadcast.SealFor(recipients, botKey)
+	sealer, err := broadcast.SealFor(recipients, botKey)
+	if err != nil && getenv("VIGIL_BOT_RECIPIENT") != "" {
+		return nil, settingError("VIGIL_BOT_RECIPIENT", "%v (give the bot's key of the staff keys' kind)", err)
+	}
+	return sealer, err
 }
 
 type broadcastCLI struct {

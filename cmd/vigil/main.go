@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	vigil keygen [-o FILE]             new staff identity; prints its public key
+//	vigil keygen [--pq] [-o FILE]      new staff identity; prints its public key
 //	vigil bot                          run the Telegram bot
 //	vigil console [--lang XX]          the report flow in this terminal
 //	vigil triage COMMAND …             the staff tool (vigil triage help); serve for the browser
@@ -32,7 +32,8 @@ import (
 const usage = `vigil — report threats against human rights defenders, safely.
 
 Usage:
-  vigil keygen [-o FILE]                 create a staff identity (age) and print its public key
+  vigil keygen [--pq] [-o FILE]          create a staff identity (age; --pq: post-quantum) and
+                                         print its public key
   vigil bot                              run the Telegram bot (needs TELEGRAM_BOT_TOKEN)
   vigil console [--lang XX] [--chat N]   walk the report flow in this terminal, no Telegram needed
   vigil triage COMMAND …                 the staff tool: list, show, claim, status, note,

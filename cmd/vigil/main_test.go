@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-hrd/vigil/budget"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/internal/testenv"
+	"github.com/vigil-hrd/vigil/seal"
 )
 
 func vigil(t *testing.T, env map[string]string, stdin string, args ...string) (stdout, stderr string, code int) {
@@ -32,6 +33,9 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 	}
 	goodToken := "123456:ABCdefGHIjklMNOpqrSTUvwxYZ012345"
 	empty := write("empty.txt", "# nobody yet\n")
+	_, pqKey, _ := seal.NewPostQuantumIdentity()
+	_, classicKey, _ := seal.NewIdentity()
+	mixed := write("mixed.txt", pqKey+"\n"+classicKey+"\n")
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
@@ -44,6 +48,12 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{"bad log level", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_LOG_LEVEL": "loud"}, "VIGIL_LOG_LEVEL"},
 		{"no recipients", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_RECIPIENTS_FILE": empty}, "VIGIL_RECIPIENTS_FILE: seal: parse recipients: no recipients"},
 		{"missing recipients", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_RECIPIENTS_FILE": filepath.Join(dir, "nope")}, "VIGIL_RECIPIENTS_FILE"},
+		// A secret file in the test's directory and a Redis nobody listens
+		// on: were the file taken, the bot would fail there instead, and
+		// never write to the source tree or reach a real Redis.
+		{"mixed recipients", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_RECIPIENTS_FILE": mixed,
+			"VIGIL_SECRET_FILE": filepath.Join(dir, "bot.secret"), "REDIS_URL": "redis://" + freeAddr(t)},
+			"VIGIL_RECIPIENTS_FILE: seal: parse recipients: line 1 is a post-quantum key (age1pq1…) and line 2 a classic one: age will not seal to both"},
 		{"bad country", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c1.toml", `countries = ["XX"]`)}, `countries: "XX"`},
 		{"unknown setting", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c2.toml", `colour = "red"`)}, `unknown setting "colour"`},
 		{"emergency for other country", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c3.toml", "countries = [\"UA\"]\n[emergency]\nFR = \"x\"")}, "emergency.FR"},

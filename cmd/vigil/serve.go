@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigil-hrd/vigil/broadcast"
+	"github.com/vigil-hrd/vigil/intake"
 	"github.com/vigil-hrd/vigil/seal"
 	"github.com/vigil-hrd/vigil/sign"
 	"github.com/vigil-hrd/vigil/store"
@@ -159,7 +160,7 @@ func (k *consoleSealer) get(ctx context.Context) (func([]byte) ([]byte, error), 
 	bot := k.bot
 	if bot == "" {
 		var err error
-		if bot, err = k.store.BotRecipient(ctx); errors.Is(err, store.ErrNotFound) {
+		if bot, err = intake.BotRecipient(ctx, k.store, k.staff); errors.Is(err, store.ErrNotFound) {
 			return nil, web.ErrNoBotKey
 		} else if err != nil {
 			return nil, err

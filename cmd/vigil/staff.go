@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"io"
 	"os"
 
 	"github.com/redis/go-redis/v9"
@@ -50,14 +51,16 @@ func connectStaff(ctx context.Context, getenv func(string) string) (redis.Univer
 }
 
 // loadIdentities reads the staff identity files given with -i, or
-// VIGIL_IDENTITY when none was.
-func loadIdentities(paths []string, getenv func(string) string) ([]seal.Identity, error) {
+// VIGIL_IDENTITY when none was. A hardware key's plugin talks to the staff
+// member through terminal (standard error; never a log) and /dev/tty.
+func loadIdentities(paths []string, getenv func(string) string, terminal io.Writer) ([]seal.Identity, error) {
 	if len(paths) == 0 && getenv("VIGIL_IDENTITY") != "" {
 		paths = []string{getenv("VIGIL_IDENTITY")}
 	}
 	var ids []seal.Identity
+	term := seal.NewTerminal(terminal)
 	for _, p := range paths {
-		more, err := seal.LoadIdentities(p)
+		more, err := seal.LoadIdentities(p, term)
 		if err != nil {
 			return nil, err
 		}

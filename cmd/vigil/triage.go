@@ -157,7 +157,7 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	ids, err := loadIdentities(f.ids, getenv)
+	ids, err := loadIdentities(f.ids, getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -134,7 +134,7 @@ func (e *Env) wire(tb testing.TB) *Env {
 	if err := seal.WriteNewFile(e.IdentityFile, []byte(file)); err != nil {
 		tb.Fatal(err)
 	}
-	if e.Identities, err = seal.LoadIdentities(e.IdentityFile); err != nil {
+	if e.Identities, err = seal.LoadIdentities(e.IdentityFile, nil); err != nil {
 		tb.Fatal(err)
 	}
 	if e.Recipients, err = seal.ParseRecipients(strings.NewReader(pub + "\n")); err != nil {
