@@ -16,6 +16,9 @@
 //     stores nothing.
 //   - An update is acknowledged to Telegram (the polling offset, or the
 //     webhook's 200) only once it is stored in the inbox in Redis.
+//   - The webhook (or, polling, its absence) is registered with Telegram
+//     until Telegram reports it; until then Ready says the bot is not
+//     ready, as no update can arrive (see keepMode).
 package bot
 
 import (
@@ -31,6 +34,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	tg "github.com/go-telegram/bot"
@@ -112,6 +116,10 @@ type Config struct {
 	PollInterval time.Duration
 	// HandleTimeout bounds the handling of one update (default 30s).
 	HandleTimeout time.Duration
+	// RetryBackoff is the first wait before a Bot API call that failed
+	// with a server or network error is tried again; it doubles with each
+	// try, up to maxBackoff (default 200ms). A 429 waits its retry_after.
+	RetryBackoff time.Duration
 	// ReplyPoll is how long one wait for staff replies lasts (default 2s);
 	// shutting down waits for the current one to end.
 	ReplyPoll time.Duration
@@ -142,6 +150,10 @@ type Bot struct {
 	// through fasthttp unless a proxy is set, long ones through net/http
 	// (see getUpdates).
 	shortPolls, longPolls *apiClient
+	// confirmed says Telegram reports the mode the bot runs in (see
+	// keepMode); recheck asks keepMode to make sure of it again.
+	confirmed atomic.Bool
+	recheck   chan struct{}
 }
 
 // orDefault sets a setting left at zero (or below) to its default.
@@ -160,6 +172,7 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 	orDefault(&cfg.PollTimeout, 50*time.Second)
 	orDefault(&cfg.PollInterval, 5*time.Millisecond)
 	orDefault(&cfg.HandleTimeout, 30*time.Second)
+	orDefault(&cfg.RetryBackoff, 200*time.Millisecond)
 	orDefault(&cfg.ReplyPoll, 2*time.Second)
 	orDefault(&cfg.Partitions, 32)
 	orDefault(&cfg.LeaseTTL, 15*time.Second)
@@ -180,7 +193,7 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 	// its time); the update's context bounds them.
 	b := &Bot{cfg: cfg, dispatch: NewDispatcher(cfg.Workers), log: cfg.Log, files: &http.Client{},
 		owner:  fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()%1e6),
-		apiURL: strings.TrimRight(cfg.APIURL, "/"), metrics: newMetrics(cfg.Metrics)}
+		apiURL: strings.TrimRight(cfg.APIURL, "/"), metrics: newMetrics(cfg.Metrics), recheck: make(chan struct{}, 1)}
 	// Keep a connection per sender alive: the default of two idle
 	// connections per host makes concurrent sends (broadcasts, replies to
 	// many chats) open and close a TCP connection each time.
@@ -251,8 +264,6 @@ func (b *Bot) Run(ctx context.Context) error {
 	mode := "long polling"
 	if b.cfg.Webhook != nil {
 		mode = "webhook"
-	} else if _, err := b.api.DeleteWebhook(ctx, &tg.DeleteWebhookParams{}); err != nil {
-		b.log.Warn("could not remove a webhook before polling", "kind", errorKind(err))
 	}
 	b.log.Info("bot started", "mode", mode, "partitions", b.cfg.Partitions)
 	var wg sync.WaitGroup
@@ -268,9 +279,14 @@ func (b *Bot) Run(ctx context.Context) error {
 		},
 		func() {
 			if b.cfg.Webhook != nil {
-				runErr = b.serveWebhook(ctx)
+				runErr = b.serveWebhook(ctx) // it runs keepMode once it listens
 			} else {
 				b.poll(ctx)
+			}
+		},
+		func() {
+			if b.cfg.Webhook == nil {
+				b.keepMode(ctx)
 			}
 		},
 	} {
@@ -734,15 +750,35 @@ func keyboard(rows [][]flows.Button) *models.InlineKeyboardMarkup {
 }
 
 // retry runs call, waiting out Telegram's 429 (as long as retry_after asks)
-// and retrying server and network errors with backoff, up to 5 tries or
-// until ctx ends. 4xx answers other than 429 are final.
+// and retrying server and network errors with backoff (RetryBackoff,
+// doubling), up to 5 tries or until ctx ends. 4xx answers other than 429
+// are final.
 func (b *Bot) retry(ctx context.Context, call func() error) error {
-	backoff := 200 * time.Millisecond
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		err = call()
+	return b.retryTries(ctx, 5, call)
+}
+
+// retryUntil runs call as retry does, but until it succeeds or ctx ends:
+// for calls the bot cannot go without. Answers final for retry are tried
+// again too, after the backoff: what they depend on may be fixed meanwhile
+// (a token, a webhook URL Telegram cannot reach yet). The backoff grows to
+// maxBackoff at most.
+func (b *Bot) retryUntil(ctx context.Context, call func() error) error {
+	return b.retryTries(ctx, 0, call)
+}
+
+// maxBackoff bounds the wait between two tries of retryUntil.
+const maxBackoff = 30 * time.Second
+
+// retryTries is retry with tries tries, or without limit when tries is 0.
+func (b *Bot) retryTries(ctx context.Context, tries int, call func() error) error {
+	backoff := b.cfg.RetryBackoff
+	for attempt := 1; ; attempt++ {
+		err := call()
 		if err == nil {
 			return nil
+		}
+		if tries > 0 && attempt >= tries {
+			return err
 		}
 		wait := backoff
 		var tooMany *tg.TooManyRequestsError
@@ -752,9 +788,12 @@ func (b *Bot) retry(ctx context.Context, call func() error) error {
 		case errors.Is(err, tg.ErrorBadRequest), errors.Is(err, tg.ErrorForbidden), errors.Is(err, tg.ErrorUnauthorized),
 			errors.Is(err, tg.ErrorNotFound), errors.Is(err, tg.ErrorConflict), errors.Is(err, context.Canceled),
 			errors.Is(err, context.DeadlineExceeded):
-			return err
+			if tries > 0 {
+				return err
+			}
+			fallthrough
 		default:
-			backoff *= 2
+			backoff = min(2*backoff, maxBackoff)
 		}
 		select {
 		case <-ctx.Done():
@@ -762,7 +801,6 @@ func (b *Bot) retry(ctx context.Context, call func() error) error {
 		case <-time.After(wait):
 		}
 	}
-	return err
 }
 
 func isNotModified(err error) bool {
