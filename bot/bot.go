@@ -12,10 +12,13 @@
 //   - A panic while handling an update is recovered and logged without
 //     content; the defender gets an apology in their language and the process
 //     lives on.
-//   - Reports are taken in private chats only; in a group the bot says so and
-//     stores nothing.
+//   - Reports are taken in private chats only; in a group the bot says so,
+//     to commands for itself only, and stores nothing.
 //   - An update is acknowledged to Telegram (the polling offset, or the
 //     webhook's 200) only once it is stored in the inbox in Redis.
+//   - The webhook (or, polling, its absence) is registered with Telegram
+//     until Telegram reports it; until then Ready says the bot is not
+//     ready, as no update can arrive (see keepMode).
 package bot
 
 import (
@@ -31,6 +34,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	tg "github.com/go-telegram/bot"
@@ -112,6 +116,10 @@ type Config struct {
 	PollInterval time.Duration
 	// HandleTimeout bounds the handling of one update (default 30s).
 	HandleTimeout time.Duration
+	// RetryBackoff is the first wait before a Bot API call that failed
+	// with a server or network error is tried again; it doubles with each
+	// try, up to maxBackoff (default 200ms). A 429 waits its retry_after.
+	RetryBackoff time.Duration
 	// ReplyPoll is how long one wait for staff replies lasts (default 2s);
 	// shutting down waits for the current one to end.
 	ReplyPoll time.Duration
@@ -142,6 +150,12 @@ type Bot struct {
 	// through fasthttp unless a proxy is set, long ones through net/http
 	// (see getUpdates).
 	shortPolls, longPolls *apiClient
+	// self is the bot's username, as getMe reports it (without "@").
+	self string
+	// confirmed says Telegram reports the mode the bot runs in (see
+	// keepMode); recheck asks keepMode to make sure of it again.
+	confirmed atomic.Bool
+	recheck   chan struct{}
 }
 
 // orDefault sets a setting left at zero (or below) to its default.
@@ -160,6 +174,7 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 	orDefault(&cfg.PollTimeout, 50*time.Second)
 	orDefault(&cfg.PollInterval, 5*time.Millisecond)
 	orDefault(&cfg.HandleTimeout, 30*time.Second)
+	orDefault(&cfg.RetryBackoff, 200*time.Millisecond)
 	orDefault(&cfg.ReplyPoll, 2*time.Second)
 	orDefault(&cfg.Partitions, 32)
 	orDefault(&cfg.LeaseTTL, 15*time.Second)
@@ -180,7 +195,7 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 	// its time); the update's context bounds them.
 	b := &Bot{cfg: cfg, dispatch: NewDispatcher(cfg.Workers), log: cfg.Log, files: &http.Client{},
 		owner:  fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()%1e6),
-		apiURL: strings.TrimRight(cfg.APIURL, "/"), metrics: newMetrics(cfg.Metrics)}
+		apiURL: strings.TrimRight(cfg.APIURL, "/"), metrics: newMetrics(cfg.Metrics), recheck: make(chan struct{}, 1)}
 	// Keep a connection per sender alive: the default of two idle
 	// connections per host makes concurrent sends (broadcasts, replies to
 	// many chats) open and close a TCP connection each time.
@@ -192,12 +207,15 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 		tg.WithHTTPClient(cfg.PollTimeout, client),
 		tg.WithErrorsHandler(func(err error) { b.log.Warn("telegram api error", "kind", errorKind(err)) }),
 		tg.WithDebugHandler(func(string, ...any) {}),
-		tg.WithCheckInitTimeout(15*time.Second),
+		tg.WithSkipGetMe(), // getMe below: its answer is kept
 	)
 	if err != nil {
 		return nil, fmt.Errorf("bot: connect to the Bot API: %s", errorKind(err))
 	}
 	b.api = api
+	if err := b.getMe(ctx); err != nil {
+		return nil, err
+	}
 	base := b.apiURL + "/bot" + cfg.Token + "/"
 	b.tg = newAPIClient(base, client, b.metrics, maxAnswer, true)
 	// getUpdates answers are larger than the others; a long poll lasts up
@@ -215,6 +233,24 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 	}
 	b.publishCommands(ctx)
 	return b, nil
+}
+
+// getMe asks Telegram who the bot is, for its username, trying for up to
+// 15 seconds.
+func (b *Bot) getMe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	var me *models.User
+	err := b.retry(ctx, func() error {
+		var err error
+		me, err = b.api.GetMe(ctx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("bot: connect to the Bot API: getMe: %s", errorKind(err))
+	}
+	b.self = me.Username
+	return nil
 }
 
 // publishCommands fills Telegram's command menu in every language, the
@@ -251,8 +287,6 @@ func (b *Bot) Run(ctx context.Context) error {
 	mode := "long polling"
 	if b.cfg.Webhook != nil {
 		mode = "webhook"
-	} else if _, err := b.api.DeleteWebhook(ctx, &tg.DeleteWebhookParams{}); err != nil {
-		b.log.Warn("could not remove a webhook before polling", "kind", errorKind(err))
 	}
 	b.log.Info("bot started", "mode", mode, "partitions", b.cfg.Partitions)
 	var wg sync.WaitGroup
@@ -268,9 +302,14 @@ func (b *Bot) Run(ctx context.Context) error {
 		},
 		func() {
 			if b.cfg.Webhook != nil {
-				runErr = b.serveWebhook(ctx)
+				runErr = b.serveWebhook(ctx) // it runs keepMode once it listens
 			} else {
 				b.poll(ctx)
+			}
+		},
+		func() {
+			if b.cfg.Webhook == nil {
+				b.keepMode(ctx)
 			}
 		},
 	} {
@@ -413,9 +452,9 @@ func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry st
 
 	if private, ok := isPrivate(u); !ok || !private {
 		b.answer(ctx, u, "")
-		// Only a command gets an answer, so that the bot does not talk over
-		// a group's conversation.
-		if _, isCommand := command(orEmpty(u.Message)); isCommand {
+		// Only a command for this bot gets an answer, so that the bot does
+		// not talk over a group's conversation, nor answer for other bots.
+		if _, to, isCommand := command(orEmpty(u.Message)); isCommand && forBot(to, b.self) {
 			b.send(ctx, chat, []flows.Message{{Text: b.cfg.Text.T(b.cfg.Text.Match(hint), "msg.group_only", nil)}}, 0)
 		}
 		b.log.Info("update outside a private chat ignored", "update", kind)
@@ -426,7 +465,7 @@ func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry st
 	if u.Message != nil {
 		incoming = append(incoming, u.Message.ID)
 	}
-	ev := toEvent(u)
+	ev := toEvent(u, b.self)
 	if name, ok := b.cfg.Coordinators[senderOf(u)]; ok {
 		ev.Coordinator = name
 		if m := u.Message; m != nil && ev.Kind == flows.EventText {
@@ -509,9 +548,16 @@ func isPrivate(u *models.Update) (private, known bool) {
 	return c.Type == models.ChatTypePrivate, true
 }
 
-// toEvent reads what the defender did. Forwarded messages are taken as text;
-// where they came from is not read.
-func toEvent(u *models.Update) flows.Event {
+// toEvent reads what the defender did; self is the bot's username.
+// Forwarded messages are taken as text; where they came from is not read.
+//
+// A command addressed to another bot ("/start@OtherBot") is taken as text
+// too: in a private chat every message is for this bot, so the defender
+// typed or pasted it, perhaps in the account of what happened to them (a
+// bot that was used against them), and it must not start or cancel
+// anything. The conversation treats it as any text: an answer to the
+// question asked, or a reply saying what to do next.
+func toEvent(u *models.Update, self string) flows.Event {
 	ev := flows.Event{Kind: flows.EventOther, LanguageHint: languageHint(u)}
 	switch {
 	case u.CallbackQuery != nil:
@@ -522,7 +568,7 @@ func toEvent(u *models.Update) flows.Event {
 		ev.Kind, ev.File, ev.Text = flows.EventFile, fileOf(u.Message), u.Message.Caption
 	case u.Message != nil && u.Message.Text != "" && !hasMedia(u.Message):
 		text := u.Message.Text
-		if cmd, ok := command(u.Message); ok {
+		if cmd, to, ok := command(u.Message); ok && forBot(to, self) {
 			ev.Kind, ev.Command = flows.EventCommand, cmd
 			if _, rest, found := strings.Cut(strings.TrimSpace(text), " "); found {
 				ev.Args = strings.TrimSpace(rest)
@@ -534,26 +580,35 @@ func toEvent(u *models.Update) flows.Event {
 	return ev
 }
 
-// command returns the command a message starts with ("/start@vigil_bot
-// now" gives "start"), in lower case. It reads the text itself rather than
-// trusting the entity's offsets, which count UTF-16 units and may be wrong.
-func command(m *models.Message) (string, bool) {
+// command returns the command a message starts with, in lower case, and
+// the bot it is addressed to, if any: "/start@vigil_bot now" gives "start"
+// and "vigil_bot", "/help" gives "help" and "". It reads the text itself
+// rather than trusting the entity's offsets, which count UTF-16 units and
+// may be wrong. Whether the command is for this bot is forBot's to say.
+func command(m *models.Message) (cmd, to string, ok bool) {
 	if !strings.HasPrefix(m.Text, "/") {
-		return "", false
+		return "", "", false
 	}
 	token := strings.TrimPrefix(strings.Fields(m.Text + " ")[0], "/")
 	if i := strings.IndexByte(token, '@'); i >= 0 {
-		token = token[:i]
+		token, to = token[:i], token[i+1:]
 	}
 	if token == "" || len(token) > 32 {
-		return "", false
+		return "", "", false
 	}
 	for _, r := range token {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
-			return "", false
+			return "", "", false
 		}
 	}
-	return strings.ToLower(token), true
+	return strings.ToLower(token), to, true
+}
+
+// forBot reports whether a command addressed to to (see command) is for
+// the bot named self: addressed to no bot, or to self in any case, as
+// Telegram's usernames are.
+func forBot(to, self string) bool {
+	return to == "" || self != "" && strings.EqualFold(to, self)
 }
 
 // fileOf describes the file a message carries, if it carries one the flow
@@ -734,15 +789,35 @@ func keyboard(rows [][]flows.Button) *models.InlineKeyboardMarkup {
 }
 
 // retry runs call, waiting out Telegram's 429 (as long as retry_after asks)
-// and retrying server and network errors with backoff, up to 5 tries or
-// until ctx ends. 4xx answers other than 429 are final.
+// and retrying server and network errors with backoff (RetryBackoff,
+// doubling), up to 5 tries or until ctx ends. 4xx answers other than 429
+// are final.
 func (b *Bot) retry(ctx context.Context, call func() error) error {
-	backoff := 200 * time.Millisecond
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		err = call()
+	return b.retryTries(ctx, 5, call)
+}
+
+// retryUntil runs call as retry does, but until it succeeds or ctx ends:
+// for calls the bot cannot go without. Answers final for retry are tried
+// again too, after the backoff: what they depend on may be fixed meanwhile
+// (a token, a webhook URL Telegram cannot reach yet). The backoff grows to
+// maxBackoff at most.
+func (b *Bot) retryUntil(ctx context.Context, call func() error) error {
+	return b.retryTries(ctx, 0, call)
+}
+
+// maxBackoff bounds the wait between two tries of retryUntil.
+const maxBackoff = 30 * time.Second
+
+// retryTries is retry with tries tries, or without limit when tries is 0.
+func (b *Bot) retryTries(ctx context.Context, tries int, call func() error) error {
+	backoff := b.cfg.RetryBackoff
+	for attempt := 1; ; attempt++ {
+		err := call()
 		if err == nil {
 			return nil
+		}
+		if tries > 0 && attempt >= tries {
+			return err
 		}
 		wait := backoff
 		var tooMany *tg.TooManyRequestsError
@@ -752,9 +827,12 @@ func (b *Bot) retry(ctx context.Context, call func() error) error {
 		case errors.Is(err, tg.ErrorBadRequest), errors.Is(err, tg.ErrorForbidden), errors.Is(err, tg.ErrorUnauthorized),
 			errors.Is(err, tg.ErrorNotFound), errors.Is(err, tg.ErrorConflict), errors.Is(err, context.Canceled),
 			errors.Is(err, context.DeadlineExceeded):
-			return err
+			if tries > 0 {
+				return err
+			}
+			fallthrough
 		default:
-			backoff *= 2
+			backoff = min(2*backoff, maxBackoff)
 		}
 		select {
 		case <-ctx.Done():
@@ -762,7 +840,6 @@ func (b *Bot) retry(ctx context.Context, call func() error) error {
 		case <-time.After(wait):
 		}
 	}
-	return err
 }
 
 func isNotModified(err error) bool {

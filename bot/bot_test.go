@@ -920,3 +920,59 @@ func TestPollingGathersUpdatesThatTrickleIn(t *testing.T) {
 	}
 	t.Logf("%d updates in %d polls over %v", chats*each, polls, time.Since(began).Round(time.Millisecond))
 }
+
+// TestCommandsForOtherBotsAreNotOurs: "/cmd@OtherBot" is not this bot's
+// command. In a group it is ignored silently, while "/cmd@ThisBot" (in any
+// case) and a bare "/cmd" get the group answer; in a private chat it is
+// taken as text, so it starts nothing.
+func TestCommandsForOtherBotsAreNotOurs(t *testing.T) {
+	h := start(t, nil)
+	self := h.api.Bot().Username
+	group := models.Chat{ID: -100321, Type: models.ChatTypeSupergroup, Title: "Group"}
+	user := models.User{ID: 78, FirstName: "X", LanguageCode: "en"}
+	sent := []struct {
+		text string
+		ours bool
+	}{
+		{"/start@SomeOtherBot", false},
+		{"/status@" + strings.ToUpper(self), true},
+		{"/help@SomeOtherBot now", false},
+		{"/start", true},
+		{"/wipe@" + self + "x", false},
+	}
+	ours := 0
+	for _, s := range sent {
+		h.api.SendText(group, user, s.text)
+		if s.ours {
+			ours++
+		}
+	}
+	// Each group update is logged once handled, in order.
+	ignored := func() int {
+		return strings.Count(string(h.env.Logs.Bytes()), "update outside a private chat ignored")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for ignored() < len(sent) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d group updates handled", ignored(), len(sent))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	acts := h.api.Sent(group.ID)
+	if len(acts) != ours {
+		t.Fatalf("%d answers in the group, want %d: one per command for this bot", len(acts), ours)
+	}
+	for _, a := range acts {
+		if a.Text != h.env.Text.T("en", "msg.group_only", nil) {
+			t.Fatalf("group answer %q", a.Text)
+		}
+	}
+
+	d := h.defender(4300, "en")
+	if acts := d.send("/start@SomeOtherBot", 1); acts[0].Text != d.label("msg.no_draft") {
+		t.Fatalf("/start@SomeOtherBot in a private chat: %q, want the text answer %q", acts[0].Text, d.label("msg.no_draft"))
+	}
+	if acts := d.send("/start@"+strings.ToUpper(self[:1])+self[1:], 1); !strings.Contains(acts[0].Text, d.label("step.language.prompt")) {
+		t.Fatalf("/start@%s: %q", self, acts[0].Text)
+	}
+}

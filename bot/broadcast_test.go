@@ -2,6 +2,8 @@ package bot_test
 
 import (
 	"context"
+	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -103,6 +105,17 @@ func (h *broadcastHarness) create(kind string, countries []string, texts map[str
 		h.t.Fatal(err)
 	}
 	return p.ID
+}
+
+// seenBy stands for the deliverer's records that the preview reached each
+// of names: the store takes no approval from a coordinator without one
+// (their content matters to approvals in Telegram only).
+func seenBy(names ...string) map[string][]byte {
+	m := map[string][]byte{}
+	for _, n := range names {
+		m[n] = []byte("preview record of " + n)
+	}
+	return m
 }
 
 func (h *broadcastHarness) waitStatus(id string, ok func(store.Publication) bool, timeout time.Duration) store.Publication {
@@ -431,7 +444,7 @@ func TestBroadcastTheBotCannotOpenIsGivenUp(t *testing.T) {
 	}
 	// The preview catches it (the usual case); if the test marks the
 	// preview first, delivery catches it. Either way: invalid, nothing sent.
-	h.env.Store.MarkPreviewed(ctx, "B-WRONG1", "")
+	h.env.Store.MarkPreviewed(ctx, "B-WRONG1", "", seenBy("ben"))
 	h.env.As(t, "ben").Approve(ctx, "B-WRONG1", "ben")
 	p := h.waitStatus("B-WRONG1", func(p store.Publication) bool { return p.Status == store.PubInvalid }, fakeapi.Patience)
 	if !strings.Contains(p.Problem, "open") || h.api.SendCount() > 2*len(coordinators) {
@@ -458,5 +471,54 @@ func TestBroadcastRetriesServerErrors(t *testing.T) {
 		if n := len(h.api.Messages(chat)); n != 1 {
 			t.Fatalf("chat %d got %d messages", chat, n)
 		}
+	}
+}
+
+// TestOnlyCoordinatorsThePreviewReachedMayApprove: Telegram refuses the
+// preview to ben (403: he blocked the bot), so ben may approve neither in
+// Telegram, where he is told why once he writes again, nor from a staff
+// tool; anna, whom it reached, may (one approval is enough here). A
+// preview that reached no coordinator makes the publication invalid, with
+// the reason, rather than look sent.
+func TestOnlyCoordinatorsThePreviewReachedMayApprove(t *testing.T) {
+	h := newBroadcasting(t, 25)
+	h.approvals = 1
+	ctx := context.Background()
+	pol := h.env.Policy
+	pol.Approvals = 1
+	if err := h.env.Store.SetPolicy(ctx, pol); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	texts := map[string]string{"en": "MARK-en preview"}
+
+	h.api.Block(802, "")
+	id := h.create(store.KindBroadcast, []string{"UA"}, texts)
+	p := h.waitStatus(id, func(p store.Publication) bool { return p.Previewed }, 10*time.Second)
+	if _, ben := p.Previews["ben"]; p.Status != store.PubQueued || p.Previews["anna"] == nil || ben {
+		t.Fatalf("after a preview refused to ben: %s, records for %v", p.Status, slices.Collect(maps.Keys(p.Previews)))
+	}
+	h.api.Unblock(802)
+	ben, anna := h.person(802, "en"), h.person(801, "en")
+	if acts := ben.text("/approve "+id, 1); !strings.Contains(acts[0].Text, "did not reach you") {
+		t.Fatalf("ben's /approve in Telegram: %q", acts[0].Text)
+	}
+	if _, _, err := h.env.As(t, "ben").Approve(ctx, id, "ben"); !errors.Is(err, store.ErrNotReached) {
+		t.Fatalf("ben's approval from a staff tool: %v, want %v", err, store.ErrNotReached)
+	}
+	if acts := anna.text("/approve "+id, 1); !strings.Contains(acts[0].Text, "being sent") {
+		t.Fatalf("anna's /approve in Telegram: %q", acts[0].Text)
+	}
+
+	h.api.Block(801, "")
+	h.api.Block(802, fakeapi.UserDeactivated)
+	id = h.create(store.KindBroadcast, []string{"UA"}, texts)
+	p = h.waitStatus(id, func(p store.Publication) bool { return p.Status != store.PubQueued }, 10*time.Second)
+	if p.Status != store.PubInvalid || !strings.Contains(p.Problem, "reached no coordinator") || len(p.Previews) != 0 {
+		t.Fatalf("after a preview that reached nobody: %s %q, %d records", p.Status, p.Problem, len(p.Previews))
+	}
+	var state *store.StateError
+	if _, _, err := h.env.As(t, "anna").Approve(ctx, id, "anna"); !errors.As(err, &state) {
+		t.Fatalf("approving what reached nobody: %v", err)
 	}
 }

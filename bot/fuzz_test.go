@@ -47,7 +47,7 @@ func FuzzDecodeUpdate(f *testing.F) {
 		// read an update as the standard library does.
 		var std models.Update
 		if stdjson.Unmarshal(raw, &std) == nil {
-			if schat, sok := chatOf(&std); schat != chat || sok != ok || updateKind(&std) != updateKind(&u) || toEvent(&std).Text != toEvent(&u).Text {
+			if schat, sok := chatOf(&std); schat != chat || sok != ok || updateKind(&std) != updateKind(&u) || toEvent(&std, "vigil_bot").Text != toEvent(&u, "vigil_bot").Text {
 				t.Fatalf("segmentio reads chat %d %v, kind %q; encoding/json %d %v, %q", chat, ok, updateKind(&u), schat, sok, updateKind(&std))
 			}
 		}
@@ -58,7 +58,7 @@ func FuzzDecodeUpdate(f *testing.F) {
 			t.Fatalf("route: chat %d %v, kind %q; models.Update: %d %v, %q", rchat, rok, r.kind(), chat, ok, updateKind(&u))
 		}
 		private, known := isPrivate(&u)
-		ev := toEvent(&u)
+		ev := toEvent(&u, "vigil_bot")
 		_ = updateKind(&u)
 		_ = languageHint(&u)
 		if ev.Kind == flows.EventFile && ev.File == nil {

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -235,6 +237,11 @@ func (b *Bot) poll(ctx context.Context) {
 			if ctx.Err() == nil {
 				b.log.Warn("getUpdates failed", "kind", errorKind(err))
 			}
+			if errors.Is(err, tg.ErrorConflict) {
+				// A webhook is set (or another poller runs): no update
+				// comes until it is removed.
+				b.modeLost()
+			}
 			var retryAfter time.Duration
 			var tooMany *tg.TooManyRequestsError
 			if errors.As(err, &tooMany) {
@@ -318,8 +325,9 @@ func (b *Bot) Webhook() http.Handler {
 	})
 }
 
-// serveWebhook registers the webhook with Telegram and serves it until ctx
-// ends; it stops taking updates first on shutdown.
+// serveWebhook serves the webhook and, once it listens, registers it with
+// Telegram (keepMode), until ctx ends; it stops taking updates first on
+// shutdown.
 func (b *Bot) serveWebhook(ctx context.Context) error {
 	wc := b.cfg.Webhook
 	path := "/"
@@ -328,13 +336,16 @@ func (b *Bot) serveWebhook(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(path, b.Webhook())
-	srv := &http.Server{Addr: wc.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	_, err := b.api.SetWebhook(ctx, &tg.SetWebhookParams{URL: wc.URL, SecretToken: wc.Secret, AllowedUpdates: allowedUpdates, MaxConnections: 40})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	ln, err := net.Listen("tcp", wc.Listen)
 	if err != nil {
-		b.log.Warn("could not register the webhook with Telegram", "kind", errorKind(err))
+		return fmt.Errorf("bot: webhook listener: %w", err)
 	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	var keeper sync.WaitGroup
+	defer keeper.Wait()
+	keeper.Go(func() { b.keepMode(ctx) })
 	select {
 	case err := <-errc:
 		return fmt.Errorf("bot: webhook listener: %w", err)
@@ -343,6 +354,104 @@ func (b *Bot) serveWebhook(ctx context.Context) error {
 	shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(shut)
+}
+
+// errModeNotReported says Telegram's getWebhookInfo does not show the mode
+// the bot asked for: another webhook, or one left while the bot polls.
+var errModeNotReported = errors.New("bot: getWebhookInfo does not report the mode asked for")
+
+// keepMode tells Telegram how the bot takes updates and makes sure it took,
+// until ctx ends: at start, and again whenever polling meets 409 Conflict
+// (modeLost). Meanwhile Ready reports the bot not ready: no update can
+// arrive.
+func (b *Bot) keepMode(ctx context.Context) {
+	for {
+		if b.confirmMode(ctx) {
+			b.log.Info("Telegram reports the bot's mode", "webhook", b.cfg.Webhook != nil)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.recheck:
+		}
+	}
+}
+
+// confirmMode registers the webhook (setWebhook) in webhook mode, or
+// removes any webhook (deleteWebhook) when polling, then checks with
+// getWebhookInfo that Telegram reports the webhook's URL, or none. It
+// tries again with retryUntil's backoff and retry_after handling until
+// that holds or ctx ends, and reports whether it holds.
+func (b *Bot) confirmMode(ctx context.Context) bool {
+	b.setConfirmed(false)
+	wc := b.cfg.Webhook
+	want := ""
+	if wc != nil {
+		want = wc.URL
+	}
+	warn := func(msg string, err error) {
+		if ctx.Err() == nil {
+			b.log.Warn(msg+"; trying again", "kind", errorKind(err))
+		}
+	}
+	err := b.retryUntil(ctx, func() error {
+		if wc != nil {
+			_, err := b.api.SetWebhook(ctx, &tg.SetWebhookParams{URL: wc.URL, SecretToken: wc.Secret, AllowedUpdates: allowedUpdates, MaxConnections: 40})
+			if err != nil {
+				warn("could not register the webhook with Telegram", err)
+				return err
+			}
+		} else if _, err := b.api.DeleteWebhook(ctx, &tg.DeleteWebhookParams{}); err != nil {
+			warn("could not remove a webhook before polling", err)
+			return err
+		}
+		info, err := b.api.GetWebhookInfo(ctx)
+		if err != nil {
+			warn("could not read the webhook Telegram knows", err)
+			return err
+		}
+		if info.URL != want {
+			// Not the URL itself: it is the webhook's address.
+			b.log.Warn("Telegram does not report the webhook asked for; trying again", "webhook", wc != nil, "other-webhook", info.URL != "")
+			return errModeNotReported
+		}
+		return nil
+	})
+	if err != nil {
+		return false
+	}
+	b.setConfirmed(true)
+	return true
+}
+
+// modeLost says Telegram refused a poll with 409 Conflict: the bot is not
+// ready until keepMode has removed the webhook again.
+func (b *Bot) modeLost() {
+	b.setConfirmed(false)
+	select {
+	case b.recheck <- struct{}{}:
+	default: // a recheck is already asked for
+	}
+}
+
+func (b *Bot) setConfirmed(ok bool) {
+	b.confirmed.Store(ok)
+	b.metrics.modeConfirmed(ok)
+}
+
+// ErrModeNotConfirmed is what Ready returns until Telegram reports the
+// bot's mode.
+var ErrModeNotConfirmed = errors.New("bot: Telegram does not report the bot's mode yet (webhook registered, or none while polling): no update can arrive")
+
+// Ready returns nil once Telegram reports the mode the bot runs in: in
+// webhook mode the bot's webhook, when polling no webhook. Until then, and
+// from a poll refused with 409 Conflict until the webhook is removed again,
+// it returns ErrModeNotConfirmed. It is safe to call at any time.
+func (b *Bot) Ready() error {
+	if !b.confirmed.Load() {
+		return ErrModeNotConfirmed
+	}
+	return nil
 }
 
 // work holds partitions of the inbox and handles their updates, one at a

@@ -17,6 +17,7 @@ type metrics struct {
 	broadcasts   *prometheus.CounterVec
 	budgetAlerts *prometheus.CounterVec
 	refused      *prometheus.CounterVec
+	mode         prometheus.Gauge
 }
 
 // newMetrics registers the bot's series with reg; a nil reg gives metrics
@@ -47,12 +48,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_budget_alerts_total",
 			Help: "Thresholds crossed by the budget all chats share (evidence-hour, evidence-day, reports-hour, reports-day) or by Redis memory, by level in percent; each crossing counted once, by the process that alerted.",
 		}, []string{"budget", "level"}),
+		mode: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_telegram_mode_confirmed",
+			Help: "1 once Telegram reports the bot's mode (its webhook, or none while polling); 0 until then: no update can arrive.",
+		}),
 	}
 	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_staff_replies_refused_total",
 		Help: "Staff replies not delivered because their signature did not hold, by reason (intake.Refused… kinds).",
 	}, []string{"reason"})
-	reg.MustRegister(m.updatesTotal, m.latency, m.apiErrors, m.owned, m.broadcasts, m.budgetAlerts, m.refused)
+	reg.MustRegister(m.updatesTotal, m.latency, m.apiErrors, m.owned, m.broadcasts, m.budgetAlerts, m.refused, m.mode)
 	return m
 }
 
@@ -95,5 +100,15 @@ func (m *metrics) budgetAlert(name string, level int) {
 func (m *metrics) refusedReply(reason string) {
 	if m != nil {
 		m.refused.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *metrics) modeConfirmed(ok bool) {
+	if m != nil {
+		v := 0.0
+		if ok {
+			v = 1
+		}
+		m.mode.Set(v)
 	}
 }

@@ -68,7 +68,7 @@ func TestSwappedTextsAreNotSent(t *testing.T) {
 			subs := h.subscribe(100000, 3, "UA", "en")
 			ctx := context.Background()
 			id := h.create(store.KindBroadcast, []string{"UA"}, honest)
-			if err := h.env.Store.MarkPreviewed(ctx, id, ""); err != nil {
+			if err := h.env.Store.MarkPreviewed(ctx, id, "", seenBy("ben", "carl")); err != nil {
 				t.Fatal(err)
 			}
 			if after == "preview" {
@@ -158,7 +158,7 @@ func TestApprovalsThatDoNotCount(t *testing.T) {
 			subs := h.subscribe(100000, 3, "UA", "en")
 			ctx := context.Background()
 			id := h.create(store.KindBroadcast, []string{"UA"}, honest)
-			if err := h.env.Store.MarkPreviewed(ctx, id, ""); err != nil {
+			if err := h.env.Store.MarkPreviewed(ctx, id, "", seenBy("ben", "carl")); err != nil {
 				t.Fatal(err)
 			}
 			// Written as the staff tools write them; the last one makes it

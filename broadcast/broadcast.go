@@ -10,7 +10,8 @@
 //     kept plain, as segmentation needs them.
 //   - A publication takes effect only when Policy.Approvals coordinators
 //     agreed: the creator and Approvals-1 others; with Approvals = 1 the
-//     creator approves it alone, after the preview.
+//     creator approves it alone, after the preview. Only a coordinator
+//     whom Telegram delivered the whole preview to may approve.
 //   - Every creation, approval and stop carries a proof: a sign.Statement
 //     over the publication's id, countries and the digest of its exact
 //     texts, signed with the coordinator's key (Config.Signer) or, for
@@ -247,6 +248,8 @@ func (s *Service) Approve(ctx context.Context, id, who string) (string, int, err
 		return "", 0, store.ErrOwnApproval
 	case !p.Previewed:
 		return "", 0, store.ErrNotPreviewed
+	case p.Previews[who] == nil:
+		return "", 0, store.ErrNotReached
 	case slices.Contains(p.Approvers, who):
 		return "", 0, store.ErrApprovedTwice
 	}

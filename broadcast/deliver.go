@@ -427,17 +427,24 @@ func (d *Deliverer) previews(ctx context.Context) {
 		if !ok {
 			continue // a temporary failure: tried again in a second
 		}
+		if problem == "" && len(seen) == 0 {
+			problem = noCoordinatorReached // nobody could approve it
+		}
 		if err := d.cfg.Store.MarkPreviewed(ctx, p.ID, problem, seen); err != nil {
 			d.log.Warn("could not record a preview", "id", p.ID, "err", err)
 		}
-		d.log.Info("preview sent", "id", p.ID, "coordinators", len(names), "refused", problem != "")
+		d.log.Info("preview sent", "id", p.ID, "coordinators", len(names), "reached", len(seen), "refused", problem != "")
 	}
 }
 
+// noCoordinatorReached is the problem of a publication whose preview
+// reached no coordinator.
+const noCoordinatorReached = "the preview reached no coordinator: each blocked the bot or has not started a chat with it; create it again once they can receive it"
+
 // preview sends p's preview to the coordinators named. seen holds, for
-// each coordinator who got all of it, the record of what they saw (the
-// digest of the texts, vouched for by the bot), which their approval in
-// Telegram will carry.
+// each coordinator Telegram delivered all of it to, the record of what
+// they saw (the digest of the texts, vouched for by the bot): only they
+// may approve, and their approval in Telegram carries it.
 func (d *Deliverer) preview(ctx context.Context, p store.Publication, pol store.Policy, names []string) (problem string, seen map[string][]byte, ok bool) {
 	langs := p.Langs()
 	slices.SortStableFunc(langs, func(a, b string) int {
@@ -477,7 +484,7 @@ func (d *Deliverer) preview(ctx context.Context, p store.Publication, pol store.
 		}
 		if err := d.cfg.Notify(ctx, chat, header); err != nil {
 			if errors.Is(err, ErrBlocked) || errors.Is(err, ErrRefused) {
-				d.log.Warn("a coordinator cannot be reached for a preview", "coordinator", name)
+				d.log.Warn("a coordinator cannot be reached for a preview; they cannot approve it", "coordinator", name)
 				continue
 			}
 			return "", nil, false
@@ -490,8 +497,11 @@ func (d *Deliverer) preview(ctx context.Context, p store.Publication, pol store.
 				return "Telegram refused the " + langs[i] + " text (its formatting)", nil, true
 			}
 			if errors.Is(err, ErrBlocked) {
+				d.log.Warn("a coordinator cannot be reached for a preview; they cannot approve it", "coordinator", name)
 				got = false
-			} else if err != nil {
+				break // the rest would be refused too
+			}
+			if err != nil {
 				return "", nil, false
 			}
 		}

@@ -329,7 +329,8 @@ func (e *Engine) Cancelled(lang, id, status string) []Message {
 }
 
 // Refusal explains why a coordinator's action was refused; reason is one
-// of: unknown, own, twice, not_previewed, state, no_policy.
+// of: unknown, own, twice, not_previewed, not_reached (the preview did not
+// reach this coordinator), state, no_policy.
 func (e *Engine) Refusal(lang, id, reason, status string) []Message {
 	return []Message{{Text: e.tr.T(lang, "compose.refused_"+reason, map[string]any{"ID": id, "Status": e.tr.T(lang, "pub."+status, nil)})}}
 }

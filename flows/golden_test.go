@@ -390,7 +390,7 @@ func renderScreens(t *testing.T, tr *locales.Catalog, l flows.Language) string {
 	g.messages(e.PublicationList(lang, []flows.PublicationView{sending, queued}))
 	g.messages(e.PublicationStatus(lang, sending))
 	g.heading("Refusals")
-	for _, r := range []string{"unknown", "own", "twice", "not_previewed", "state", "no_policy"} {
+	for _, r := range []string{"unknown", "own", "twice", "not_previewed", "not_reached", "state", "no_policy"} {
 		g.messages(e.Refusal(lang, "B-7K2QX", r, "done"))
 	}
 	g.show("Someone who is not a coordinator sends /broadcast", g.cmd("broadcast"))

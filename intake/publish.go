@@ -137,6 +137,8 @@ func (s *Service) refusal(lang, id string, err error) ([]flows.Message, error) {
 		return s.engine.Refusal(lang, id, "twice", ""), nil
 	case errors.Is(err, store.ErrNotPreviewed), errors.Is(err, broadcast.ErrNoPreviewSeen):
 		return s.engine.Refusal(lang, id, "not_previewed", ""), nil
+	case errors.Is(err, store.ErrNotReached):
+		return s.engine.Refusal(lang, id, "not_reached", ""), nil
 	case errors.As(err, &state):
 		return s.engine.Refusal(lang, id, "state", state.Status), nil
 	case errors.Is(err, store.ErrNoPolicy), errors.Is(err, broadcast.ErrNotCoordinator):

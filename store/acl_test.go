@@ -486,7 +486,7 @@ func TestACLBroadcastWorkload(t *testing.T) {
 		t.Fatalf("bot: %d previews pending", len(pending))
 	}
 	for _, p := range pending {
-		must(t, bot.MarkPreviewed(ctx, p.ID, ""), "bot: mark a preview")
+		must(t, bot.MarkPreviewed(ctx, p.ID, "", seenBy("ben")), "bot: mark a preview")
 	}
 	for _, id := range []string{"B-1", "G-1", "G-2"} {
 		if _, err := staff.Approve(ctx, id, "ben", 2, at, nil); err != nil {
@@ -525,7 +525,7 @@ func TestACLBroadcastWorkload(t *testing.T) {
 
 	// Coordinators also work in Telegram: the bot creates, approves, stops.
 	must(t, bot.CreatePublication(ctx, store.Publication{ID: "B-2", Kind: store.KindBroadcast, Countries: []string{"GE"}, Creator: "anna", CreatedAt: at, Texts: texts}), "bot: create a broadcast")
-	must(t, bot.MarkPreviewed(ctx, "B-2", ""), "bot: mark its preview")
+	must(t, bot.MarkPreviewed(ctx, "B-2", "", seenBy("ben")), "bot: mark its preview")
 	if _, err := bot.Approve(ctx, "B-2", "ben", 2, at, nil); err != nil {
 		t.Fatalf("bot: approve: %v", err)
 	}

@@ -44,6 +44,10 @@ var (
 	ErrOwnApproval   = errors.New("store: the coordinator who created it cannot approve it")
 	ErrApprovedTwice = errors.New("store: already approved by this coordinator")
 	ErrNotPreviewed  = errors.New("store: the preview has not been sent yet")
+	// ErrNotReached: the preview was sent, but Telegram did not deliver
+	// it to this coordinator (no preview:NAME record), who may therefore
+	// not approve.
+	ErrNotReached = errors.New("store: the preview did not reach this coordinator (blocked bot, or no chat with it), who may not approve what they have not seen")
 )
 
 // StateError says a publication is not in a state that allows the action.
@@ -283,10 +287,11 @@ func (s *Store) publications(ctx context.Context, ids []string) ([]Publication, 
 }
 
 // MarkPreviewed records that the preview was sent; a non-empty problem
-// (Telegram refused a text) makes the publication invalid. records, when
-// given, are what the bot previewed to each coordinator, by name (opaque
-// to the store: package broadcast writes and checks them); they are kept
-// as preview:NAME.
+// (Telegram refused a text, or the preview reached nobody) makes the
+// publication invalid. records, when given, are what the bot previewed to
+// each coordinator Telegram delivered all of it to, by name (opaque to the
+// store: package broadcast writes and checks them); they are kept as
+// preview:NAME, and only those coordinators may approve.
 func (s *Store) MarkPreviewed(ctx context.Context, id, problem string, records ...map[string][]byte) error {
 	_, err := s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
 		tx.HSet(ctx, pubKey(id), "previewed", "1")
@@ -331,6 +336,7 @@ if h[1] ~= 'queued' then return {-2, h[1]} end
 local who, need = ARGV[1], tonumber(ARGV[2])
 if who == h[2] and need > 1 then return {-4, ''} end
 if h[4] ~= '1' then return {-3, ''} end
+if not redis.call('HGET', KEYS[1], 'preview:' .. who) then return {-6, ''} end
 local approvers = h[3] or ''
 for a in string.gmatch(approvers, '[^,]+') do if a == who then return {-5, ''} end end
 if approvers == '' then approvers = who else approvers = approvers .. ',' .. who end
@@ -354,8 +360,9 @@ end
 return out
 `)
 
-// Approve records who approves a queued publication, after its preview.
-// need is how many coordinators must agree, the creator included: with
+// Approve records who approves a queued publication, after its preview
+// reached them (ErrNotReached without their preview:WHO record). need is
+// how many coordinators must agree, the creator included: with
 // need > 1 the creator cannot approve, and need-1 others must; with 1 the
 // creator's own approval is enough. It returns the status that follows:
 // still queued, approved (a broadcast, now waiting to be sent) or
@@ -396,6 +403,8 @@ func (s *Store) Approve(ctx context.Context, id, who string, need int, now time.
 		return "", ErrNotPreviewed
 	case -4:
 		return "", ErrOwnApproval
+	case -6:
+		return "", ErrNotReached
 	default:
 		return "", ErrApprovedTwice
 	}

@@ -69,6 +69,16 @@ func newPub(t *testing.T, s *store.Store, id, kind, topic string, countries ...s
 	}
 }
 
+// seenBy is the bot's record that the preview reached each of names, as
+// MarkPreviewed takes it (its content is package broadcast's business).
+func seenBy(names ...string) map[string][]byte {
+	m := map[string][]byte{}
+	for _, n := range names {
+		m[n] = []byte("preview record of " + n)
+	}
+	return m
+}
+
 func TestApprovalRules(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
@@ -88,11 +98,13 @@ func TestApprovalRules(t *testing.T) {
 		{"the creator, four eyes", "anna", 2, true, store.ErrOwnApproval, ""},
 		{"three needed: first other", "ben", 3, true, nil, store.PubQueued},
 		{"the same again", "ben", 3, true, store.ErrApprovedTwice, ""},
+		{"the preview did not reach them", "erin", 3, true, store.ErrNotReached, ""},
 		{"second other", "carla", 3, true, nil, store.PubApproved},
 		{"once approved", "dan", 3, true, &store.StateError{}, ""},
 	} {
 		if c.preview {
-			if err := s.MarkPreviewed(ctx, "B-1", ""); err != nil {
+			// Telegram delivered it to all but erin.
+			if err := s.MarkPreviewed(ctx, "B-1", "", seenBy("anna", "ben", "carla", "dan")); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -112,9 +124,18 @@ func TestApprovalRules(t *testing.T) {
 
 	// One coordinator alone, after the preview.
 	newPub(t, s, "B-2", store.KindBroadcast, "", "AM")
-	s.MarkPreviewed(ctx, "B-2", "")
+	s.MarkPreviewed(ctx, "B-2", "", seenBy("anna"))
 	if got, err := s.Approve(ctx, "B-2", "anna", 1, at, nil); err != nil || got != store.PubApproved {
 		t.Fatalf("approvals = 1, the creator: %q %v", got, err)
+	}
+	// ... whom it reached: not one whom it did not.
+	newPub(t, s, "B-4", store.KindBroadcast, "", "AM")
+	s.MarkPreviewed(ctx, "B-4", "", seenBy("ben"))
+	if got, err := s.Approve(ctx, "B-4", "anna", 1, at, nil); !errors.Is(err, store.ErrNotReached) {
+		t.Fatalf("approvals = 1, the creator the preview did not reach: %q %v", got, err)
+	}
+	if p, _ := s.GetPublication(ctx, "B-4"); p.Status != store.PubQueued || len(p.Approvers) != 0 {
+		t.Fatalf("after a refused approval: %+v", p)
 	}
 
 	// Telegram refused the preview: invalid, never approvable.
@@ -133,7 +154,7 @@ func TestGuidancePublishReplaceWithdraw(t *testing.T) {
 	s, _ := newStore(t)
 	publish := func(id string, countries ...string) {
 		newPub(t, s, id, store.KindGuidance, "detention", countries...)
-		s.MarkPreviewed(ctx, id, "")
+		s.MarkPreviewed(ctx, id, "", seenBy("ben"))
 		if got, err := s.Approve(ctx, id, "ben", 2, at, nil); err != nil || got != store.PubPublished {
 			t.Fatalf("publish %s: %q %v", id, got, err)
 		}
@@ -169,7 +190,7 @@ func TestDeliveryProgress(t *testing.T) {
 	both := subscribeN(t, s, 10, "GE", "AM")
 	subscribeN(t, s, 5, "FR")
 	newPub(t, s, "B-1", store.KindBroadcast, "", "AM", "GE")
-	s.MarkPreviewed(ctx, "B-1", "")
+	s.MarkPreviewed(ctx, "B-1", "", seenBy("ben"))
 	if _, err := s.Approve(ctx, "B-1", "ben", 2, at, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +260,7 @@ func TestCancelStopsTaking(t *testing.T) {
 	s, _ := newStore(t)
 	subscribeN(t, s, 20, "AM")
 	newPub(t, s, "B-1", store.KindBroadcast, "", "AM")
-	s.MarkPreviewed(ctx, "B-1", "")
+	s.MarkPreviewed(ctx, "B-1", "", seenBy("ben"))
 	s.Approve(ctx, "B-1", "ben", 2, at, nil)
 	s.StartDelivery(ctx, "B-1", at)
 	s.Take(ctx, "B-1", 5, at)
@@ -270,7 +291,7 @@ func TestBroadcastOnCluster(t *testing.T) {
 	subscribeN(t, s, 30, "AM")
 	subscribeN(t, s, 10, "GE", "AM")
 	newPub(t, s, "B-1", store.KindBroadcast, "", "AM", "GE")
-	must(t, s.MarkPreviewed(ctx, "B-1", ""), "mark previewed")
+	must(t, s.MarkPreviewed(ctx, "B-1", "", seenBy("ben")), "mark previewed")
 	if _, err := s.Approve(ctx, "B-1", "ben", 2, at, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +316,7 @@ func TestBroadcastOnCluster(t *testing.T) {
 		t.Fatalf("on the cluster: %+v", p)
 	}
 	newPub(t, s, "G-1", store.KindGuidance, "digital", "AM")
-	s.MarkPreviewed(ctx, "G-1", "")
+	s.MarkPreviewed(ctx, "G-1", "", seenBy("ben"))
 	if got, err := s.Approve(ctx, "G-1", "ben", 2, at, nil); err != nil || got != store.PubPublished {
 		t.Fatalf("publish on the cluster: %q %v", got, err)
 	}

@@ -53,7 +53,8 @@ package store
 //	                                    file sealed to the staff and the bot; creator_proof, approval:NAME,
 //	                                    stop_proof = signed statements (names, times, digests of the texts;
 //	                                    no text), preview:NAME = what the bot previewed to NAME (a digest,
-//	                                    authenticated with the bot's key)
+//	                                    authenticated with the bot's key; only for those Telegram delivered
+//	                                    it all to, who alone may approve)
 //	vigil:{b}:pubs              zset    publication ids by creation time
 //	vigil:{b}:previews          set     publications whose preview the bot has yet to send
 //	vigil:{b}:ready             list    approved broadcasts waiting to be sent, oldest first

@@ -71,7 +71,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 	reg.MustRegister(budgetCollector{a.budget})
 	checkMemory(ctx, a)
 	if cfg.MetricsListen != "" {
-		if err := serveOps(ctx, cfg.MetricsListen, reg, a, log); err != nil {
+		if err := serveOps(ctx, cfg.MetricsListen, reg, a, b.Ready, log); err != nil {
 			return err
 		}
 	}
@@ -146,22 +146,14 @@ func registerQueueGauges(reg *prometheus.Registry, a *app, partitions int) {
 	)
 }
 
-// serveOps serves /metrics, /healthz (the process is up) and /readyz (Redis
-// answers; Telegram answered at start) on their own listener, which should
-// not be exposed to the internet.
-func serveOps(ctx context.Context, addr string, reg *prometheus.Registry, a *app, log *slog.Logger) error {
+// serveOps serves /metrics, /healthz (the process is up) and /readyz (see
+// readyz) on their own listener, which should not be exposed to the
+// internet.
+func serveOps(ctx context.Context, addr string, reg *prometheus.Registry, a *app, telegram func() error, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := a.rdb.Ping(pctx).Err(); err != nil {
-			http.Error(w, "redis unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ready\n"))
-	})
+	mux.Handle("/readyz", readyz(func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }, telegram))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return settingError("VIGIL_METRICS_LISTEN", "%v", err)
@@ -236,4 +228,22 @@ func (c budgetCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(budgetUsedDesc, prometheus.GaugeValue, u.Percent()/100, u.Name)
 	}
+}
+
+// readyz answers 200 when Redis answers ping and Telegram reports the bot's
+// mode (telegram: bot.Bot.Ready), 503 saying which is missing otherwise.
+func readyz(ping func(context.Context) error, telegram func() error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := ping(pctx); err != nil {
+			http.Error(w, "redis unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		if err := telegram(); err != nil {
+			http.Error(w, "telegram: the bot's webhook (or polling) is not confirmed yet: no update can arrive", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
 }

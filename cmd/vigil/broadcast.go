@@ -379,6 +379,8 @@ func explain(id string, err error) error {
 		return fmt.Errorf("you have already approved %s", id)
 	case errors.Is(err, store.ErrNotPreviewed):
 		return fmt.Errorf("the bot has not sent the preview of %s to the coordinators yet; approve once you have seen it", id)
+	case errors.Is(err, store.ErrNotReached):
+		return fmt.Errorf("the preview of %s did not reach you in Telegram (the bot could not write to you when it was sent), so you cannot approve it; a coordinator who received it can, or create it again once you have started a chat with the bot", id)
 	case errors.As(err, &state):
 		return fmt.Errorf("%s cannot be changed now: it is %s", id, state.Status)
 	}

@@ -22,9 +22,10 @@
 //     plus query parameters. Method names are case-insensitive. Every answer
 //     is {"ok":true,"result":…} or {"ok":false,"error_code":N,"description":…}
 //     with HTTP status N, results are encoded from go-telegram/bot/models
-//     types, and errors use Telegram's descriptions.
-//   - Methods: getMe, deleteWebhook, setWebhook (recorded; the fake does not
-//     post to it), setMyCommands, getUpdates,
+//     types, and errors use Telegram's descriptions. [Server.FailNext]
+//     injects error answers, [Server.DropNext] network failures.
+//   - Methods: getMe, setWebhook, deleteWebhook and getWebhookInfo (the
+//     webhook is recorded, never posted to), setMyCommands, getUpdates,
 //     sendMessage, editMessageText, editMessageReplyMarkup, deleteMessage,
 //     answerCallbackQuery, sendChatAction and getFile. Others answer 404 Not
 //     Found (and are logged), like unknown methods.
@@ -33,7 +34,8 @@
 //     soon as an update arrives, the timeout passes or the client goes away,
 //     allowed_updates (remembered between calls; by default chat_member and
 //     message reactions are not delivered), and 409 Conflict for a poll
-//     superseded by a newer one.
+//     superseded by a newer one, for a poll while a webhook is set, and for
+//     a poll waiting when a webhook is set.
 //   - Messages: ids are per chat and shared with the user's messages, text is
 //     trimmed, HTML parse mode is parsed into plain text and entities (with
 //     Telegram's parse errors), lengths are counted in UTF-16 code units,
@@ -78,6 +80,12 @@
 // [Server.AddChat], and membership, permissions and privacy are not modelled
 // (so the bot may delete anyone's message in groups too, and only the 48-hour
 // rule is checked, against the message's stored date).
+// Webhooks: setWebhook records the URL (only HTTPS, or http://127.0.0.1 for
+// tests), its allowed_updates and max_connections for getWebhookInfo, and
+// makes getUpdates answer 409 until deleteWebhook (or setWebhook with an
+// empty URL) removes it; but the fake never posts updates to it (a test
+// plays the deliveries with [Server.WebhookUpdate]), so getWebhookInfo
+// reports no delivery errors and no ip_address.
 // Limits: there is no rate limiting unless injected with [Server.FailNext],
 // [Server.Flood] or [Server.LimitRate]. These two apply to sendMessage only,
 // after validation (a malformed message gets its 400 even in a flood
@@ -93,7 +101,7 @@
 // and dimensions are read only from JPEG, PNG and GIF data; videos have zero
 // width, height and duration; there is no Range support.
 // Not covered at all: the bot sending or uploading media (sendPhoto,
-// sendDocument, … answer 404), webhooks, inline mode and inline messages,
+// sendDocument, … answer 404), posting to a webhook, inline mode and inline messages,
 // payments, games, polls, forums/topics, business connections, and every
 // other method.
 package fakeapi
@@ -144,8 +152,8 @@ type Server struct {
 	closed chan struct{} // closed when the test ends, to release long polls
 
 	mu           sync.Mutex
-	webhook      string        // set by setWebhook
-	changed      chan struct{} // closed and replaced on every state change
+	webhook      models.WebhookInfo // set by setWebhook; URL "" when none
+	changed      chan struct{}      // closed and replaced on every state change
 	chats        map[int64]*chatState
 	updates      []queuedUpdate // undelivered or unconfirmed, ascending ids
 	lastUpdateID int64
@@ -271,6 +279,7 @@ type failureRule struct {
 	chatID *int64 // nil matches every request
 	left   int
 	f      Failure
+	drop   bool // close the connection instead of answering f
 }
 
 // New starts a fake API for token, which must look like a real one
@@ -692,6 +701,16 @@ func (s *Server) FailNextInChat(chatID int64, method string, n int, f Failure) {
 	s.addFailure(&failureRule{method: strings.ToLower(method), chatID: &chatID, left: n, f: f})
 }
 
+// DropNext makes the next n calls of method (case-insensitive; "" means any
+// method) fail as the network does: the fake reads the request and closes
+// the connection without answering, so the client gets an error such as
+// EOF or "connection reset", not an HTTP status. Rules are consumed with
+// those of [Server.FailNext], in the order they were added.
+func (s *Server) DropNext(method string, n int) {
+	s.tb.Helper()
+	s.addFailure(&failureRule{method: strings.ToLower(method), left: n, drop: true, f: ServerError(http.StatusBadGateway)})
+}
+
 func (s *Server) addFailure(r *failureRule) {
 	s.tb.Helper()
 	if r.f.Code < 400 || r.f.Code > 599 || r.left <= 0 {
@@ -702,8 +721,9 @@ func (s *Server) addFailure(r *failureRule) {
 	s.failures = append(s.failures, r)
 }
 
-// takeFailureLocked consumes and returns the first rule matching the call.
-func (s *Server) takeFailureLocked(method string, p params) *Failure {
+// takeFailureLocked consumes the first rule matching the call and returns
+// its failure, and whether to drop the connection instead.
+func (s *Server) takeFailureLocked(method string, p params) (*Failure, bool) {
 	for i, r := range s.failures {
 		if r.method != "" && r.method != method {
 			continue
@@ -718,9 +738,9 @@ func (s *Server) takeFailureLocked(method string, p params) *Failure {
 			s.failures = slices.Delete(s.failures, i, i+1)
 		}
 		f := r.f
-		return &f
+		return &f, r.drop
 	}
-	return nil
+	return nil, false
 }
 
 // requestChatLocked returns the chat a request is about, if any.
@@ -751,6 +771,8 @@ func (s *Server) handler(method string) handlerFunc {
 		return s.deleteWebhook
 	case "setwebhook":
 		return s.setWebhook
+	case "getwebhookinfo":
+		return s.getWebhookInfo
 	case "setmycommands":
 		return s.setMyCommands
 	case "getupdates":
@@ -796,8 +818,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.calls[key]++
 	s.notifyLocked()
 	var injected *Failure
+	drop := false
 	if h != nil && parseErr == nil {
-		injected = s.takeFailureLocked(key, p)
+		injected, drop = s.takeFailureLocked(key, p)
 		if injected == nil {
 			injected = s.blockedLocked(p)
 		}
@@ -805,6 +828,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	switch {
+	case drop:
+		dropConnection(w)
 	case h == nil:
 		s.tb.Logf("fakeapi: method %q is not implemented; answering 404 Not Found", method)
 		writeFailure(w, Failure{Code: http.StatusNotFound, Description: "Not Found"})
@@ -820,6 +845,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, envelope{OK: true, Result: result})
 	}
+}
+
+// dropConnection closes the request's connection without an answer.
+func dropConnection(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler) // HTTP/2: the stream is reset instead
+	}
+	conn.Close()
 }
 
 type envelope struct {
@@ -960,34 +994,82 @@ func (s *Server) getMe(context.Context, params) (any, *Failure) {
 	return &u, nil
 }
 
+// deleteWebhook removes the webhook, so that getUpdates works again.
 func (s *Server) deleteWebhook(_ context.Context, p params) (any, *Failure) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.webhook = models.WebhookInfo{}
 	if p.flag("drop_pending_updates") {
-		s.mu.Lock()
 		s.updates = nil
-		s.notifyLocked()
-		s.mu.Unlock()
 	}
+	s.notifyLocked()
 	return true, nil
 }
 
-// setWebhook records the webhook a bot registers. The fake does not post
-// to it: a test plays Telegram's deliveries itself.
+// setWebhook records the webhook a bot registers; an empty url removes it,
+// as deleteWebhook does. The fake does not post to it: a test plays
+// Telegram's deliveries itself. A poll waiting meanwhile is ended with 409.
 func (s *Server) setWebhook(_ context.Context, p params) (any, *Failure) {
 	url := p.get("url")
 	if url != "" && !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://127.0.0.1") {
 		return nil, fail(BadRequest("Bad Request: bad webhook: An HTTPS URL must be provided for webhook"))
 	}
+	info := models.WebhookInfo{URL: url}
+	if url != "" {
+		maxConns, err := p.integer("max_connections", 40)
+		if err != nil {
+			return nil, fail(BadRequest(err.Error()))
+		}
+		info.MaxConnections = int(maxConns)
+		if p.has("allowed_updates") {
+			if err := p.decode("allowed_updates", &info.AllowedUpdates); err != nil {
+				return nil, fail(BadRequest("can't parse allowed_updates JSON array"))
+			}
+		}
+	}
 	s.mu.Lock()
-	s.webhook = url
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	s.webhook = info
+	if info.AllowedUpdates != nil {
+		s.allowed = info.AllowedUpdates
+	}
+	if p.flag("drop_pending_updates") {
+		s.updates = nil
+	}
+	s.notifyLocked()
 	return true, nil
 }
 
-// Webhook returns the URL the bot registered with setWebhook.
+// getWebhookInfo answers what setWebhook recorded: the URL ("" when the
+// bot polls), the updates waiting, and the webhook's settings.
+func (s *Server) getWebhookInfo(context.Context, params) (any, *Failure) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	info := s.webhook
+	info.AllowedUpdates = slices.Clone(info.AllowedUpdates)
+	info.PendingUpdateCount = len(s.updates)
+	return &info, nil
+}
+
+// Webhook returns the URL the bot registered with setWebhook; "" when none
+// is set.
 func (s *Server) Webhook() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.webhook
+	return s.webhook.URL
+}
+
+// SetWebhook sets (or, with "", removes) the webhook as if another program
+// using the bot's token had called setWebhook: a bot that polls finds
+// getUpdates answering 409 Conflict until it removes the webhook.
+func (s *Server) SetWebhook(url string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.webhook = models.WebhookInfo{URL: url}
+	if url != "" {
+		s.webhook.MaxConnections = 40
+	}
+	s.notifyLocked()
 }
 
 func (s *Server) setMyCommands(_ context.Context, p params) (any, *Failure) {
@@ -1057,6 +1139,10 @@ func (s *Server) getUpdates(ctx context.Context, p params) (result any, f *Failu
 	}()
 
 	s.mu.Lock()
+	if s.webhook.URL != "" {
+		s.mu.Unlock()
+		return nil, &Failure{Code: http.StatusConflict, Description: "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"}
+	}
 	if p.has("allowed_updates") {
 		s.allowed = allowed
 	}
@@ -1068,6 +1154,10 @@ func (s *Server) getUpdates(ctx context.Context, p params) (result any, f *Failu
 		if s.pollGen != gen {
 			s.mu.Unlock()
 			return nil, &Failure{Code: http.StatusConflict, Description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}
+		}
+		if s.webhook.URL != "" {
+			s.mu.Unlock()
+			return nil, &Failure{Code: http.StatusConflict, Description: "Conflict: terminated by setWebhook request"}
 		}
 		if ups := s.deliverableLocked(int(limit)); len(ups) > 0 {
 			s.mu.Unlock()

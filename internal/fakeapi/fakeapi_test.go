@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -1121,5 +1122,104 @@ func TestConcurrentFiles(t *testing.T) {
 	}
 	if s.Downloads() != n || s.Pending() != n {
 		t.Fatalf("Downloads = %d, Pending = %d; want %d each", s.Downloads(), s.Pending(), n)
+	}
+}
+
+// TestWebhookRegistration: setWebhook, deleteWebhook and getWebhookInfo
+// agree as Telegram's do, and getUpdates answers 409 while a webhook is
+// set, on the wire as Telegram words it.
+func TestWebhookRegistration(t *testing.T) {
+	ctx := t.Context()
+	s := fakeapi.New(t, token)
+	b := newClient(t, s)
+	base := s.URL() + "/bot" + token + "/"
+	s.SendText(aliceChat, alice, "waiting")
+
+	info, err := b.GetWebhookInfo(ctx)
+	if err != nil || info.URL != "" || info.PendingUpdateCount != 1 || info.MaxConnections != 0 {
+		t.Fatalf("GetWebhookInfo before any webhook = %+v, %v", info, err)
+	}
+	_, err = b.SetWebhook(ctx, &bot.SetWebhookParams{URL: "http://example.org/hook"})
+	wantBadRequest(t, err, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+
+	if ok, err := b.SetWebhook(ctx, &bot.SetWebhookParams{URL: "https://example.org/hook", AllowedUpdates: []string{"message"}}); err != nil || !ok {
+		t.Fatalf("SetWebhook = %v, %v", ok, err)
+	}
+	info, err = b.GetWebhookInfo(ctx)
+	if err != nil || info.URL != "https://example.org/hook" || info.MaxConnections != 40 ||
+		!reflect.DeepEqual(info.AllowedUpdates, []string{"message"}) || info.PendingUpdateCount != 1 || s.Webhook() != info.URL {
+		t.Fatalf("GetWebhookInfo with a webhook = %+v, %v", info, err)
+	}
+	status, body := post(t, base+"getUpdates", "application/json", `{"timeout":0}`)
+	if want := `{"ok":false,"error_code":409,"description":"Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"}`; status != http.StatusConflict || body != want {
+		t.Fatalf("getUpdates with a webhook: %d %s\nwant 409 %s", status, body, want)
+	}
+	if _, err := b.DeleteWebhook(ctx, &bot.DeleteWebhookParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := b.GetWebhookInfo(ctx); err != nil || info.URL != "" || info.MaxConnections != 0 || s.Webhook() != "" {
+		t.Fatalf("GetWebhookInfo after deleteWebhook = %+v, %v", info, err)
+	}
+	if ids, errDesc := getUpdates(t, s, `{"timeout":0}`); errDesc != "" || len(ids) != 1 {
+		t.Fatalf("getUpdates after deleteWebhook = %v %s", ids, errDesc)
+	}
+
+	// A webhook set while a poll waits ends the poll with 409. The poll is
+	// counted as it arrives, a moment before it waits: one that had not
+	// started waiting gets the other 409, and the test tries again.
+	terminated := `{"ok":false,"error_code":409,"description":"Conflict: terminated by setWebhook request"}`
+	deadline := time.Now().Add(waitFor)
+	for {
+		calls := s.Calls("getUpdates")
+		waiting := make(chan string, 1)
+		go func() {
+			_, body := post(t, base+"getUpdates", "application/json", `{"offset":2,"timeout":5}`)
+			waiting <- body
+		}()
+		if err := s.WaitFor(waitFor, func() bool { return s.Calls("getUpdates") > calls }); err != nil {
+			t.Fatal(err)
+		}
+		s.SetWebhook("https://example.org/other")
+		var got string
+		select {
+		case got = <-waiting:
+		case <-time.After(waitFor):
+			t.Fatal("a poll waiting when the webhook was set was not ended")
+		}
+		if got == terminated {
+			break
+		}
+		if !strings.Contains(got, "while webhook is active") || time.Now().After(deadline) {
+			t.Fatalf("a poll waiting when the webhook was set got %s, want %s", got, terminated)
+		}
+		s.SetWebhook("")
+	}
+	if info, _ := b.GetWebhookInfo(ctx); info.URL != "https://example.org/other" {
+		t.Fatalf("GetWebhookInfo after SetWebhook = %+v", info)
+	}
+	s.SetWebhook("")
+	if ids, errDesc := getUpdates(t, s, `{"offset":2,"timeout":0}`); errDesc != "" || ids != nil {
+		t.Fatalf("getUpdates after SetWebhook(\"\") = %v %s", ids, errDesc)
+	}
+}
+
+// TestDropNextIsANetworkError: a dropped call reaches the client as a
+// network error, not an HTTP answer, and is counted; the next call works.
+func TestDropNextIsANetworkError(t *testing.T) {
+	s := fakeapi.New(t, token)
+	s.AddChat(aliceChat)
+	b := newClient(t, s)
+	s.DropNext("sendMessage", 1)
+	params := &bot.SendMessageParams{ChatID: aliceChat.ID, Text: "x"}
+	_, err := b.SendMessage(t.Context(), params)
+	var netErr net.Error
+	if !errors.As(err, &netErr) || errors.Is(err, bot.ErrorBadRequest) {
+		t.Fatalf("a dropped call: %v, want a network error", err)
+	}
+	if _, err := b.SendMessage(t.Context(), params); err != nil {
+		t.Fatalf("the call after the dropped one: %v", err)
+	}
+	if n, sent := s.Calls("sendMessage"), len(s.Sent(aliceChat.ID)); n != 2 || sent != 1 {
+		t.Fatalf("Calls = %d, Sent = %d; want 2 calls, 1 message", n, sent)
 	}
 }

@@ -533,6 +533,8 @@ func (s *Server) explainBroadcast(x texts, id string, err error) (int, string) {
 		return http.StatusConflict, x.T("bc.error.twice", "ID", id)
 	case errors.Is(err, store.ErrNotPreviewed):
 		return http.StatusConflict, x.T("bc.error.not_previewed", "ID", id)
+	case errors.Is(err, store.ErrNotReached):
+		return http.StatusConflict, x.T("bc.error.not_reached", "ID", id)
 	case errors.As(err, &state):
 		return http.StatusConflict, x.T("bc.error.state", "ID", id, "Status", x.PubStatus(state.Status))
 	case errors.Is(err, errBadKind):
