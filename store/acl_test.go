@@ -28,11 +28,19 @@ const (
 	staffPlaceholder = "#CHANGE-ME-sha256-of-the-vigil-staff-password"
 	testBotPassword  = "test-bot-password"
 	testStaffPass    = "test-staff-password"
+	// The test adds an administrator, which the production file does not
+	// have, to look at the server from outside the users under test.
+	testAdmin     = "vigil-test-admin"
+	testAdminPass = "test-admin-password"
 )
 
 // aclServer is a redis-server running deploy/redis/users.acl, with known
-// test passwords in place of the placeholders.
-type aclServer struct{ addr string }
+// test passwords in place of the placeholders, and the test's
+// administrator.
+type aclServer struct {
+	addr  string
+	admin *redis.Client
+}
 
 // client connects as user; it is closed when the test ends.
 func (s aclServer) client(t *testing.T, user, password string) *redis.Client {
@@ -72,6 +80,7 @@ func startACLServer(t *testing.T) aclServer {
 	}
 	text = strings.Replace(text, botPlaceholder, "#"+sha256Hex(testBotPassword), 1)
 	text = strings.Replace(text, staffPlaceholder, "#"+sha256Hex(testStaffPass), 1)
+	text = strings.TrimRight(text, "\n") + "\nuser " + testAdmin + " on #" + sha256Hex(testAdminPass) + " ~* &* +@all\n"
 
 	acl := filepath.Join(t.TempDir(), "users.acl") // aclfile needs an absolute path
 	bootstrap := "user default on nopass resetchannels -@all +ping +acl|load\n"
@@ -87,7 +96,9 @@ func startACLServer(t *testing.T) aclServer {
 	if err := boot.Do(context.Background(), "ACL", "LOAD").Err(); err != nil {
 		t.Fatalf("ACL LOAD %s: %v", aclFile, err)
 	}
-	return aclServer{addr: srv.Addr}
+	s := aclServer{addr: srv.Addr}
+	s.admin = s.client(t, testAdmin, testAdminPass)
+	return s
 }
 
 func sha256Hex(s string) string {
@@ -247,7 +258,7 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 	if got, fresh, err = bot.Enqueue(ctx, sub); err != nil || got != ref || fresh {
 		t.Fatalf("enqueue twice: %q fresh=%v %v", got, fresh, err)
 	}
-	must(t, bot.SaveChat(ctx, handle, store.ChatUpdate{DeleteDraft: true, Profile: []byte("sealed-profile-2")}), "bot: drop the draft")
+	must(t, bot.SaveChat(ctx, handle, store.ChatUpdate{DeleteDraft: true, Profile: []byte("sealed-profile-2"), Applied: entries[0].ID, Reply: []byte("sealed-receipt")}), "bot: drop the draft")
 	sts, err := bot.Statuses(ctx, []string{ref})
 	must(t, err, "bot: /status")
 	if len(sts) != 1 || sts[0].Status != "new" {
@@ -327,7 +338,7 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 	if pending, err := bot.Outstanding(ctx, out[0]); err != nil || pending {
 		t.Fatalf("bot: reply outstanding after delivery: %v %v", pending, err)
 	}
-	must(t, bot.AddEntry(ctx, store.Entry{Ref: ref, Kind: "answer", At: at.Add(5 * time.Minute), Sealed: []byte("sealed-answer")}), "bot: add the defender's answer")
+	must(t, bot.AddEntry(ctx, store.Entry{Ref: ref, Kind: "answer", At: at.Add(5 * time.Minute), Sealed: []byte("sealed-answer"), Once: entries[0].ID}), "bot: add the defender's answer")
 	if out, err = bot.NextReplies(ctx, "bot-1", 0, -1); err != nil || len(out) != 0 {
 		t.Fatalf("bot: replies after delivery: %+v, %v", out, err)
 	}
@@ -423,6 +434,8 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 		}
 	})
 
+	checkListed(t, srv.admin)
+
 	// Nothing refused above touched the data; the last steps still work.
 	must(t, staff.Purge(ctx, ref, "ana", at.Add(49*time.Hour)), "staff: purge")
 	if _, err := staff.Report(ctx, ref); !errors.Is(err, store.ErrNotFound) {
@@ -455,7 +468,7 @@ func strs(args []any) []string {
 // and stop through the staff user; the bot previews and delivers.
 func TestACLBroadcastWorkload(t *testing.T) {
 	ctx := context.Background()
-	_, _, staffRDB, bot, staff := aclUsers(t)
+	srv, _, staffRDB, bot, staff := aclUsers(t)
 	at := time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
 
 	must(t, bot.SetPolicy(ctx, store.Policy{Approvals: 2, Coordinators: []string{"anna", "ben"}, DefaultLang: "en", Rate: 25}), "bot: publish the policy")
@@ -545,4 +558,44 @@ func TestACLBroadcastWorkload(t *testing.T) {
 		t.Fatalf("vigil-staff lowering the approvals: %v, want NOPERM", err)
 	}
 	refused(t, staffRDB.HSet(ctx, "vigil:{b}:policy", "approvals", "1").Err(), "vigil-staff writing the policy")
+	checkListed(t, srv.admin)
+}
+
+// checkListed checks every key in Redis against store.Keys: each is of a
+// listed kind, of the listed type, and lives no longer than listed (the
+// workloads run with the default Options).
+func checkListed(t *testing.T, admin *redis.Client) {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := admin.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
+		var kind *store.Key
+		for _, k := range store.Keys() {
+			if k.Match(key) {
+				kind = &k
+				break
+			}
+		}
+		if kind == nil {
+			t.Errorf("%s is in Redis but not in store.Keys (store/keys.go)", key)
+			continue
+		}
+		if typ := admin.Type(ctx, key).Val(); typ != kind.Type {
+			t.Errorf("%s is a %s; store.Keys lists %s as a %s", key, typ, kind.Pattern(), kind.Type)
+		}
+		ttl := admin.PTTL(ctx, key).Val()
+		limit, bounded := kind.Life.Max(store.DefaultOptions)
+		switch {
+		case kind.Life.Kind == store.Forever && ttl != -1:
+			t.Errorf("%s expires in %v; store.Keys says %s: %s", key, ttl, kind.Pattern(), kind.Life)
+		case kind.Life.Kind == store.Caller && ttl <= 0:
+			t.Errorf("%s has no TTL; store.Keys says %s: %s", key, kind.Pattern(), kind.Life)
+		case bounded && (ttl <= 0 || ttl > limit):
+			t.Errorf("%s expires in %v; store.Keys says %s: %s", key, ttl, kind.Pattern(), kind.Life)
+		}
+	}
 }

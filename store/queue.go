@@ -178,11 +178,11 @@ func (s *Store) Cases(ctx context.Context, sel Selection, offset, count int64) (
 	case SelectAll:
 		// The open set and the closed set together, through a union kept
 		// for a few seconds, so that paging stays cheap.
-		key = prefix + "{q}:tmp:all"
+		key = allCasesKey()
 		if _, err := s.rdb.ZUnionStore(ctx, key, &redis.ZStore{Keys: []string{openKey, statusKey("closed")}}).Result(); err != nil {
 			return nil, 0, fmt.Errorf("store: list cases: %w", err)
 		}
-		s.rdb.Expire(ctx, key, 10*time.Second)
+		s.rdb.Expire(ctx, key, allCasesTTL)
 	default:
 		key = statusKey(string(sel))
 	}
