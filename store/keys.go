@@ -38,6 +38,14 @@ const (
 	// onceTTL is how long an entry's Once is remembered: as long as an
 	// update can be seen again.
 	onceTTL = UpdateSeenTTL
+	// appliedTTL is how long a chat remembers the last inbox entry applied
+	// to its state. The entry's id is needed only while an entry applied
+	// before a crash may still wait in the inbox to be handled again,
+	// which ends when a bot process next holds the partition; a week, as
+	// long as an update id is remembered, covers a bot down for days. The
+	// id is a time to the millisecond, which would link the chat to a
+	// case's received time if it were kept longer.
+	appliedTTL = UpdateSeenTTL
 	// inboxRateTTL is the window of the inbox's flood guard (see the
 	// accept script).
 	inboxRateTTL = time.Minute
@@ -310,7 +318,7 @@ func Keys() []Key {
 			"ids of the chat's messages, for /wipe (numbers, no content), at most " + itoa(maxRemembered) + "; Telegram lets bots delete messages only for that long", false},
 		{rateKeyOf(H, v("K"), W), "string", caller("the counter's window W (a minute for messages, an hour or a day for reports)"),
 			"a rate-limit counter of the chat: kind K in window W (a number)", false},
-		{appliedKey(H), "string", Lifetime{Kind: Option, Option: "ProfileTTL"},
+		{appliedKey(H), "string", fixed(appliedTTL),
 			"the last inbox entry applied to the chat's state (a stream id: the time the bot received that update, to the millisecond), so that an update handled again after a crash is not applied twice", false},
 		{replyKey(H), "string", Lifetime{Kind: Option, Option: "DraftTTL"},
 			"the reply to that entry, sealed with the bot's key, to send again if the process died before sending it", false},

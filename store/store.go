@@ -263,11 +263,11 @@ func (c Counter) queue(ctx context.Context, p redis.Pipeliner, handle string) *r
 // saveChat applies a ChatUpdate atomically. KEYS: profile, applied,
 // reply, draft. ARGV: profile ("" keeps it), applied ("" keeps it and the
 // reply), reply ("" deletes it), draft ("" keeps it), "1" to delete the
-// draft, then the profile and draft lifetimes in ms.
+// draft, then the profile, draft and applied lifetimes in ms.
 var saveChat = redis.NewScript(`
 if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[6]) end
 if ARGV[2] ~= '' then
-  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[6])
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[8])
   if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[7]) else redis.call('DEL', KEYS[3]) end
 end
 if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[7])
@@ -288,7 +288,7 @@ func (s *Store) SaveChat(ctx context.Context, handle string, u ChatUpdate) error
 		del = "1"
 	}
 	keys := []string{profileKey(handle), appliedKey(handle), replyKey(handle), draftKey(handle)}
-	args := []any{u.Profile, u.Applied, u.Reply, u.Draft, del, s.opts.ProfileTTL.Milliseconds(), s.opts.DraftTTL.Milliseconds()}
+	args := []any{u.Profile, u.Applied, u.Reply, u.Draft, del, s.opts.ProfileTTL.Milliseconds(), s.opts.DraftTTL.Milliseconds(), appliedTTL.Milliseconds()}
 	err := s.writeThrough(ctx, draftKey(handle), func(p redis.Pipeliner, full bool) {
 		queueScript(ctx, p, saveChat, full, keys, args...)
 		if u.Count != nil {
