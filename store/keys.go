@@ -10,8 +10,10 @@ package store
 // lives. Its names are made by the same builders the code uses, called
 // with placeholders (v), so that no key is spelled twice. SECURITY.md and
 // README.md show the list as a table, which TestSecurityKeyTable keeps
-// equal to it; the ACL test checks that every key the workloads leave in
-// Redis is listed, with its type and a lifetime within the one listed.
+// equal to it; the ACL test checks that the staff's Redis user can read
+// none of the keys marked StaffReads false, and that every key the
+// workloads leave in Redis is listed, with its type and a lifetime within
+// the one listed.
 //
 // H is seal.Keys.Hash of the chat id; each key's description says what
 // its other capitals stand for. No key holds a chat id, a name of a
@@ -52,8 +54,6 @@ const (
 	// memoryAlertTTL is how long an alert about Redis memory is
 	// remembered if memory does not fall back below its level.
 	memoryAlertTTL = 24 * time.Hour
-	// allCasesTTL is how long the union of every case is kept for paging.
-	allCasesTTL = 10 * time.Second
 )
 
 func draftKey(handle string) string   { return prefix + "{c:" + handle + "}:draft" }
@@ -108,7 +108,6 @@ func routeKey(ref string) string        { return prefix + "{q}:route:" + ref }
 func signatureKey(ref, h string) string { return prefix + "{q}:case:" + ref + ":sig:" + h }
 func statusKey(status string) string    { return prefix + "{q}:status:" + status }
 func submissionKey(id string) string    { return prefix + "{q}:submission:" + id }
-func allCasesKey() string               { return prefix + "{q}:tmp:all" }
 func uploadKey(id string, n int) string { return uploadKeyOf(id, itoa(int64(n))) }
 func uploadKeyOf(id, n string) string   { return prefix + "{q}:upload:" + id + ":" + n }
 func fileKey(ref string, n int) string  { return fileKeyOf(ref, itoa(int64(n))) }
@@ -356,8 +355,6 @@ func Keys() []Key {
 			"who did what to which case, when (no content); a reply's signed statement and signature", true},
 		{submissionKey(ID), "string", Lifetime{Kind: Option, Option: "SubmissionTTL"},
 			"the ref draft ID was submitted as (a double tap queues once)", true},
-		{allCasesKey(), "zset", fixed(allCasesTTL),
-			"a copy of open and status:closed, so that paging through every case stays cheap", true},
 		{uploadKeyOf(ID, N), "string", Lifetime{Kind: Option, Option: "DraftTTL", Times: 2},
 			"evidence file N of draft ID, an age file sealed to the staff; renamed to file:REF:N when the report is sent", true},
 		{fileKeyOf(REF, N), "string", untilPurged,
@@ -377,9 +374,9 @@ func Keys() []Key {
 		{readyKey(), "list", forever("each member until it is sent or stopped"),
 			"approved broadcasts waiting to be sent, oldest first", true},
 		{todoKey(ID), "set", forever("until broadcast ID is sent or stopped"),
-			"chat handles broadcast ID has yet to be sent to", true},
+			"chat handles broadcast ID has yet to be sent to (staff may count them, not read them)", false},
 		{inflightKey(ID), "set", forever("each member until its send is recorded"),
-			"chat handles handed to a sender, outcome not recorded yet", true},
+			"chat handles handed to a sender, outcome not recorded yet (staff may count them, not read them)", false},
 		{guidanceKey(v("XX")), "hash", forever("until withdrawn or replaced"),
 			"topic → id of the guidance page published for country XX", true},
 		{policyKey(), "hash", forever("the bot rewrites it when it starts"),
