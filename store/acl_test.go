@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ const (
 	testStaffPass    = "test-staff-password"
 	// The test adds an administrator, which the production file does not
 	// have, to look at the server from outside the users under test:
-	// ACL DRYRUN, and the keys the workloads leave.
+	// ACL DRYRUN, INFO, and the keys the workloads leave.
 	testAdmin     = "vigil-test-admin"
 	testAdminPass = "test-admin-password"
 )
@@ -43,10 +44,24 @@ type aclServer struct {
 	admin *redis.Client
 }
 
-// client connects as user; it is closed when the test ends.
+// client connects as user with a bare client; it is closed when the test
+// ends.
 func (s aclServer) client(t *testing.T, user, password string) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: s.addr, Username: user, Password: password, MaxRetries: -1})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// connect connects as user the way Vigil does (store.ConnectTo), so that
+// the connection's own handshake runs under the ACL too; the client is
+// closed when the test ends.
+func (s aclServer) connect(t *testing.T, user, password string) redis.UniversalClient {
+	t.Helper()
+	c, err := store.ConnectTo(context.Background(), store.Target{URL: "redis://" + user + ":" + password + "@" + s.addr + "/0"})
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -99,7 +114,43 @@ func startACLServer(t *testing.T) aclServer {
 	}
 	s := aclServer{addr: srv.Addr}
 	s.admin = s.client(t, testAdmin, testAdminPass)
+	info, err := s.admin.Info(context.Background(), "server").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	version, _, _ := strings.Cut(info[strings.Index(info, "redis_version:")+len("redis_version:"):], "\r")
+	t.Logf("%s loaded into redis-server %s (docker-compose.yml runs %s)", aclFile, version, composeRedisImage(t))
 	return s
+}
+
+// TestComposePinsRedis checks that docker-compose.yml runs an exact Redis
+// version: "redis:7" moves to a new release, with new commands and ACL
+// rules, that no test here has seen.
+func TestComposePinsRedis(t *testing.T) {
+	image := composeRedisImage(t)
+	version, _, _ := strings.Cut(strings.TrimPrefix(image, "redis:"), "-")
+	if parts := strings.Split(version, "."); len(parts) != 3 || slices.ContainsFunc(parts, func(p string) bool {
+		_, err := strconv.Atoi(p)
+		return err != nil
+	}) {
+		t.Errorf("docker-compose.yml runs %s; pin an exact version (redis:MAJOR.MINOR.PATCH-…)", image)
+	}
+}
+
+// composeRedisImage returns the Redis image docker-compose.yml runs.
+func composeRedisImage(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile("../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if image, ok := strings.CutPrefix(strings.TrimSpace(line), "image: redis:"); ok {
+			return "redis:" + image
+		}
+	}
+	t.Fatal("docker-compose.yml runs no redis image")
+	return ""
 }
 
 func sha256Hex(s string) string {
@@ -135,11 +186,11 @@ func must(t *testing.T, err error, what string) {
 }
 
 // aclUsers starts a server with the production users and connects as
-// each: raw clients, and stores over them.
-func aclUsers(t *testing.T) (srv aclServer, botRDB, staffRDB *redis.Client, bot, staff *store.Store) {
+// each, as Vigil does (store.ConnectTo): clients, and stores over them.
+func aclUsers(t *testing.T) (srv aclServer, botRDB, staffRDB redis.UniversalClient, bot, staff *store.Store) {
 	srv = startACLServer(t)
-	botRDB = srv.client(t, "vigil-bot", testBotPassword)
-	staffRDB = srv.client(t, "vigil-staff", testStaffPass)
+	botRDB = srv.connect(t, "vigil-bot", testBotPassword)
+	staffRDB = srv.connect(t, "vigil-staff", testStaffPass)
 	return srv, botRDB, staffRDB, store.New(botRDB, store.Options{}), store.New(staffRDB, store.Options{})
 }
 
@@ -401,7 +452,7 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 			t.Fatalf("vigil-bot accepting with WaitReplicas: %v, want ErrNotReplicated", err)
 		}
 		// A cluster client reads the slot map and the command table.
-		for name, c := range map[string]*redis.Client{"vigil-bot": botRDB, "vigil-staff": staffRDB} {
+		for name, c := range map[string]redis.UniversalClient{"vigil-bot": botRDB, "vigil-staff": staffRDB} {
 			must(t, c.Do(ctx, "COMMAND", "COUNT").Err(), name+": COMMAND")
 			if err := c.Do(ctx, "CLUSTER", "SLOTS").Err(); err != nil && strings.Contains(err.Error(), "NOPERM") {
 				t.Fatalf("%s: CLUSTER SLOTS: %v", name, err)
@@ -612,6 +663,33 @@ func checkListed(t *testing.T, admin *redis.Client) {
 			t.Errorf("%s has no TTL; store.Keys says %s: %s", key, kind.Pattern(), kind.Life)
 		case bounded && (ttl <= 0 || ttl > limit):
 			t.Errorf("%s expires in %v; store.Keys says %s: %s", key, ttl, kind.Pattern(), kind.Life)
+		}
+	}
+}
+
+// TestConnectSendsOnlyWhatTheACLGrants connects as each user the way Vigil
+// does and checks that the connection's handshake drew no error from the
+// server: go-redis by default also sends CLIENT SETINFO (unknown before
+// Redis 7.2, refused by users.acl from 7.2 on, and logged in ACL LOG each
+// time) and CLIENT MAINT_NOTIFICATIONS, which no Redis user here may run.
+func TestConnectSendsOnlyWhatTheACLGrants(t *testing.T) {
+	ctx := context.Background()
+	srv := startACLServer(t)
+	errorsSoFar := func() (replies, aclLog int64) {
+		info := srv.admin.Info(ctx, "stats").Val()
+		_, rest, _ := strings.Cut(info, "total_error_replies:")
+		line, _, _ := strings.Cut(rest, "\r")
+		replies, _ = strconv.ParseInt(line, 10, 64)
+		entries, _ := srv.admin.Do(ctx, "ACL", "LOG").Val().([]any)
+		return replies, int64(len(entries))
+	}
+	for _, u := range []struct{ user, password string }{{"vigil-bot", testBotPassword}, {"vigil-staff", testStaffPass}} {
+		replies, logged := errorsSoFar()
+		c := srv.connect(t, u.user, u.password)
+		must(t, c.Ping(ctx).Err(), u.user+": ping")
+		c.Close()
+		if r, l := errorsSoFar(); r != replies || l != logged {
+			t.Errorf("connecting as %s drew %d error replies and %d ACL LOG entries from the server; want none", u.user, r-replies, l-logged)
 		}
 	}
 }
