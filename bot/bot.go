@@ -13,7 +13,9 @@
 //     content; the defender gets an apology in their language and the process
 //     lives on.
 //   - Reports are taken in private chats only; in a group the bot says so,
-//     to commands for itself only, and stores nothing.
+//     to commands for itself only, and keeps nothing but what every update
+//     leaves in the inbox's bookkeeping (its update id, and a one-minute
+//     count of the chat's updates).
 //   - An update is acknowledged to Telegram (the polling offset, or the
 //     webhook's 200) only once it is stored in the inbox in Redis.
 //   - The webhook (or, polling, its absence) is registered with Telegram

@@ -10,11 +10,6 @@ import (
 	"github.com/vigil-hrd/vigil/store"
 )
 
-// seenTTL is how long an accepted update id is remembered. Telegram's ids
-// restart at random after a week of silence; a redelivery comes within
-// hours.
-const seenTTL = 7 * 24 * time.Hour
-
 // Partition returns the inbox partition of a chat, out of n: always the same
 // for one chat, spread evenly over chats.
 func (s *Service) Partition(chat int64, n int) int {
@@ -59,7 +54,7 @@ func (s *Service) AcceptMany(ctx context.Context, partitions int, us []Update) (
 		p := partitionOf(handle, partitions)
 		in[i] = store.Incoming{Partition: p, UpdateID: u.ID, Handle: handle, Sealed: s.keys.Seal(updateName(p), u.Raw)}
 	}
-	dropped, err = s.store.AcceptMany(ctx, in, 5*s.limits.MessagesPerMinute, seenTTL)
+	dropped, err = s.store.AcceptMany(ctx, in, 5*s.limits.MessagesPerMinute, store.UpdateSeenTTL)
 	if err != nil {
 		return nil, fmt.Errorf("intake: %w", err)
 	}

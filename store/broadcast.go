@@ -453,8 +453,14 @@ func (s *Store) retire(ctx context.Context, id string, now time.Time) {
 	s.rdb.HSet(ctx, pubKey(id), "status", PubReplaced, "finished_at", formatTime(now))
 }
 
-// cancel: KEYS[1] pub, KEYS[2] ready, KEYS[3] previews, KEYS[4] todo,
-// KEYS[5..] guidance of each country. ARGV: who, now, proof.
+// cancel: KEYS[1] pub, KEYS[2] ready, KEYS[3] previews, KEYS[4..]
+// guidance of each country. ARGV: who, now, proof, the todo key.
+//
+// The todo set (the broadcast's recipients) is named in ARGV, not KEYS:
+// Redis lets a script's caller pass a key in KEYS only if it may read it,
+// and the staff user, which cancels too, must never read recipients; it
+// may only delete them. The todo key shares the publication's hash tag
+// ({b}), so the script still works in one slot of a Cluster.
 var cancel = redis.NewScript(`
 local h = redis.call('HMGET', KEYS[1], 'status', 'topic', 'id')
 if not h[1] then return {-1, ''} end
@@ -463,11 +469,11 @@ if st == 'queued' or st == 'approved' or st == 'sending' or st == 'invalid' then
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancelled_by', ARGV[1], 'finished_at', ARGV[2], 'stop_proof', ARGV[3])
   redis.call('LREM', KEYS[2], 0, h[3])
   redis.call('SREM', KEYS[3], h[3])
-  redis.call('DEL', KEYS[4])
+  redis.call('DEL', ARGV[4])
   return {1, 'cancelled'}
 end
 if st == 'published' then
-  for i = 5, #KEYS do
+  for i = 4, #KEYS do
     if redis.call('HGET', KEYS[i], h[2]) == h[3] then redis.call('HDEL', KEYS[i], h[2]) end
   end
   redis.call('HSET', KEYS[1], 'status', 'withdrawn', 'cancelled_by', ARGV[1], 'finished_at', ARGV[2], 'stop_proof', ARGV[3])
@@ -485,13 +491,13 @@ func (s *Store) Cancel(ctx context.Context, id, who string, now time.Time, proof
 	if err != nil {
 		return "", err
 	}
-	keys := []string{pubKey(id), readyKey(), previewsKey(), todoKey(id)}
+	keys := []string{pubKey(id), readyKey(), previewsKey()}
 	if kind == KindGuidance {
 		for _, c := range countries {
 			keys = append(keys, guidanceKey(c))
 		}
 	}
-	res, err := cancel.Run(ctx, s.rdb, keys, who, formatTime(now), proof).Slice()
+	res, err := cancel.Run(ctx, s.rdb, keys, who, formatTime(now), proof, todoKey(id)).Slice()
 	if err != nil {
 		return "", fmt.Errorf("store: cancel: %w", err)
 	}

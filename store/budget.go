@@ -120,7 +120,7 @@ func (s *Store) Spent(ctx context.Context, kind string, windows []time.Duration,
 func (s *Store) AlertOnce(ctx context.Context, kind string, window time.Duration, now time.Time, level int) (bool, error) {
 	ttl := window
 	if ttl <= 0 {
-		ttl = 24 * time.Hour
+		ttl = memoryAlertTTL
 	}
 	ok, err := s.rdb.SetNX(ctx, budgetAlertKey(kind, window, now, level), "1", ttl).Result()
 	if err != nil {

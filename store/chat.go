@@ -10,10 +10,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// messageTTL is how long Telegram lets a bot delete messages in a private
-// chat, and so how long their ids are worth keeping.
-const messageTTL = 48 * time.Hour
-
 // maxRemembered bounds the message ids kept per chat.
 const maxRemembered = 1000
 

@@ -32,7 +32,7 @@ func (s *Store) InitInbox(ctx context.Context, partitions int) error {
 
 var accept = redis.NewScript(`
 local n = redis.call('INCR', KEYS[3])
-if n == 1 then redis.call('PEXPIRE', KEYS[3], 60000) end
+if n == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[5]) end
 if n > tonumber(ARGV[4]) then return -1 end
 if redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then
   redis.call('XADD', KEYS[2], '*', 'update', ARGV[2], 'sealed', ARGV[3])
@@ -69,7 +69,7 @@ type Incoming struct {
 // many replicas have them (ErrNotReplicated otherwise), so that none
 // acknowledged to Telegram is lost when a replica takes over.
 func (s *Store) AcceptMany(ctx context.Context, in []Incoming, perMinute int, ttl time.Duration) (dropped []string, err error) {
-	window := strconv.FormatInt(time.Now().Unix()/60, 10)
+	window := strconv.FormatInt(time.Now().UnixMilli()/inboxRateTTL.Milliseconds(), 10)
 	if len(in) == 0 {
 		return []string{}, nil
 	}
@@ -81,7 +81,7 @@ func (s *Store) AcceptMany(ctx context.Context, in []Incoming, perMinute int, tt
 			for _, i := range idx {
 				u := in[i]
 				keys := []string{inboxSeenKey(u.Partition, u.UpdateID), inboxKey(u.Partition), inboxRateKey(u.Partition, u.Handle, window)}
-				cmds[i] = queueScript(ctx, p, accept, full, keys, ttl.Milliseconds(), u.UpdateID, u.Sealed, perMinute)
+				cmds[i] = queueScript(ctx, p, accept, full, keys, ttl.Milliseconds(), u.UpdateID, u.Sealed, perMinute, inboxRateTTL.Milliseconds())
 			}
 		})
 		if err != nil {
@@ -367,7 +367,7 @@ func Applied(last, id string) bool { return last != "" && !streamIDLess(last, id
 // LeaseNamed is Lease for a named role (such as the one poller of all the
 // bot processes).
 func (s *Store) LeaseNamed(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
-	n, err := lease.Run(ctx, s.rdb, []string{prefix + "lease:" + name}, owner, ttl.Milliseconds()).Int()
+	n, err := lease.Run(ctx, s.rdb, []string{namedLeaseKey(name)}, owner, ttl.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("store: lease %s: %w", name, err)
 	}

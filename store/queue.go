@@ -172,34 +172,79 @@ func SelectStatus(status string) Selection { return Selection(status) }
 // Cases returns up to count cases of sel from offset on, urgent first, then
 // newest first, and how many sel holds in all.
 func (s *Store) Cases(ctx context.Context, sel Selection, offset, count int64) ([]Case, int64, error) {
-	key := openKey
+	var refs []string
+	var total int64
+	var err error
 	switch sel {
 	case SelectOpen:
+		refs, total, err = s.page(ctx, openKey, offset, count)
 	case SelectAll:
-		// The open set and the closed set together, through a union kept
-		// for a few seconds, so that paging stays cheap.
-		key = prefix + "{q}:tmp:all"
-		if _, err := s.rdb.ZUnionStore(ctx, key, &redis.ZStore{Keys: []string{openKey, statusKey("closed")}}).Result(); err != nil {
-			return nil, 0, fmt.Errorf("store: list cases: %w", err)
-		}
-		s.rdb.Expire(ctx, key, 10*time.Second)
+		refs, total, err = s.pageAll(ctx, offset, count)
 	default:
-		key = statusKey(string(sel))
+		refs, total, err = s.page(ctx, statusKey(string(sel)), offset, count)
 	}
-	var refs []string
-	var total *redis.IntCmd
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: list cases: %w", err)
+	}
+	cases, err := s.cases(ctx, refs)
+	return cases, total, err
+}
+
+// page reads one page of an index of cases, highest score first, and the
+// index's size.
+func (s *Store) page(ctx context.Context, key string, offset, count int64) ([]string, int64, error) {
 	var zr *redis.StringSliceCmd
+	var total *redis.IntCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		zr = p.ZRevRange(ctx, key, offset, offset+count-1)
 		total = p.ZCard(ctx, key)
 		return nil
 	})
+	return zr.Val(), total.Val(), err
+}
+
+// pageAll reads one page of every case: the open ones and the closed ones,
+// which are two indexes with the same scores, merged here in the order
+// ZREVRANGE gives (score, then reference, highest first). The merge is
+// done by the client, not by ZUNIONSTORE on the server: the staff's Redis
+// user may not run ZUNIONSTORE, which would let it copy sets it may not
+// read (a broadcast's recipients) into one it may.
+func (s *Store) pageAll(ctx context.Context, offset, count int64) ([]string, int64, error) {
+	var open, closed *redis.ZSliceCmd
+	var nOpen, nClosed *redis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		open = p.ZRevRangeWithScores(ctx, openKey, 0, offset+count-1)
+		closed = p.ZRevRangeWithScores(ctx, statusKey("closed"), 0, offset+count-1)
+		nOpen = p.ZCard(ctx, openKey)
+		nClosed = p.ZCard(ctx, statusKey("closed"))
+		return nil
+	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("store: list cases: %w", err)
+		return nil, 0, err
 	}
-	refs = zr.Val()
-	cases, err := s.cases(ctx, refs)
-	return cases, total.Val(), err
+	a, b := open.Val(), closed.Val()
+	refs := make([]string, 0, min(int64(len(a)+len(b)), offset+count))
+	for int64(len(refs)) < offset+count && (len(a) > 0 || len(b) > 0) {
+		var z redis.Z
+		if len(b) == 0 || len(a) > 0 && before(a[0], b[0]) {
+			z, a = a[0], a[1:]
+		} else {
+			z, b = b[0], b[1:]
+		}
+		refs = append(refs, z.Member.(string))
+	}
+	if int64(len(refs)) <= offset {
+		return nil, nOpen.Val() + nClosed.Val(), nil
+	}
+	return refs[offset:], nOpen.Val() + nClosed.Val(), nil
+}
+
+// before reports whether x comes before y in ZREVRANGE's order.
+func before(x, y redis.Z) bool {
+	if x.Score != y.Score {
+		return x.Score > y.Score
+	}
+	return x.Member.(string) > y.Member.(string)
 }
 
 func (s *Store) cases(ctx context.Context, refs []string) ([]Case, error) {

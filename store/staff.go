@@ -153,10 +153,6 @@ type Entry struct {
 	Once string
 }
 
-// onceTTL is how long an entry's Once is remembered: as long as an update
-// can be seen again.
-const onceTTL = 7 * 24 * time.Hour
-
 var addEntry = redis.NewScript(`
 local h = redis.call('HMGET', KEYS[1], 'status', 'assignee')
 if not h[1] then return {-1, ''} end

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // ErrNotFound means there is no report with that reference.
@@ -83,6 +84,14 @@ type Target struct {
 // ConnectTo opens a go-redis UniversalClient for t and checks that it
 // answers. A URL it cannot use is a *URLError, which never shows the
 // password; other errors name the address, never the password.
+//
+// A new connection sends only what deploy/redis/users.acl grants (HELLO
+// or AUTH, which every user may send, then the commands Vigil issues):
+// go-redis would also send CLIENT SETINFO, which Redis 7.0 does not know
+// and the ACL refuses from 7.2 on (each refusal logged in ACL LOG), and
+// CLIENT MAINT_NOTIFICATIONS, a managed-service feature. Leaving them
+// out, rather than granting client|setinfo, works on every Redis version:
+// an ACL file naming a subcommand Redis does not know fails to load.
 func ConnectTo(ctx context.Context, t Target) (redis.UniversalClient, error) {
 	var c redis.UniversalClient
 	where := strings.Join(t.Addrs, ",")
@@ -93,15 +102,17 @@ func ConnectTo(ctx context.Context, t Target) (redis.UniversalClient, error) {
 	switch {
 	case len(t.Addrs) > 0 && t.MasterName != "":
 		c = redis.NewFailoverClient(&redis.FailoverOptions{MasterName: t.MasterName, SentinelAddrs: t.Addrs,
-			Username: t.Username, Password: t.Password, PoolSize: pool})
+			Username: t.Username, Password: t.Password, PoolSize: pool, DisableIdentity: true})
 	case len(t.Addrs) > 0:
-		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: t.Addrs, Username: t.Username, Password: t.Password, PoolSize: pool})
+		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: t.Addrs, Username: t.Username, Password: t.Password, PoolSize: pool,
+			DisableIdentity: true, MaintNotificationsConfig: noMaintNotifications()})
 	default:
 		opt, err := parseURL(t.URL)
 		if err != nil {
 			return nil, err
 		}
 		opt.PoolSize = max(opt.PoolSize, pool)
+		opt.DisableIdentity, opt.MaintNotificationsConfig = true, noMaintNotifications()
 		c, where = redis.NewClient(opt), opt.Addr
 	}
 	if err := c.Ping(ctx).Err(); err != nil {
@@ -109,6 +120,13 @@ func ConnectTo(ctx context.Context, t Target) (redis.UniversalClient, error) {
 		return nil, fmt.Errorf("store: connect to redis at %s: %w", where, err)
 	}
 	return c, nil
+}
+
+// noMaintNotifications keeps go-redis from sending CLIENT
+// MAINT_NOTIFICATIONS (see ConnectTo). (Its failover client never sends
+// it.)
+func noMaintNotifications() *maintnotifications.Config {
+	return &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 }
 
 // masterFor returns the client whose connections reach the master that
@@ -263,11 +281,11 @@ func (c Counter) queue(ctx context.Context, p redis.Pipeliner, handle string) *r
 // saveChat applies a ChatUpdate atomically. KEYS: profile, applied,
 // reply, draft. ARGV: profile ("" keeps it), applied ("" keeps it and the
 // reply), reply ("" deletes it), draft ("" keeps it), "1" to delete the
-// draft, then the profile and draft lifetimes in ms.
+// draft, then the profile, draft and applied lifetimes in ms.
 var saveChat = redis.NewScript(`
 if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[6]) end
 if ARGV[2] ~= '' then
-  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[6])
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[8])
   if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[7]) else redis.call('DEL', KEYS[3]) end
 end
 if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[7])
@@ -288,7 +306,7 @@ func (s *Store) SaveChat(ctx context.Context, handle string, u ChatUpdate) error
 		del = "1"
 	}
 	keys := []string{profileKey(handle), appliedKey(handle), replyKey(handle), draftKey(handle)}
-	args := []any{u.Profile, u.Applied, u.Reply, u.Draft, del, s.opts.ProfileTTL.Milliseconds(), s.opts.DraftTTL.Milliseconds()}
+	args := []any{u.Profile, u.Applied, u.Reply, u.Draft, del, s.opts.ProfileTTL.Milliseconds(), s.opts.DraftTTL.Milliseconds(), appliedTTL.Milliseconds()}
 	err := s.writeThrough(ctx, draftKey(handle), func(p redis.Pipeliner, full bool) {
 		queueScript(ctx, p, saveChat, full, keys, args...)
 		if u.Count != nil {

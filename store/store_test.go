@@ -3,8 +3,11 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/vigil-hrd/vigil/internal/redistest"
 	"github.com/vigil-hrd/vigil/store"
@@ -120,5 +123,58 @@ func TestChatStateHasLifetimes(t *testing.T) {
 	}
 	if c, _ := s.LoadChat(ctx, "h1"); c.Draft != nil || string(c.Profile) != "p" {
 		t.Fatalf("after delete: %+v", c)
+	}
+}
+
+// TestCasesAllInListOrder checks that every case, open and closed, pages
+// in the order Redis itself gives their union (score, then reference,
+// highest first), whatever the page.
+func TestCasesAllInListOrder(t *testing.T) {
+	ctx := context.Background()
+	s, srv := newStore(t)
+	rdb := srv.Client(t)
+	at := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	for i, c := range []struct {
+		ref    string
+		minute int
+		urgent bool
+		closed bool
+	}{
+		{"AAAA-0001", 0, false, false}, {"AAAA-0002", 1, true, true}, {"AAAA-0003", 1, true, false},
+		{"AAAA-0004", 2, false, true}, {"AAAA-0005", 2, false, false}, {"AAAA-0006", 3, false, true},
+		{"AAAA-0007", 0, true, false}, {"AAAA-0008", 5, false, true}, {"AAAA-0009", 4, false, false},
+	} {
+		received := at.Add(time.Duration(c.minute) * time.Minute)
+		if _, _, err := s.Enqueue(ctx, store.Submission{DraftID: "d" + c.ref, Ref: c.ref, Sealed: []byte("x"), ReceivedAt: received, Urgent: c.urgent}); err != nil {
+			t.Fatal(err)
+		}
+		if c.closed {
+			if err := s.SetStatus(ctx, store.Transition{Ref: c.ref, Staff: "ana", From: "new", To: "closed", At: at.Add(time.Duration(i) * time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := rdb.ZUnionStore(ctx, "union", &redis.ZStore{Keys: []string{"vigil:{q}:open", "vigil:{q}:status:closed"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	all := rdb.ZRevRange(ctx, "union", 0, -1).Val()
+	if len(all) != 9 {
+		t.Fatalf("union of %d cases", len(all))
+	}
+	for offset := int64(0); offset <= 10; offset++ {
+		for count := int64(1); count <= 10; count++ {
+			cases, total, err := s.Cases(ctx, store.SelectAll, offset, count)
+			if err != nil || total != 9 {
+				t.Fatalf("Cases(all, %d, %d): total %d, %v", offset, count, total, err)
+			}
+			var got []string
+			for _, c := range cases {
+				got = append(got, c.Ref)
+			}
+			want := all[min(offset, 9):min(offset+count, 9)]
+			if !slices.Equal(got, want) {
+				t.Errorf("Cases(all, %d, %d) = %v, want %v", offset, count, got, want)
+			}
+		}
 	}
 }
