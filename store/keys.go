@@ -366,7 +366,7 @@ func Keys() []Key {
 		{countryKey(v("XX")), "set", forever("until its last subscriber leaves"),
 			"chat handles following country XX", false},
 		{pubKey(ID), "hash", forever(""),
-			"a broadcast or guidance page: kind, status, topic, countries, creator and approvers (staff names), times, delivery counts; text:LANG = an age file sealed to the staff and the bot; creator_proof, approval:NAME, stop_proof = signed statements (names, times, digests of the texts; no text); preview:NAME = what the bot previewed to NAME (a digest, authenticated with the bot's key)", true},
+			"a broadcast or guidance page: kind, status, topic, countries, creator and approvers (staff names), times, delivery counts; text:LANG = an age file sealed to the staff and the bot; creator_proof, approval:NAME, stop_proof = signed statements (names, times, digests of the texts; no text); preview:NAME = what the bot previewed to NAME (a digest, authenticated with the bot's key; only for those Telegram delivered it all to, who alone may approve)", true},
 		{pubsKey(), "zset", forever(""),
 			"publication ids by creation time", true},
 		{previewsKey(), "set", forever("each member until its preview is sent"),
