@@ -340,15 +340,7 @@ func (s *Service) Shown(ctx context.Context, p store.Publication, lang string) (
 	if err != nil {
 		return "", err
 	}
-	var keyring *sign.Keyring
-	if s.cfg.Trust != nil {
-		keyring = s.cfg.Trust.Keyring()
-	}
-	approvals := s.cfg.Approvals
-	if approvals <= 0 {
-		approvals = pol.Approvals
-	}
-	if err := Verify(keyring, s.cfg.Bot, p, texts, approvals); err != nil {
+	if err := Verify(s.cfg.Trust.Keyring(), s.cfg.Bot, p, texts, approvalsNeeded(s.cfg.Approvals, pol)); err != nil {
 		if ierr := s.cfg.Store.Invalidate(ctx, p.ID, err.Error()); ierr != nil {
 			return "", errors.Join(err, ierr)
 		}

@@ -205,15 +205,7 @@ func (d *Deliverer) deliver(ctx context.Context, id string) bool {
 	}
 	// The mission's voice: these exact texts, signed by their creator and
 	// approved by enough coordinators of the bot's own keyring.
-	var keyring *sign.Keyring
-	if d.cfg.Trust != nil {
-		keyring = d.cfg.Trust.Keyring()
-	}
-	approvals := d.cfg.Approvals
-	if approvals <= 0 {
-		approvals = pol.Approvals
-	}
-	if err := Verify(keyring, d.cfg.Keys, p, texts, approvals); err != nil {
+	if err := Verify(d.cfg.Trust.Keyring(), d.cfg.Keys, p, texts, approvalsNeeded(d.cfg.Approvals, pol)); err != nil {
 		d.log.Error("a broadcast's signatures do not hold; it is not sent", "id", id, "problem", err.Error())
 		d.invalid(ctx, id, err.Error())
 		return true

@@ -206,3 +206,12 @@ func PreviewRecord(keys *seal.Keys, name string, chat int64, p store.Publication
 	return vouched(keys, macPreview, chat, sign.Statement{Action: sign.ActionApprove, Signer: name,
 		Time: sign.StatementTime(now), Subject: p.ID, Countries: p.Countries, Digest: sign.TextsDigest(texts)})
 }
+
+// approvalsNeeded is the bot's own setting (configured > 0), else the
+// policy's.
+func approvalsNeeded(configured int, pol store.Policy) int {
+	if configured > 0 {
+		return configured
+	}
+	return pol.Approvals
+}

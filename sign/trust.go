@@ -33,8 +33,14 @@ func Trusting(k *Keyring) *Trust {
 	return t
 }
 
-// Keyring returns the keyring in force.
-func (t *Trust) Keyring() *Keyring { return t.cur.Load() }
+// Keyring returns the keyring in force; nil when t is nil (no keyring:
+// nobody is trusted).
+func (t *Trust) Keyring() *Keyring {
+	if t == nil {
+		return nil
+	}
+	return t.cur.Load()
+}
 
 // Reload reads the keyring file again and, when it is valid, puts it in
 // force. On error the keyring in force stays.
