@@ -951,7 +951,7 @@ func TestCommandsForOtherBotsAreNotOurs(t *testing.T) {
 	ignored := func() int {
 		return strings.Count(string(h.env.Logs.Bytes()), "update outside a private chat ignored")
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(fakeapi.Patience)
 	for ignored() < len(sent) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d group updates handled", ignored(), len(sent))
