@@ -122,8 +122,10 @@ type Config struct {
 	// with a server or network error is tried again; it doubles with each
 	// try, up to maxBackoff (default 200ms). A 429 waits its retry_after.
 	RetryBackoff time.Duration
-	// ReplyPoll is how long one wait for staff replies lasts (default 2s);
-	// shutting down waits for the current one to end.
+	// ReplyPoll is how long one wait for staff replies or for a
+	// partition's next update lasts (default 2s, and at most a quarter of
+	// LeaseTTL, so that a worker wakes several times a lease); shutting
+	// down waits for the current ones to end.
 	ReplyPoll time.Duration
 	// Coordinators maps the Telegram user ids of coordinators to their
 	// names; their commands and texts are taken as a coordinator's.
@@ -177,9 +179,9 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 	orDefault(&cfg.PollInterval, 5*time.Millisecond)
 	orDefault(&cfg.HandleTimeout, 30*time.Second)
 	orDefault(&cfg.RetryBackoff, 200*time.Millisecond)
-	orDefault(&cfg.ReplyPoll, 2*time.Second)
 	orDefault(&cfg.Partitions, 32)
 	orDefault(&cfg.LeaseTTL, 15*time.Second)
+	orDefault(&cfg.ReplyPoll, min(2*time.Second, cfg.LeaseTTL/4))
 	orDefault(&cfg.ShutdownTimeout, 20*time.Second)
 	if a := cfg.Alerts; a != nil {
 		orDefault(&a.Interval, 15*time.Minute)

@@ -820,7 +820,7 @@ func TestWebhookAnswers2xxOnlyOnceStored(t *testing.T) {
 	env := testenv.New(t)
 	api := fakeapi.New(t, token)
 	b, err := bot.New(ctx, bot.Config{Token: token, APIURL: api.URL(), Service: env.Service, Text: env.Text, Log: env.Log,
-		Inbox: env.Service, Partitions: 2,
+		Inbox: env.Service, Partitions: 2, ReplyPoll: 100 * time.Millisecond,
 		Webhook: &bot.WebhookConfig{URL: "https://example.org/tg/hook", Listen: "127.0.0.1:0", Secret: "s3cret-s3cret-s3cret", MaxBody: 4096}})
 	if err != nil {
 		t.Fatal(err)

@@ -27,10 +27,18 @@ import (
 // TestMain lets the test binary stand in for the vigil binary: re-executed
 // with VIGIL_TEST_RUN_MAIN=1 it runs main, so the replica tests start real
 // processes they can kill, without a separate build.
+//
+// A binary built with -race sleeps a second before it exits, to let other
+// goroutines report races (GORACE atexit_sleep_ms); the tests start
+// hundreds of processes, so their children exit at once unless GORACE says
+// otherwise. Races are still reported.
 func TestMain(m *testing.M) {
 	if os.Getenv("VIGIL_TEST_RUN_MAIN") == "1" {
 		main()
 		return
+	}
+	if _, set := os.LookupEnv("GORACE"); !set {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
 	os.Exit(m.Run())
 }

@@ -92,6 +92,11 @@ func launch(tb testing.TB, bin, dir string, port int, extra []string, sentinel b
 		"logfile " + filepath.Join(dir, "redis.log"),
 		"protected-mode yes",
 	}
+	if !sentinel {
+		// A master otherwise waits 5 s for more replicas before it sends
+		// one its data, at every (re)connection of a replica.
+		conf = append(conf, "repl-diskless-sync-delay 0")
+	}
 	conf = append(conf, extra...)
 	confPath := filepath.Join(dir, "redis-"+strconv.Itoa(port)+".conf")
 	if err := os.WriteFile(confPath, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
@@ -244,11 +249,6 @@ func StartClusterReplicas(tb testing.TB, masters, replicasPerMaster int) *Cluste
 	}
 	c := &Cluster{cli: cli, masters: masters, replicas: replicasPerMaster}
 	conf := []string{"cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 5000"}
-	if replicasPerMaster > 0 {
-		// A master otherwise waits 5s for more replicas before it
-		// sends one its data.
-		conf = append(conf, "repl-diskless-sync-delay 0")
-	}
 	for i := 0; i < masters*(1+replicasPerMaster); i++ {
 		c.Nodes = append(c.Nodes, Start(tb, conf...))
 	}
