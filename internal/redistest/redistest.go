@@ -9,6 +9,7 @@ package redistest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -108,6 +110,7 @@ func launch(tb testing.TB, bin, dir string, port int, extra []string, sentinel b
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
+	cmd.SysProcAttr = ownGroup()
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -128,8 +131,7 @@ func launch(tb testing.TB, bin, dir string, port int, extra []string, sentinel b
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	_ = cmd.Process.Kill()
-	<-exited
+	killGroup(cmd, exited)
 	return nil, fmt.Errorf("redis-server on %s did not answer within 10s", addr)
 }
 
@@ -140,9 +142,29 @@ func (s *Server) Kill() {
 	if s.cmd == nil {
 		return
 	}
-	_ = s.cmd.Process.Kill()
-	<-s.exited
+	killGroup(s.cmd, s.exited)
 	s.cmd = nil
+}
+
+// ownGroup starts a server in a process group of its own, so that killing
+// it also kills the children it forks (an RDB save, an AOF rewrite, a
+// replica's sync), which would otherwise go on writing into its directory
+// while the test removes it.
+func ownGroup() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+// killGroup kills cmd's process group with SIGKILL and returns once cmd has
+// exited and no process of the group is left (or after 10 s).
+func killGroup(cmd *exec.Cmd, exited <-chan error) {
+	pgid := cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	<-exited
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Restart starts a killed server again on the same address, data directory
@@ -157,6 +179,7 @@ func (s *Server) Restart(tb testing.TB) {
 	}
 	cmd := exec.Command(s.bin, s.conf)
 	cmd.Dir = s.Dir
+	cmd.SysProcAttr = ownGroup()
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("redistest: restart: %v", err)
 	}
