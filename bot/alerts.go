@@ -8,6 +8,7 @@ import (
 	"github.com/vigil-hrd/vigil/budget"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/intake"
+	"github.com/vigil-hrd/vigil/response"
 )
 
 // Alerter finds urgent cases to tell staff about; intake.Service is the
@@ -22,6 +23,13 @@ type BudgetAlerter interface {
 	DueAlerts(ctx context.Context) ([]budget.Alert, error)
 }
 
+// Escalator finds the overdue deadlines of urgent cases not announced yet,
+// marking each announced for exactly one caller, and counts the overdue
+// open cases; *store.Store is the real one.
+type Escalator interface {
+	DueEscalations(ctx context.Context, now time.Time, targets response.Targets) ([]response.Escalation, response.Counts, error)
+}
+
 // AlertConfig sends an alert to a staff chat for every urgent report that
 // nobody has claimed, again every Interval until someone does, and for
 // each crossing of a threshold of the shared budget or of Redis memory
@@ -33,6 +41,12 @@ type AlertConfig struct {
 	Interval time.Duration // default 15m
 	Lease    time.Duration // a claim that lapsed counts as unclaimed (default 24h)
 	Every    time.Duration // how often to look (default 30s)
+	// Escalations, when set, announces once each overdue deadline of an
+	// urgent case (claim or first reply, against Targets; zero Targets are
+	// response.DefaultTargets) and keeps vigil_cases_overdue current.
+	Escalations Escalator
+	Targets     response.Targets
+	Now         func() time.Time // default time.Now
 }
 
 // alertText is what staff read: the reference, "urgent" and times, never
@@ -45,6 +59,20 @@ func alertText(a intake.Alert) string {
 	}
 	return fmt.Sprintf("URGENT report %s received %s UTC, not claimed yet%s.\nClaim it: vigil triage claim %s",
 		a.Ref, a.ReceivedAt.UTC().Format("2006-01-02 15:04"), repeat, a.Ref)
+}
+
+// escalationText is what staff read when an urgent case missed a
+// response target: the reference, which deadline and when it was due,
+// never content.
+func escalationText(e response.Escalation) string {
+	what := "not claimed yet"
+	next := "Claim it: vigil triage claim " + e.Ref
+	if e.Deadline == response.Reply {
+		what = "no reply to the defender yet"
+		next = "Reply: vigil triage reply " + e.Ref + " TEXT"
+	}
+	return fmt.Sprintf("OVERDUE: URGENT report %s, %s; the %s target passed at %s UTC.\n%s",
+		e.Ref, what, e.Deadline, e.Due.UTC().Format("2006-01-02 15:04"), next)
 }
 
 // budgetAlertText is what staff read when the shared budget or Redis
@@ -94,7 +122,7 @@ func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 func (b *Bot) alert(ctx context.Context) {
 	ac := b.cfg.Alerts
-	if ac == nil || (ac.Budget == nil && (ac.Source == nil || ac.Chat == 0)) {
+	if ac == nil || (ac.Budget == nil && ac.Escalations == nil && (ac.Source == nil || ac.Chat == 0)) {
 		return
 	}
 	tick := time.NewTicker(ac.Every)
@@ -102,6 +130,9 @@ func (b *Bot) alert(ctx context.Context) {
 	for {
 		if ac.Source != nil && ac.Chat != 0 {
 			b.urgentAlerts(ctx, ac)
+		}
+		if ac.Escalations != nil {
+			b.escalations(ctx, ac)
 		}
 		if ac.Budget != nil {
 			b.budgetAlerts(ctx, ac)
@@ -126,6 +157,29 @@ func (b *Bot) urgentAlerts(ctx context.Context, ac *AlertConfig) {
 			continue
 		}
 		b.log.Info("urgent alert sent", "repeat", a.Repeat)
+	}
+}
+
+// escalations announces, once each, the urgent cases that missed a
+// response target, and refreshes the overdue gauge. Without an alert chat
+// the log and the metric still tell.
+func (b *Bot) escalations(ctx context.Context, ac *AlertConfig) {
+	due, counts, err := ac.Escalations.DueEscalations(ctx, ac.Now(), ac.Targets)
+	if err != nil {
+		if ctx.Err() == nil {
+			b.log.Warn("could not look for overdue cases", "err", err)
+		}
+		return
+	}
+	b.metrics.overdue(counts)
+	for _, e := range due {
+		b.log.Warn("urgent case overdue", "deadline", e.Deadline)
+		if ac.Chat == 0 {
+			continue
+		}
+		if _, err := b.send(ctx, ac.Chat, []flows.Message{{Text: escalationText(e)}}, 0); err != nil {
+			b.log.Warn("could not send an overdue alert", "kind", errorKind(err))
+		}
 	}
 }
 

@@ -187,6 +187,9 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 		orDefault(&a.Interval, 15*time.Minute)
 		orDefault(&a.Lease, 24*time.Hour)
 		orDefault(&a.Every, 30*time.Second)
+		if a.Now == nil {
+			a.Now = time.Now
+		}
 	}
 	if cfg.Webhook != nil {
 		orDefault(&cfg.Webhook.MaxBody, 1<<20)

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-hrd/vigil/response"
 )
 
 // metrics are the bot's Prometheus series. No label carries a chat id, a
@@ -18,6 +20,7 @@ type metrics struct {
 	budgetAlerts *prometheus.CounterVec
 	refused      *prometheus.CounterVec
 	mode         prometheus.Gauge
+	overdueCases *prometheus.GaugeVec
 }
 
 // newMetrics registers the bot's series with reg; a nil reg gives metrics
@@ -57,7 +60,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "vigil_staff_replies_refused_total",
 		Help: "Staff replies not delivered because their signature did not hold, by reason (intake.Refused… kinds).",
 	}, []string{"reason"})
-	reg.MustRegister(m.updatesTotal, m.latency, m.apiErrors, m.owned, m.broadcasts, m.budgetAlerts, m.refused, m.mode)
+	m.overdueCases = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vigil_cases_overdue",
+		Help: "Open cases past a response target, by urgency (urgent, other) and deadline (claim, reply); refreshed by the alerts loop.",
+	}, []string{"urgency", "deadline"})
+	reg.MustRegister(m.updatesTotal, m.latency, m.apiErrors, m.owned, m.broadcasts, m.budgetAlerts, m.refused, m.mode, m.overdueCases)
 	return m
 }
 
@@ -110,5 +117,13 @@ func (m *metrics) modeConfirmed(ok bool) {
 			v = 1
 		}
 		m.mode.Set(v)
+	}
+}
+
+func (m *metrics) overdue(c response.Counts) {
+	if m != nil {
+		for k, n := range c {
+			m.overdueCases.WithLabelValues(k[0], k[1]).Set(float64(n))
+		}
 	}
 }

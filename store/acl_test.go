@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vigil-hrd/vigil/internal/redistest"
+	"github.com/vigil-hrd/vigil/response"
 	"github.com/vigil-hrd/vigil/store"
 )
 
@@ -328,6 +329,11 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 	if len(alerts) != 1 || alerts[0].Ref != ref || alerts[0].Repeat != 0 || !alerts[0].ReceivedAt.Equal(at) {
 		t.Fatalf("bot: alerts %+v", alerts)
 	}
+	esc, _, err := bot.DueEscalations(ctx, at.Add(time.Hour+time.Millisecond), response.DefaultTargets)
+	must(t, err, "bot: look for overdue urgent cases")
+	if len(esc) != 1 || esc[0].Ref != ref || esc[0].Deadline != response.Claim {
+		t.Fatalf("bot: escalations %+v", esc)
+	}
 	out, err := bot.NextReplies(ctx, "bot-1", time.Minute, -1)
 	must(t, err, "bot: poll for replies")
 	if len(out) != 0 {
@@ -373,6 +379,9 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 	must(t, staff.SetStatus(ctx, store.Transition{Ref: ref, Staff: "ana", From: "new", To: "triaged", At: at.Add(time.Minute), Reason: []byte("sealed-reason")}), "staff: triage")
 	must(t, staff.AddEntry(ctx, store.Entry{Ref: ref, Staff: "ana", Kind: "note", At: at.Add(2 * time.Minute), Sealed: []byte("sealed-note")}), "staff: note")
 	must(t, staff.AddEntry(ctx, store.Entry{Ref: ref, Staff: "ana", Kind: "reply", At: at.Add(3 * time.Minute), Sealed: []byte("sealed-reply"), ForBot: []byte("reply-for-bot")}), "staff: reply")
+	if c, err := staff.Report(ctx, ref); err != nil || !c.FirstReplyAt.Equal(at.Add(3*time.Minute)) || !c.FirstClaimedAt.Equal(at) {
+		t.Fatalf("staff: first claim and reply not recorded: %+v, %v", c, err)
+	}
 
 	// ---- The bot delivers the reply; the defender answers. ----
 	out, err = bot.NextReplies(ctx, "bot-1", time.Minute, -1)

@@ -121,14 +121,20 @@ type Case struct {
 	Urgent     bool
 	Status     string
 	Assignee   string
-	ClaimedAt  time.Time
-	UpdatedAt  time.Time
-	ClosedAt   time.Time
-	SealedTo   []string // fingerprints of the keys the report was sealed to
-	Entry      string   // the queue stream entry id
-	Sealed     []byte   // age file
-	Files      int      // evidence files stored with the case
-	Missing    int      // evidence files that had expired before the report was sent
+	ClaimedAt  time.Time // the current holder's claim; zero when nobody holds it
+	// FirstClaimedAt is when the case was first claimed or assigned, and
+	// FirstReplyAt when its first reply to the defender was accepted for
+	// delivery; each is set once and kept (zero: not yet). Cases from
+	// before they were recorded have neither.
+	FirstClaimedAt time.Time
+	FirstReplyAt   time.Time
+	UpdatedAt      time.Time
+	ClosedAt       time.Time
+	SealedTo       []string // fingerprints of the keys the report was sealed to
+	Entry          string   // the queue stream entry id
+	Sealed         []byte   // age file
+	Files          int      // evidence files stored with the case
+	Missing        int      // evidence files that had expired before the report was sent
 }
 
 // Report returns one case by reference, or ErrNotFound.
@@ -148,6 +154,7 @@ func toCase(ref string, m map[string]string) Case {
 		Ref: ref, Urgent: m["urgent"] == "1", Status: m["status"], Assignee: m["assignee"],
 		ReceivedAt: parseTime(m["received_at"]), ClaimedAt: parseTime(m["claimed_at"]),
 		UpdatedAt: parseTime(m["updated_at"]), ClosedAt: parseTime(m["closed_at"]),
+		FirstClaimedAt: parseTime(m["first_claimed_at"]), FirstReplyAt: parseTime(m["first_reply_at"]),
 		Entry: m["entry"], Sealed: []byte(m["sealed"]),
 	}
 	c.Files, _ = strconv.Atoi(m["files"])

@@ -106,6 +106,7 @@ if new == '' then
   redis.call('HDEL', KEYS[1], 'assignee', 'claimed_at', 'claimed_ms')
 else
   redis.call('HSET', KEYS[1], 'assignee', new, 'claimed_at', ARGV[3], 'claimed_ms', ARGV[9])
+  redis.call('HSETNX', KEYS[1], 'first_claimed_at', ARGV[3])
 end
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
 redis.call('XADD', KEYS[3], '*', 'type', mode, 'by', staff, 'at', ARGV[3], 'from', holder, 'to', new)
@@ -116,7 +117,8 @@ return {1, holder}
 // holds fails with a *HeldError naming them, unless their claim on a new
 // case has lapsed (Lease passed, by the caller's clock, without a recorded
 // status); assigning always
-// succeeds and is audited. A new case's stream entry moves to the consumer
+// succeeds and is audited. The first claim or assignment sets the case's
+// FirstClaimedAt, once. A new case's stream entry moves to the consumer
 // of whoever holds it ("queue" when nobody does), so the consumer group
 // shows who has what.
 func (s *Store) Hold(ctx context.Context, h Holding) (previous string, err error) {
@@ -168,6 +170,7 @@ end
 local id = redis.call('XADD', KEYS[3], '*', 'type', ARGV[3], 'by', ARGV[2], 'at', ARGV[4], 'sealed', ARGV[5])
 if ARGV[3] == 'reply' then
   redis.call('XADD', KEYS[4], '*', 'ref', ARGV[1], 'event', id, 'sealed', ARGV[6], 'statement', ARGV[8], 'signature', ARGV[9])
+  redis.call('HSETNX', KEYS[1], 'first_reply_at', ARGV[4])
 end
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[4])
 return {1, id}
@@ -175,7 +178,8 @@ return {1, id}
 
 // AddEntry appends a note, a reply or an answer to a case. A reply is also
 // queued for the bot to deliver, and is refused with a *HeldError when
-// someone else holds the case. Staff entries are audited; the defender's
+// someone else holds the case; the first reply queued sets the case's
+// FirstReplyAt, once (the response clocks of package response). Staff entries are audited; the defender's
 // answers are not staff actions and are not.
 func (s *Store) AddEntry(ctx context.Context, e Entry) error {
 	switch e.Kind {

@@ -23,16 +23,19 @@
 package triage
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/response"
 	"github.com/vigil-hrd/vigil/seal"
 	"github.com/vigil-hrd/vigil/store"
 )
@@ -45,6 +48,9 @@ type Config struct {
 	Staff      string           // who acts; recorded on every action
 	Lease      time.Duration    // a claim on a new case lapses after this (default 24h)
 	Now        func() time.Time //
+	// Targets are the mission's response times, which every case's Clock
+	// runs against; zero Targets are response.DefaultTargets.
+	Targets response.Targets
 	// BotRecipient overrides the bot's public key read from Redis, to pin it.
 	BotRecipient string
 	// KnownBotFile, without BotRecipient, is where the bot's public key is
@@ -71,6 +77,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Targets = cfg.Targets.OrDefault()
+	if err := cfg.Targets.Check(); err != nil {
+		return nil, err
+	}
 	return &Service{cfg: cfg}, nil
 }
 
@@ -89,6 +99,9 @@ type Case struct {
 	Problem string // why the report is not shown; "" when it is
 	// Lapsed is true when a claim on a new case is older than the lease.
 	Lapsed bool
+	// Clock is where the case stands against the response targets, when
+	// it was read; a closed case's clock is not Running.
+	Clock response.Clock
 }
 
 // HeldBy returns who works on the case, "" when nobody does.
@@ -126,7 +139,7 @@ func (s *Service) open(cases []store.Case) []Case {
 }
 
 func (s *Service) openOne(c store.Case) Case {
-	oc := Case{Case: c}
+	oc := Case{Case: c, Clock: s.cfg.Targets.Clock(c.Times(), s.cfg.Now())}
 	oc.Lapsed = c.Status == "new" && c.Assignee != "" && s.cfg.Now().Sub(c.ClaimedAt) >= s.cfg.Lease
 	raw, err := seal.Open(c.Sealed, s.cfg.Identities...)
 	switch {
@@ -171,7 +184,25 @@ type Filter struct {
 	// the decrypted reports in memory; the text itself is neither stored
 	// nor audited, only which cases were opened to look.
 	Text string
+	// Order is the list's order: OrderQueue (urgent first, then newest
+	// first), OrderDue or OrderOverdueFirst.
+	Order Order
 }
+
+// Order is the order of a list.
+type Order string
+
+const (
+	// OrderQueue is the queue's order: urgent first, then newest first.
+	OrderQueue Order = ""
+	// OrderDue puts the cases by the time left on their clocks, most
+	// overdue first; cases without a running clock (closed, or both
+	// deadlines met) come last, in the queue's order.
+	OrderDue Order = "due"
+	// OrderOverdueFirst puts the overdue cases first, then the others,
+	// each in the queue's order.
+	OrderOverdueFirst Order = "overdue"
+)
 
 func (f Filter) plain(c store.Case) bool {
 	return (!f.Urgent || c.Urgent) && (f.Since.IsZero() || !c.ReceivedAt.Before(f.Since)) &&
@@ -227,8 +258,10 @@ func selection(status string) store.Selection {
 }
 
 // List returns up to limit cases matching f, skipping the first offset
-// matches, urgent first, then newest first; more tells whether there are
-// further matches. Only the cases it must read are decrypted, so the first
+// matches, in f.Order (by default urgent first, then newest first); more
+// tells whether there are further matches. Another order reads the
+// metadata of the whole selection to sort it, and still decrypts only
+// what the page needs. Only the cases it must read are decrypted, so the first
 // page of a long queue comes at once.
 func (s *Service) List(ctx context.Context, f Filter, offset, limit int) (cases []Case, more bool, err error) {
 	if len(s.cfg.Identities) == 0 {
@@ -238,9 +271,25 @@ func (s *Service) List(ctx context.Context, f Filter, offset, limit int) (cases 
 		return nil, false, fmt.Errorf("unknown status %q (one of %s, or all)", f.Status, strings.Join(Statuses, ", "))
 	}
 	const chunk = 200
+	read := func(from int64) ([]store.Case, int64, error) {
+		return s.cfg.Store.Cases(ctx, selection(f.Status), from, chunk)
+	}
+	switch f.Order {
+	case OrderQueue:
+	case OrderDue, OrderOverdueFirst:
+		sorted, err := s.ordered(ctx, f, chunk)
+		if err != nil {
+			return nil, false, err
+		}
+		read = func(from int64) ([]store.Case, int64, error) {
+			return sorted[min(from, int64(len(sorted))):min(from+chunk, int64(len(sorted)))], int64(len(sorted)), nil
+		}
+	default:
+		return nil, false, fmt.Errorf("unknown order %q (due, overdue, or none)", f.Order)
+	}
 	matched := 0
 	for from := int64(0); ; from += chunk {
-		page, total, err := s.cfg.Store.Cases(ctx, selection(f.Status), from, chunk)
+		page, total, err := read(from)
 		if err != nil {
 			return nil, false, err
 		}
@@ -279,6 +328,54 @@ func (s *Service) List(ctx context.Context, f Filter, offset, limit int) (cases 
 			return cases, false, nil
 		}
 	}
+}
+
+// ordered reads every case of f's selection that f's plain filters keep
+// (metadata only: nothing is opened here) and puts them in f.Order by their
+// clocks now.
+func (s *Service) ordered(ctx context.Context, f Filter, chunk int64) ([]store.Case, error) {
+	var all []store.Case
+	for from := int64(0); ; from += chunk {
+		page, total, err := s.cfg.Store.Cases(ctx, selection(f.Status), from, chunk)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range page {
+			if f.plain(c) {
+				all = append(all, c)
+			}
+		}
+		if from+chunk >= total {
+			break
+		}
+	}
+	now := s.cfg.Now()
+	clocks := make(map[string]response.Clock, len(all))
+	for _, c := range all {
+		clocks[c.Ref] = s.cfg.Targets.Clock(c.Times(), now)
+	}
+	slices.SortStableFunc(all, func(a, b store.Case) int {
+		ka, kb := clocks[a.Ref], clocks[b.Ref]
+		if f.Order == OrderOverdueFirst {
+			return boolOrder(ka.Overdue, kb.Overdue)
+		}
+		if c := boolOrder(ka.Running, kb.Running); c != 0 || !ka.Running {
+			return c
+		}
+		return cmp.Compare(ka.Left, kb.Left)
+	})
+	return all, nil
+}
+
+// boolOrder puts true before false.
+func boolOrder(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return -1
+	}
+	return 1
 }
 
 func refsOf(cs []store.Case) string {

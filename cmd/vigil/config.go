@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-hrd/vigil/budget"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/intake"
+	"github.com/vigil-hrd/vigil/response"
 	"github.com/vigil-hrd/vigil/store"
 )
 
@@ -54,9 +55,10 @@ type Config struct {
 	DraftTTL        time.Duration
 	Limits          intake.Limits
 	Files           flows.FileLimits
-	AlertChat       int64         // staff chat for urgent alerts; 0: none
-	AlertInterval   time.Duration // repeat until claimed
-	ClaimLease      time.Duration // VIGIL_CLAIM_LEASE
+	AlertChat       int64            // staff chat for urgent alerts; 0: none
+	AlertInterval   time.Duration    // repeat until claimed
+	ClaimLease      time.Duration    // VIGIL_CLAIM_LEASE
+	Response        response.Targets // [response]: response-time targets
 
 	// Signed staff replies (issue 15): the staff keyring on the bot's own
 	// disk (VIGIL_STAFF_KEYRING), and how old a reply's signature may be
@@ -97,6 +99,42 @@ type fileConfig struct {
 		Approvals int     `toml:"approvals"`
 	} `toml:"broadcast"`
 	Coordinators map[string]int64 `toml:"coordinators"`
+	Response     responseSection  `toml:"response"`
+}
+
+// responseSection is the file's [response] section: the response-time
+// targets (docs/response-times.md), as durations such as "1h" or "120h".
+type responseSection struct {
+	UrgentClaim string `toml:"urgent_claim"`
+	UrgentReply string `toml:"urgent_reply"`
+	Claim       string `toml:"claim"`
+	Reply       string `toml:"reply"`
+}
+
+func (r responseSection) targets() (response.Targets, error) {
+	t, err := response.Parse(r.UrgentClaim, r.UrgentReply, r.Claim, r.Reply)
+	if err != nil {
+		return response.Targets{}, settingError("VIGIL_CONFIG", "%v", err)
+	}
+	return t, nil
+}
+
+// responseTargets reads the [response] section of VIGIL_CONFIG for the
+// staff tools, which need nothing else of the bot's file (its other
+// settings are not checked here); without VIGIL_CONFIG the targets are
+// response.DefaultTargets.
+func responseTargets(getenv func(string) string) (response.Targets, error) {
+	file := getenv("VIGIL_CONFIG")
+	if file == "" {
+		return response.DefaultTargets, nil
+	}
+	var f struct {
+		Response responseSection `toml:"response"`
+	}
+	if _, err := toml.DecodeFile(file, &f); err != nil {
+		return response.Targets{}, settingError("VIGIL_CONFIG", "%v", err)
+	}
+	return f.Response.targets()
 }
 
 // settingError names the setting at fault, so that start-up fails with one
@@ -122,6 +160,7 @@ func loadConfig(getenv func(string) string, needToken bool) (*Config, error) {
 		Files:             flows.DefaultFileLimits,
 		AlertInterval:     15 * time.Minute,
 		ClaimLease:        24 * time.Hour,
+		Response:          response.DefaultTargets,
 		Coordinators:      map[int64]string{},
 		BroadcastRate:     25,
 		BroadcastApproval: 2,
@@ -406,6 +445,9 @@ func (c *Config) readFile() error {
 	}
 	if c.Files.MaxTotal < c.Files.MaxFileSize {
 		return settingError("VIGIL_CONFIG", "files: max_total_mb must be at least max_file_mb")
+	}
+	if c.Response, err = f.Response.targets(); err != nil {
+		return err
 	}
 	c.AlertChat = f.Alerts.ChatID
 	if f.Alerts.Interval != "" {

@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-hrd/vigil/budget"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/internal/testenv"
+	"github.com/vigil-hrd/vigil/response"
 	"github.com/vigil-hrd/vigil/seal"
 )
 
@@ -69,6 +70,8 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{"evidence hour below a file", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_EVIDENCE_BYTES_PER_HOUR": "10mb"}, "VIGIL_EVIDENCE_BYTES_PER_HOUR: must be at least files.max_file_mb (20 MB)"},
 		{"no reports", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_REPORTS_PER_HOUR": "0"}, "VIGIL_REPORTS_PER_HOUR: want a number"},
 		{"reports day below the hour", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_REPORTS_PER_HOUR": "5000"}, "VIGIL_REPORTS_PER_DAY: must be at least VIGIL_REPORTS_PER_HOUR (5000)"},
+		{"bad response target", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c7.toml", "[response]\nurgent_claim = \"soon\"")}, "VIGIL_CONFIG: response.urgent_claim: want a duration"},
+		{"reply target before claim", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_CONFIG": write("c8.toml", "[response]\nclaim = \"72h\"\nreply = \"48h\"")}, "VIGIL_CONFIG: response.reply: must be at least claim"},
 		{"unknown language", map[string]string{"TELEGRAM_BOT_TOKEN": goodToken, "VIGIL_RECIPIENTS_FILE": empty, "VIGIL_CONFIG": write("c4.toml", `default_language = "tlh"`)}, "default_language"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,6 +108,41 @@ func TestConfigWaitReplicasEverywhere(t *testing.T) {
 			}
 			if c.WaitReplicas != 1 {
 				t.Fatalf("WaitReplicas %d, want 1", c.WaitReplicas)
+			}
+		})
+	}
+}
+
+// TestConfigResponseTargets: the [response] section of VIGIL_CONFIG sets
+// the response-time targets for the bot and, read alone, for the staff
+// tools; what it leaves out keeps its default.
+func TestConfigResponseTargets(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, file string
+		want       response.Targets
+	}{
+		{"no file", "", response.DefaultTargets},
+		{"no section", "draft_ttl = \"24h\"\n", response.DefaultTargets},
+		{"helpline hours", "[response]\nurgent_claim = \"30m\"\nurgent_reply = \"2h\"\nreply = \"72h\"\n",
+			response.Targets{UrgentClaim: 30 * time.Minute, UrgentReply: 2 * time.Hour, Claim: 48 * time.Hour, Reply: 72 * time.Hour}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{}
+			if tc.file != "" {
+				env["VIGIL_CONFIG"] = filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".toml")
+				if err := os.WriteFile(env["VIGIL_CONFIG"], []byte(tc.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			getenv := func(k string) string { return env[k] }
+			c, err := loadConfig(getenv, false)
+			if err != nil || c.Response != tc.want {
+				t.Fatalf("bot: %+v, %v; want %+v", c.Response, err, tc.want)
+			}
+			staff, err := responseTargets(getenv)
+			if err != nil || staff != tc.want {
+				t.Fatalf("staff tools: %+v, %v; want %+v", staff, err, tc.want)
 			}
 		})
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/vigil-hrd/vigil/internal/chart"
 	"github.com/vigil-hrd/vigil/internal/textsafe"
 	"github.com/vigil-hrd/vigil/locales"
+	"github.com/vigil-hrd/vigil/response"
 	"github.com/vigil-hrd/vigil/seal"
 	"github.com/vigil-hrd/vigil/sign"
 	"github.com/vigil-hrd/vigil/store"
@@ -28,7 +29,9 @@ import (
 const triageUsage = `usage: vigil triage COMMAND [flags]
 
   list [--status S|all] [--urgent] [--country XX] [--category C] [--since DATE]
-       [--assignee NAME | --mine] [--page N] [--limit N]
+       [--assignee NAME | --mine] [--page N] [--limit N] [--sort due]
+                                --sort due: by time left on the response clock,
+                                most overdue first (docs/response-times.md)
   show REF                      the whole case, decrypted, with its history
   raw REF                       the stored age file, to stdout
   files REF -o DIR              decrypt the evidence files, verifying their SHA-256
@@ -44,6 +47,9 @@ const triageUsage = `usage: vigil triage COMMAND [flags]
   export -o FILE [--format json|csv] [--since DATE] [--until DATE]
   stats [--by country|category|month|perpetrator] [--since DATE] [--until DATE]
         [--csv] [--chart FILE.svg|FILE.png]
+  stats --response [--since DATE] [--until DATE] [--csv]
+                                per month: cases, median and 90th percentile
+                                time to claim and to first reply
   purge --closed-before DATE [--yes]
   audit [--ref REF] [--verify [--keyring FILE]]
                                 --verify checks signed entries against the staff
@@ -86,7 +92,8 @@ type triageFlags struct {
 	status, country, category     string
 	since, until, closedBefore    string
 	assignee, reason, out, format string
-	by, chartFile, ref            string
+	by, chartFile, ref, sort      string
+	response                      bool
 	page, limit                   int
 	listen                        string
 	allowRemote                   bool
@@ -125,6 +132,8 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.StringVar(&f.out, "o", "", "")
 	fs.StringVar(&f.format, "format", "json", "")
 	fs.StringVar(&f.by, "by", "country", "")
+	fs.StringVar(&f.sort, "sort", "", "")
+	fs.BoolVar(&f.response, "response", false, "")
 	fs.BoolVar(&f.csv, "csv", false, "")
 	fs.StringVar(&f.chartFile, "chart", "", "")
 	fs.StringVar(&f.closedBefore, "closed-before", "", "")
@@ -173,6 +182,10 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			return settingError("VIGIL_CLAIM_LEASE", "want a duration such as 24h")
 		}
 	}
+	targets, err := responseTargets(getenv)
+	if err != nil {
+		return err
+	}
 	staff := f.as
 	if sub == "raw" && staff == "" {
 		staff = "-" // raw decrypts nothing
@@ -180,7 +193,7 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	st := store.New(rdb, store.Options{})
 	tcfg := triage.Config{
 		Store: st, Identities: ids, Recipients: recipients,
-		Staff: staff, Lease: lease, BotRecipient: getenv("VIGIL_BOT_RECIPIENT"),
+		Staff: staff, Lease: lease, BotRecipient: getenv("VIGIL_BOT_RECIPIENT"), Targets: targets,
 	}
 	// Replies (from the command line, or the browser console when it has a
 	// signing key) are signed with the staff member's key and sealed to
@@ -359,8 +372,16 @@ func (t *triageCLI) list(ctx context.Context) error {
 	if t.f.page < 1 || t.f.limit < 1 {
 		return errors.New("--page and --limit start at 1")
 	}
+	var order triage.Order
+	switch t.f.sort {
+	case "", "received":
+	case "due":
+		order = triage.OrderDue
+	default:
+		return fmt.Errorf("--sort: due (time left, most overdue first) or received, not %q", t.f.sort)
+	}
 	cases, more, err := t.svc.List(ctx, triage.Filter{Status: t.f.status, Urgent: t.f.urgent, Country: t.f.country,
-		Category: t.f.category, Since: since, Assignee: assignee}, (t.f.page-1)*t.f.limit, t.f.limit)
+		Category: t.f.category, Since: since, Assignee: assignee, Order: order}, (t.f.page-1)*t.f.limit, t.f.limit)
 	if err != nil {
 		return err
 	}
@@ -376,7 +397,7 @@ func (t *triageCLI) list(ctx context.Context) error {
 		return nil
 	}
 	w := tabwriter.NewWriter(t.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "REF\tRECEIVED\t\tURGENT\tSTATUS\tASSIGNEE\tLANG\tCATEGORY\tCOUNTRY")
+	fmt.Fprintln(w, "REF\tRECEIVED\t\tURGENT\tSTATUS\tCLOCK\tASSIGNEE\tLANG\tCATEGORY\tCOUNTRY")
 	now := time.Now()
 	for _, c := range cases {
 		urgent := ""
@@ -388,7 +409,7 @@ func (t *triageCLI) list(ctx context.Context) error {
 			holder = "(" + c.Assignee + ", lapsed)"
 		}
 		received := c.ReceivedAt.Local()
-		row := []string{c.Ref, ago(now.Sub(received)), received.Format("2006-01-02 15:04"), urgent, c.Status, orDash(holder)}
+		row := []string{c.Ref, ago(now.Sub(received)), received.Format("2006-01-02 15:04"), urgent, c.Status, orDash(clockText(c.Clock)), orDash(holder)}
 		if c.Report == nil {
 			row = append(row, "", "", c.Problem)
 		} else {
@@ -402,6 +423,16 @@ func (t *triageCLI) list(ctx context.Context) error {
 		fmt.Fprintf(t.out, "Page %d. More: --page %d\n", t.f.page, t.f.page+1)
 	}
 	return nil
+}
+
+// clockText is a case's response clock for people: the next deadline and
+// the time left, "claim: 2h 10m left" or "reply: overdue 35m"; "" for a
+// closed case or one whose deadlines are met.
+func clockText(k response.Clock) string {
+	if !k.Running {
+		return ""
+	}
+	return k.Next + ": " + response.Describe(k)
 }
 
 func ago(d time.Duration) string {
@@ -419,19 +450,31 @@ func ago(d time.Duration) string {
 
 // caseJSON is a case for scripts.
 type caseJSON struct {
-	Ref        string        `json:"ref"`
-	ReceivedAt time.Time     `json:"received_at"`
-	Urgent     bool          `json:"urgent"`
-	Status     string        `json:"status"`
-	Assignee   string        `json:"assignee,omitempty"`
-	Lapsed     bool          `json:"claim_lapsed,omitempty"`
-	Report     *flows.Report `json:"report,omitempty"`
-	Error      string        `json:"error,omitempty"`
+	Ref        string    `json:"ref"`
+	ReceivedAt time.Time `json:"received_at"`
+	Urgent     bool      `json:"urgent"`
+	Status     string    `json:"status"`
+	Assignee   string    `json:"assignee,omitempty"`
+	Lapsed     bool      `json:"claim_lapsed,omitempty"`
+	// The response clock (docs/response-times.md): both deadlines, the
+	// next one not met, and whether any is past. A closed case has none.
+	ClaimDue *time.Time    `json:"claim_due,omitempty"`
+	ReplyDue *time.Time    `json:"reply_due,omitempty"`
+	Next     string        `json:"next_deadline,omitempty"`
+	Overdue  bool          `json:"overdue"`
+	Report   *flows.Report `json:"report,omitempty"`
+	Error    string        `json:"error,omitempty"`
 }
 
 func toJSON(c triage.Case) caseJSON {
-	return caseJSON{Ref: c.Ref, ReceivedAt: c.ReceivedAt, Urgent: c.Urgent, Status: c.Status,
-		Assignee: c.Assignee, Lapsed: c.Lapsed, Report: c.Report, Error: c.Problem}
+	j := caseJSON{Ref: c.Ref, ReceivedAt: c.ReceivedAt, Urgent: c.Urgent, Status: c.Status,
+		Assignee: c.Assignee, Lapsed: c.Lapsed, Report: c.Report, Error: c.Problem,
+		Next: c.Clock.Next, Overdue: c.Clock.Overdue}
+	if c.Status != "closed" {
+		claim, reply := c.Clock.ClaimDue.UTC(), c.Clock.ReplyDue.UTC()
+		j.ClaimDue, j.ReplyDue = &claim, &reply
+	}
+	return j
 }
 
 func (t *triageCLI) show(ctx context.Context, ref string) error {
@@ -663,6 +706,12 @@ func (t *triageCLI) stats(ctx context.Context) error {
 	since, until, err := t.span()
 	if err != nil {
 		return err
+	}
+	if t.f.response {
+		if t.f.chartFile != "" {
+			return errors.New("--chart draws counts of reports; it does not go with --response")
+		}
+		return t.responseStats(ctx, since, until)
 	}
 	st, err := t.svc.Count(ctx, t.f.by, since, until, t.label)
 	if err != nil {

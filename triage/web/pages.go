@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/internal/chart"
 	"github.com/vigil-hrd/vigil/internal/textsafe"
+	"github.com/vigil-hrd/vigil/response"
 	"github.com/vigil-hrd/vigil/triage"
 )
 
@@ -47,8 +48,9 @@ func (s *Server) parseQueue(x texts, v url.Values) queueQuery {
 	}
 	q.Page, _ = strconv.Atoi(v.Get("page"))
 	q.Page = max(q.Page, 1)
+	// Overdue cases first, then the queue's order (docs/response-times.md).
 	q.filter = triage.Filter{Status: q.Status, Urgent: q.Urgent, Country: q.Country, Category: q.Category,
-		Assignee: q.Assignee, Text: q.Text}
+		Assignee: q.Assignee, Text: q.Text, Order: triage.OrderOverdueFirst}
 	var bad bool
 	if q.filter.Since, bad = parseDay(q.Since); bad {
 		q.problems = append(q.problems, x.T("error.date", "Value", q.Since))
@@ -121,6 +123,11 @@ type rowView struct {
 	Summary  string
 	Dir      string
 	Problem  string
+	// Clock is the response clock as text ("claim: 2h 10m left", "first
+	// reply: overdue 35m"), so that it reads without colour; "" when the
+	// case has none running (closed, or both deadlines met).
+	Clock   string
+	Overdue bool
 }
 
 func (s *Server) queueData(r *http.Request, x texts) (*queueView, error) {
@@ -155,7 +162,7 @@ func (s *Server) queueData(r *http.Request, x texts) (*queueView, error) {
 
 func (s *Server) row(x texts, c triage.Case) rowView {
 	rv := rowView{Ref: c.Ref, Received: c.ReceivedAt, Urgent: c.Urgent, Status: x.Status(c.Status),
-		Holder: c.HeldBy(), Problem: c.Problem}
+		Holder: c.HeldBy(), Problem: c.Problem, Clock: clockText(x, c.Clock), Overdue: c.Clock.Overdue}
 	if c.Lapsed {
 		rv.Holder, rv.Lapsed = c.Assignee, true
 	}
@@ -176,6 +183,18 @@ func (s *Server) row(x texts, c triage.Case) rowView {
 		rv.Summary = shorten(strings.Join(strings.Fields(d), " "), 140)
 	}
 	return rv
+}
+
+// clockText is a response clock for the queue, in the page's language.
+func clockText(x texts, k response.Clock) string {
+	if !k.Running {
+		return ""
+	}
+	deadline := x.T("queue.clock_" + k.Next)
+	if k.Overdue {
+		return x.T("queue.clock_overdue", "Deadline", deadline, "Time", response.Span(k.Left))
+	}
+	return x.T("queue.clock_left", "Deadline", deadline, "Time", response.Span(k.Left))
 }
 
 func (s *Server) queue(w http.ResponseWriter, r *http.Request, sess *session) {
