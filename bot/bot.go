@@ -76,7 +76,7 @@ type Translator interface {
 }
 
 // commands are offered in Telegram's command menu, described under "cmd.*".
-var commands = []string{"start", "status", "subscribe", "guidance", "unsubscribe", "language", "cancel", "wipe", "forget", "help"}
+var commands = []string{"start", "status", "checkin", "subscribe", "guidance", "unsubscribe", "language", "cancel", "wipe", "forget", "help"}
 
 // Config is what the bot needs.
 type Config struct {
