@@ -249,3 +249,44 @@ func (s *Store) CheckinCount(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// EntryCheckin is the Kind of an inbox entry that carries a check-in's
+// reminder to its chat's partition.
+const EntryCheckin = "checkin"
+
+// ForwardCheckin puts a check-in's reminder, sealed by the caller, into its
+// chat's partition of the inbox, so that the partition's holder sends it in
+// order with the chat's updates. It is sent once the check-in advances;
+// until then its claim's lease ends and it is forwarded again.
+func (s *Store) ForwardCheckin(ctx context.Context, partition int, sealed []byte) error {
+	err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: inboxKey(partition), Values: []any{"kind", EntryCheckin, "sealed", sealed}}).Err()
+	if err != nil {
+		return fmt.Errorf("store: forward check-in: %w", err)
+	}
+	return nil
+}
+
+// Notice queues a case's reference for a "the defender checked in" line in
+// the staff alert chat.
+func (s *Store) Notice(ctx context.Context, ref string) error {
+	if err := s.rdb.RPush(ctx, checkinNoticesKey, ref).Err(); err != nil {
+		return fmt.Errorf("store: queue notice: %w", err)
+	}
+	return nil
+}
+
+var takeNotices = redis.NewScript(`
+local l = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #l > 0 then redis.call('LTRIM', KEYS[1], #l, -1) end
+return l
+`)
+
+// TakeNotices takes up to n queued notices, oldest first; each is handed
+// to one caller.
+func (s *Store) TakeNotices(ctx context.Context, n int) ([]string, error) {
+	refs, err := takeNotices.Run(ctx, s.rdb, []string{checkinNoticesKey}, n).StringSlice()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("store: take notices: %w", err)
+	}
+	return refs, nil
+}

@@ -144,7 +144,10 @@ func memoryAlertKeyOf(kind, level string) string {
 
 // Safety check-ins share the hash tag {ck}: one script moves a record and
 // the schedule together.
-const checkinDueKey = prefix + "{ck}:due"
+const (
+	checkinDueKey     = prefix + "{ck}:due"
+	checkinNoticesKey = prefix + "{ck}:notices"
+)
 
 func checkinKey(handle string) string { return prefix + "{ck}:rec:" + handle }
 
@@ -398,6 +401,8 @@ func Keys() []Key {
 			"staff were alerted that Redis memory (K = memory) passed LEVEL %; deleted once it falls back", false},
 		{checkinDueKey, "zset", forever("each member until its check-in is stopped, missed or forgotten"),
 			"chat handles with a running check-in, scored by the time of the next thing to do (reminder, deadline plus grace, a claim's lease), in ms", false},
+		{checkinNoticesKey, "list", forever("each member until a bot process takes it"),
+			"refs of missed check-in cases whose defender checked in since, for a line in the staff alert chat (no content)", false},
 		{checkinKey(H), "hash", caller("the check-in's deadline plus grace and a margin, renewed at each check-in"),
 			"the chat's check-in: sealed = chat, language, UTC offset, interval, country, times and the duress word's HMAC, sealed with the bot's key; note = the defender's note, an age file sealed to the staff; plain deadline_ms, stage, version", false},
 		{botIDKey, "string", forever(""),
