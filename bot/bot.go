@@ -76,7 +76,7 @@ type Translator interface {
 }
 
 // commands are offered in Telegram's command menu, described under "cmd.*".
-var commands = []string{"start", "status", "subscribe", "guidance", "unsubscribe", "language", "cancel", "wipe", "forget", "help"}
+var commands = []string{"start", "status", "checkin", "subscribe", "guidance", "unsubscribe", "language", "cancel", "wipe", "forget", "help"}
 
 // Config is what the bot needs.
 type Config struct {
@@ -87,6 +87,10 @@ type Config struct {
 	Replies Replier
 	// Alerts, when set with a chat, alerts staff to unclaimed urgent cases.
 	Alerts *AlertConfig
+	// Checkins, when set, runs safety check-ins: reminders and missed
+	// deadlines, looked for every CheckinEvery (default 5s).
+	Checkins     Checkins
+	CheckinEvery time.Duration
 	// Inbox holds updates durably until they are handled (required).
 	Inbox Inbox
 	// Partitions of the inbox (default 32); every process must use the same.
@@ -183,6 +187,7 @@ func New(ctx context.Context, cfg Config) (*Bot, error) {
 	orDefault(&cfg.LeaseTTL, 15*time.Second)
 	orDefault(&cfg.ReplyPoll, min(2*time.Second, cfg.LeaseTTL/4))
 	orDefault(&cfg.ShutdownTimeout, 20*time.Second)
+	orDefault(&cfg.CheckinEvery, 5*time.Second)
 	if a := cfg.Alerts; a != nil {
 		orDefault(&a.Interval, 15*time.Minute)
 		orDefault(&a.Lease, 24*time.Hour)
@@ -301,6 +306,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	for _, f := range []func(){
 		func() { b.deliverReplies(ctx) },
 		func() { b.alert(ctx) },
+		func() { b.checkins(ctx) },
 		func() { b.work(ctx) },
 		func() {
 			if b.deliverer != nil {

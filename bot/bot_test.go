@@ -254,7 +254,7 @@ func TestCommandMenuIsPublished(t *testing.T) {
 		t.Fatalf("setMyCommands called %d times, want %d (the default, then each language)", n, want)
 	}
 	got := h.api.Commands()
-	if len(got) != 10 || got[0].Command != "start" || got[2].Command != "subscribe" {
+	if len(got) != 11 || got[0].Command != "start" || got[2].Command != "checkin" || got[3].Command != "subscribe" {
 		t.Fatalf("commands: %+v", got)
 	}
 }

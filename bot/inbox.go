@@ -645,6 +645,10 @@ func (b *Bot) process(ctx context.Context, p int, e intake.InboxEntry, pending *
 		b.processReply(ctx, p, e, pending)
 		return true
 	}
+	if e.Kind == intake.EntryCheckin {
+		b.processCheckin(ctx, p, e, pending)
+		return true
+	}
 	raw, err := b.cfg.Inbox.OpenEntry(p, e)
 	if err != nil {
 		b.log.Warn("an update in the inbox does not open; dropped")

@@ -48,6 +48,8 @@ type Config struct {
 	NewID func() string
 	// Now returns the current time.
 	Now func() time.Time
+	// Checkin holds the settings of safety check-ins.
+	Checkin CheckinConfig
 }
 
 // FileLimits bound the evidence of one report.
@@ -103,6 +105,12 @@ type State struct {
 	Pick *Pick `json:"pick,omitempty"`
 	// Compose is a coordinator's broadcast or guidance page in progress.
 	Compose *Compose `json:"compose,omitempty"`
+	// Checkin is the chat's running check-in, nil for none. It is not
+	// kept with the state: the caller fills it for the events
+	// ReadsCheckin names.
+	Checkin *Checkin `json:"-"`
+	// Setup is a /checkin conversation in progress.
+	Setup *CheckinSetup `json:"setup,omitempty"`
 }
 
 // Draft is a report being written.
@@ -248,6 +256,22 @@ const (
 	// EffectPublicationStatus: describe publication Args[0], or list the
 	// latest when Args is empty.
 	EffectPublicationStatus
+	// EffectCheckinNote: seal Event.Text (the note for the mission) to the
+	// staff and pass it to Engine.CheckinNoted; keep the text nowhere.
+	EffectCheckinNote
+	// EffectCheckinStart: start Result.Checkin, then confirm with
+	// Engine.CheckinSet.
+	EffectCheckinStart
+	// EffectCheckinNow: the defender checked in; set the next deadline
+	// and answer Engine.CheckedIn. With Args ["duress"] it was the duress
+	// word: the same answer, and an urgent case at once.
+	EffectCheckinNow
+	// EffectCheckinInterval: the running check-in's interval becomes
+	// Args[0] seconds, from now; answer Engine.CheckedIn.
+	EffectCheckinInterval
+	// EffectCheckinStop: delete the chat's check-in (Result.Messages
+	// confirms it).
+	EffectCheckinStop
 )
 
 // Message is one message to the defender.
@@ -282,6 +306,8 @@ type Result struct {
 	// Refused marks a coordinator's command tried by someone else, for the
 	// caller to log without content.
 	Refused bool
+	// Checkin is what EffectCheckinStart starts.
+	Checkin *CheckinPlan
 }
 
 // Engine runs the report flow. It is safe for concurrent use.
@@ -328,6 +354,10 @@ func (e *Engine) Lang(s State, hint string) string {
 // its contract.
 func (e *Engine) Handle(s State, ev Event) (State, Result) {
 	lang := e.Lang(s, ev.LanguageHint)
+	if ev.Kind == EventText && e.isDuress(s, ev.Text) {
+		// Before anything else sees the text: it answers nothing else.
+		return s, Result{Effect: EffectCheckinNow, Args: []string{"duress"}}
+	}
 	switch ev.Kind {
 	case EventCommand:
 		return e.command(s, lang, ev)
@@ -362,8 +392,8 @@ func (e *Engine) command(s State, lang string, ev Event) (State, Result) {
 		s.Draft = &Draft{ID: e.cfg.NewID(), Step: QLanguage, Started: e.cfg.Now().UTC(), Answers: map[string]Answer{}}
 		return s, Result{Messages: []Message{e.render(s.Draft, lang)}}
 	case "cancel":
-		if s.Compose != nil || s.Pick != nil {
-			s.Compose, s.Pick = nil, nil
+		if s.Compose != nil || s.Pick != nil || s.Setup != nil {
+			s.Compose, s.Pick, s.Setup = nil, nil, nil
 			return s, e.say(lang, "msg.cancelled")
 		}
 		if s.Draft == nil {
@@ -377,10 +407,16 @@ func (e *Engine) command(s State, lang string, ev Event) (State, Result) {
 		return s, Result{Effect: EffectStatus}
 	case "wipe":
 		s.Draft = nil
-		return s, Result{Effect: EffectWipe, Messages: []Message{{Text: e.tr.T(lang, "msg.wiped", nil)}}}
+		text := e.tr.T(lang, "msg.wiped", nil)
+		if s.Checkin != nil {
+			text += "\n" + e.tr.T(lang, "msg.checkin_wipe", nil)
+		}
+		return s, Result{Effect: EffectWipe, Messages: []Message{{Text: text}}}
 	case "forget":
-		s.Draft, s.Thread, s.Lang, s.Subscribed, s.Pick, s.Compose = nil, "", "", nil, nil, nil
+		s.Draft, s.Thread, s.Lang, s.Subscribed, s.Pick, s.Compose, s.Setup = nil, "", "", nil, nil, nil, nil
 		return s, Result{Effect: EffectForget}
+	case "checkin":
+		return e.checkinCommand(s, lang)
 	case "subscribe":
 		return e.subscribeCommand(s, lang)
 	case "unsubscribe":
@@ -396,6 +432,9 @@ func (e *Engine) text(s State, lang string, ev Event) (State, Result) {
 	text := ev.Text
 	if s.Compose != nil && ev.Coordinator != "" {
 		return e.composeText(s, lang, ev)
+	}
+	if s.Setup != nil && !s.Setup.Change {
+		return e.setupText(s, lang, text)
 	}
 	if s.Draft == nil {
 		if s.Thread != "" {
@@ -573,6 +612,8 @@ func (e *Engine) button(s State, lang string, ev Event) (State, Result) {
 	switch act {
 	case actSubToggle, actSubDone:
 		return e.pickButton(s, lang, rev, act, arg)
+	case actCkInterval, actCkZone, actCkCountry, actCkSkip, actCkNow, actCkChange, actCkStop, actCkStopYes, actCkKeep:
+		return e.checkinButton(s, lang, rev, act, arg)
 	case actGuideLand, actGuidePage:
 		return e.guidanceButton(s, lang, act, arg)
 	case actComposeTopic, actComposeCountry, actComposeNext, actComposeAddLang, actComposeLang, actComposeCreate, actComposeDrop:

@@ -37,9 +37,13 @@ func newConvo(t testing.TB) *convo {
 		Emergency: map[string]string{"": "Duty officer +00 1", "UA": "112"},
 		NewID:     func() string { c.ids++; return fmt.Sprintf("draft-%d", c.ids) },
 		Now:       func() time.Time { return time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC) },
+		Checkin:   flows.CheckinConfig{DefaultOffset: 180, MAC: testMAC},
 	})
 	return c
 }
+
+// testMAC stands for the bot's keyed MAC of a duress word.
+func testMAC(w string) []byte { return []byte("mac:" + w) }
 
 func (c *convo) do(ev flows.Event) flows.Result {
 	c.t.Helper()

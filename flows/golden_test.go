@@ -101,6 +101,12 @@ var effects = map[flows.Effect]string{
 	flows.EffectApprove:           "the approval is recorded",
 	flows.EffectCancelPublication: "the broadcast is stopped",
 	flows.EffectPublicationStatus: "the broadcasts are looked up; the answer is below",
+
+	flows.EffectCheckinNote:     "the note is sealed to the staff at once, and kept only so",
+	flows.EffectCheckinStart:    "the check-in is stored; the confirmation is below",
+	flows.EffectCheckinNow:      "the next deadline is set; the answer is below",
+	flows.EffectCheckinInterval: "the interval is changed from now; the answer is below",
+	flows.EffectCheckinStop:     "the check-in is deleted",
 }
 
 func (g *screens) messages(msgs []flows.Message) {
@@ -395,12 +401,47 @@ func renderScreens(t *testing.T, tr *locales.Catalog, l flows.Language) string {
 	}
 	g.show("Someone who is not a coordinator sends /broadcast", g.cmd("broadcast"))
 
+	// Safety check-ins.
+	g.c = newConvo(t)
+	g.show("/checkin: the interval", g.cmd("checkin"))
+	g.show("Presses 24 h: the time zone", g.button("ki", "86400"))
+	g.show("Types a time zone that does not exist", text("+25"))
+	g.show("Types +5:30: the country", text("+5:30"))
+	g.show("Presses Ukraine: the note", g.button("kc", "UA"))
+	g.show("Types a note", text("Hearing at the district court"))
+	var noted []flows.Message
+	g.c.s, noted = e.CheckinNoted(g.c.s, []byte("age-file"))
+	g.heading("The note is sealed: the duress word")
+	g.messages(noted)
+	g.show("Types a duress word", text("Sunflower"))
+	ck := flows.Checkin{Deadline: time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC), Offset: 330, Interval: 24 * time.Hour, Duress: []byte("mac:sunflower")}
+	g.heading("The check-in is stored")
+	g.messages(e.CheckinSet(lang, ck))
+	g.c.s.Checkin = &ck
+	g.show("/checkin while it runs", g.cmd("checkin"))
+	g.heading("The reminder")
+	g.messages([]flows.Message{e.CheckinReminder(lang, ck)})
+	g.show("Presses I am safe", g.button("kn", ""))
+	g.heading("Checked in")
+	g.messages(e.CheckedIn(lang, ck))
+	g.show("Types the duress word, in capitals: the same answer follows", text(" SUNFLOWER "))
+	g.show("Presses Change interval", g.button("kv", ""))
+	g.show("Presses 12 h", g.button("ki", "43200"))
+	g.do(g.cmd("checkin"))
+	g.show("/checkin, then presses Stop", g.button("kx", ""))
+	g.show("Confirms", g.button("ky", ""))
+	g.heading("/status and /wipe while a check-in runs")
+	g.messages(e.CheckinStatus(lang, &ck))
+	g.result(g.do(g.cmd("wipe")))
+	g.c.s.Checkin = nil
+	g.show("Presses I am safe with no check-in running", flows.Event{Kind: flows.EventButton, Data: "0|kn|"})
+
 	g.heading("Sent by the bot itself, outside the flow")
 	for _, k := range []string{"msg.slow_down", "msg.too_many_reports", "msg.file_failed", "msg.file_failed_size", "msg.files_paused", "msg.reports_paused", "msg.group_only", "msg.internal_error"} {
 		fmt.Fprintf(&g.b, "%s:\n%s\n", k, e.Text(lang, k))
 	}
 	g.heading("Telegram's command menu")
-	for _, c := range []string{"start", "status", "subscribe", "guidance", "unsubscribe", "language", "cancel", "wipe", "forget", "help"} {
+	for _, c := range []string{"start", "status", "checkin", "subscribe", "guidance", "unsubscribe", "language", "cancel", "wipe", "forget", "help"} {
 		fmt.Fprintf(&g.b, "/%s — %s\n", c, tr.T(lang, "cmd."+c, nil))
 	}
 	g.heading("Every counted text, for 0, 1, 2, 3, 5, 11, 21 and 100")

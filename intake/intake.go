@@ -55,6 +55,7 @@ type Service struct {
 	rate       float64
 	log        *slog.Logger
 	now        func() time.Time
+	checkin    CheckinTimes
 }
 
 // Limits bound what one chat may do. Zero fields take DefaultLimits.
@@ -97,6 +98,8 @@ type Config struct {
 	Rate       float64
 	Log        *slog.Logger
 	Now        func() time.Time
+	// Checkin holds the check-ins' grace and lease (defaults 30m, 60s).
+	Checkin CheckinTimes
 }
 
 // New returns a Service.
@@ -119,7 +122,13 @@ func New(c Config) *Service {
 	if c.ReplyMaxAge <= 0 {
 		c.ReplyMaxAge = DefaultReplyMaxAge
 	}
-	return &Service{engine: c.Engine, store: c.Store, keys: c.Keys, recipients: c.Recipients, botID: c.BotIdentity,
+	if c.Checkin.Grace <= 0 {
+		c.Checkin.Grace = 30 * time.Minute
+	}
+	if c.Checkin.Lease <= 0 {
+		c.Checkin.Lease = time.Minute
+	}
+	return &Service{checkin: c.Checkin, engine: c.Engine, store: c.Store, keys: c.Keys, recipients: c.Recipients, botID: c.BotIdentity,
 		trust: c.Trust, maxAge: c.ReplyMaxAge, limits: c.Limits, budget: c.Budget, fetch: c.Fetch, broadcasts: c.Broadcasts, rate: c.Rate, log: c.Log, now: c.Now}
 }
 
@@ -137,21 +146,24 @@ type profile struct {
 	Thread  string         `json:"thread,omitempty"` // the case the mission last wrote about
 	Pick    *flows.Pick    `json:"pick,omitempty"`
 	Compose *flows.Compose `json:"compose,omitempty"`
+	// Setup is a /checkin conversation in progress: choices, the note
+	// sealed to the staff and the duress word's MAC, never the word.
+	Setup *flows.CheckinSetup `json:"setup,omitempty"`
 }
 
 // equal tells whether q is p unchanged. The engine replaces Pick and
 // Compose when it changes them, so comparing pointers is enough.
 func (p profile) equal(q profile) bool {
 	return p.Lang == q.Lang && p.Thread == q.Thread && slices.Equal(p.Refs, q.Refs) &&
-		p.Pick == q.Pick && p.Compose == q.Compose
+		p.Pick == q.Pick && p.Compose == q.Compose && p.Setup == q.Setup
 }
 
 func (p profile) state(d *flows.Draft) flows.State {
-	return flows.State{Lang: p.Lang, Draft: d, Thread: p.Thread, Pick: p.Pick, Compose: p.Compose}
+	return flows.State{Lang: p.Lang, Draft: d, Thread: p.Thread, Pick: p.Pick, Compose: p.Compose, Setup: p.Setup}
 }
 
 func (p profile) with(s flows.State) profile {
-	p.Lang, p.Thread, p.Pick, p.Compose = s.Lang, s.Thread, s.Pick, s.Compose
+	p.Lang, p.Thread, p.Pick, p.Compose, p.Setup = s.Lang, s.Thread, s.Pick, s.Compose, s.Setup
 	return p
 }
 
@@ -245,6 +257,16 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 			return Reply{}, err
 		}
 	}
+	var ck *checkinRecord
+	var ckStored store.Checkin
+	if flows.ReadsCheckin(ev) {
+		if ck, ckStored, err = s.loadCheckin(ctx, handle); err != nil {
+			return Reply{}, err
+		}
+		if ck != nil {
+			before.Checkin = ck.view()
+		}
+	}
 
 	after, res := s.engine.Handle(before, ev)
 	lang := s.engine.Lang(after, ev.LanguageHint)
@@ -304,6 +326,7 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 			statuses[i] = flows.CaseStatus{Ref: c.Ref, ReceivedAt: c.ReceivedAt, Status: c.Status}
 		}
 		reply.Messages = append(reply.Messages, s.engine.Status(lang, statuses)...)
+		reply.Messages = append(reply.Messages, s.engine.CheckinStatus(lang, before.Checkin)...)
 	case flows.EffectFile:
 		stored, err := s.storeFile(ctx, after.Draft, ev)
 		if err != nil {
@@ -339,12 +362,22 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 		if err := s.store.Unsubscribe(ctx, handle); err != nil {
 			return Reply{}, fmt.Errorf("intake: %w", err)
 		}
+		if err := s.store.StopCheckin(ctx, handle); err != nil {
+			return Reply{}, fmt.Errorf("intake: %w", err)
+		}
 		s.log.Info("chat forgotten")
 		reply.Messages = append(reply.Messages, s.engine.Forgotten(lang, len(prof.Refs))...)
 		return reply, nil
 	case flows.EffectSubscribe, flows.EffectUnsubscribe, flows.EffectGuidance, flows.EffectGuidancePage,
 		flows.EffectCreatePublication, flows.EffectApprove, flows.EffectCancelPublication, flows.EffectPublicationStatus:
 		msgs, err := s.publishing(ctx, chat, handle, lang, after, ev, res)
+		if err != nil {
+			return Reply{}, err
+		}
+		reply.Messages = append(reply.Messages, msgs...)
+	case flows.EffectCheckinNote, flows.EffectCheckinStart, flows.EffectCheckinNow, flows.EffectCheckinInterval, flows.EffectCheckinStop:
+		var msgs []flows.Message
+		after, msgs, err = s.checkinEffect(ctx, chat, handle, lang, entry, after, ev, res, ck, ckStored)
 		if err != nil {
 			return Reply{}, err
 		}

@@ -4,7 +4,8 @@ package store
 //
 // Keys that are used together share a hash tag ({…}), so that a Redis
 // Cluster keeps them in one slot: a chat's keys share {c:<handle>}, the
-// queue's keys share {q}, and subscriptions and broadcasts share {b}.
+// queue's keys share {q}, subscriptions and broadcasts share {b}, and
+// safety check-ins share {ck}.
 //
 // Keys lists every kind of key with what it may hold and how long it
 // lives. Its names are made by the same builders the code uses, called
@@ -140,6 +141,15 @@ func budgetAlertKeyOf(kind, w, b, level string) string {
 func memoryAlertKeyOf(kind, level string) string {
 	return prefix + "{budget}:alerted:" + kind + ":" + level
 }
+
+// Safety check-ins share the hash tag {ck}: one script moves a record and
+// the schedule together.
+const (
+	checkinDueKey     = prefix + "{ck}:due"
+	checkinNoticesKey = prefix + "{ck}:notices"
+)
+
+func checkinKey(handle string) string { return prefix + "{ck}:rec:" + handle }
 
 func subsKey() string                { return prefix + "{b}:subs" }
 func subCountriesKey() string        { return prefix + "{b}:subs:countries" }
@@ -389,6 +399,12 @@ func Keys() []Key {
 			"staff were alerted that budget K passed LEVEL % in that bucket", false},
 		{memoryAlertKeyOf(v("K"), vn("LEVEL")), "string", fixed(memoryAlertTTL),
 			"staff were alerted that Redis memory (K = memory) passed LEVEL %; deleted once it falls back", false},
+		{checkinDueKey, "zset", forever("each member until its check-in is stopped, missed or forgotten"),
+			"chat handles with a running check-in, scored by the time of the next thing to do (reminder, deadline plus grace, a claim's lease), in ms", false},
+		{checkinNoticesKey, "list", forever("each member until a bot process takes it"),
+			"refs of missed check-in cases whose defender checked in since, for a line in the staff alert chat (no content)", false},
+		{checkinKey(H), "hash", caller("the check-in's deadline plus grace and a margin, renewed at each check-in"),
+			"the chat's check-in: sealed = chat, language, UTC offset, interval, country, times and the duress word's HMAC, sealed with the bot's key; note = the defender's note, an age file sealed to the staff; plain deadline_ms, stage, version", false},
 		{botIDKey, "string", forever(""),
 			"the bot's age identity, sealed with the bot's secret", false},
 		{botRecipKey, "string", forever(""),

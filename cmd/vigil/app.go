@@ -97,6 +97,7 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 		Emergency: cfg.Emergency,
 		Files:     cfg.Files,
 		NewID:     intake.NewDraftID,
+		Checkin:   withMAC(cfg.Checkin, keys),
 	})
 	// The bot's reply key: staff seal replies to it, the bot opens them.
 	var botID seal.Identity
@@ -127,7 +128,8 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger, delivers bool) 
 	}
 	a.budget = budget.New(budget.Config{Store: st, Limits: cfg.Budget, Log: log})
 	a.service = intake.New(intake.Config{Engine: engine, Store: st, Keys: keys, Recipients: recipients, BotIdentity: botID,
-		Trust: trust, ReplyMaxAge: cfg.ReplyMaxAge, Limits: cfg.Limits, Budget: a.budget, Log: log, Fetch: a.fetch, Broadcasts: a.broadcasts, Rate: cfg.BroadcastRate})
+		Checkin: cfg.CheckinTimes,
+		Trust:   trust, ReplyMaxAge: cfg.ReplyMaxAge, Limits: cfg.Limits, Budget: a.budget, Log: log, Fetch: a.fetch, Broadcasts: a.broadcasts, Rate: cfg.BroadcastRate})
 	log.Info("ready", "recipients", len(recipients.Keys()), "languages", len(text.Languages()), "countries", len(cfg.Countries))
 	return a, nil
 }
@@ -158,3 +160,9 @@ func (a *app) fetch(ctx context.Context, id string) (io.ReadCloser, error) {
 }
 
 func (a *app) Close() error { return a.rdb.Close() }
+
+// withMAC gives the check-ins' settings the bot's MAC of duress words.
+func withMAC(ck flows.CheckinConfig, keys *seal.Keys) flows.CheckinConfig {
+	ck.MAC = intake.DuressMAC(keys)
+	return ck
+}

@@ -53,6 +53,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 	bc := bot.Config{Token: cfg.Token, APIURL: cfg.APIURL, Service: a.service, Replies: a.service, Text: a.text, Log: log,
 		Alerts: &bot.AlertConfig{Source: a.service, Budget: a.budget, Chat: cfg.AlertChat, Interval: cfg.AlertInterval, Lease: cfg.ClaimLease,
 			Escalations: a.store, Targets: cfg.Response},
+		Checkins: a.service, CheckinEvery: cfg.CheckinEvery,
 		Inbox: a.service, Partitions: cfg.Partitions, SweepEachRead: cfg.WaitReplicas > 0, ShutdownTimeout: cfg.ShutdownTimeout, Metrics: reg, LeaseTTL: cfg.LeaseTTL}
 	if err := publishPolicy(ctx, a); err != nil {
 		return err

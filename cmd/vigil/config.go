@@ -71,6 +71,12 @@ type Config struct {
 	BroadcastRate     float64          // messages per second, overall
 	BroadcastPaid     bool             // allow_paid_broadcast
 	BroadcastApproval int              // coordinators who must agree, the creator included
+
+	// Safety check-ins (VIGIL_CONFIG [checkin]); Checkin.MAC is set by
+	// the app, from the bot's key.
+	Checkin      flows.CheckinConfig
+	CheckinTimes intake.CheckinTimes
+	CheckinEvery time.Duration
 }
 
 // fileConfig is the TOML file's shape.
@@ -100,6 +106,13 @@ type fileConfig struct {
 	} `toml:"broadcast"`
 	Coordinators map[string]int64 `toml:"coordinators"`
 	Response     responseSection  `toml:"response"`
+	Checkin      struct {
+		Intervals     []string `toml:"intervals"`
+		RemindBefore  string   `toml:"remind_before"`
+		Grace         string   `toml:"grace"`
+		DefaultOffset string   `toml:"default_offset"`
+		Every         string   `toml:"every"`
+	} `toml:"checkin"`
 }
 
 // responseSection is the file's [response] section: the response-time
@@ -449,6 +462,9 @@ func (c *Config) readFile() error {
 	if c.Response, err = f.Response.targets(); err != nil {
 		return err
 	}
+	if err := checkinConfig(c, f); err != nil {
+		return err
+	}
 	c.AlertChat = f.Alerts.ChatID
 	if f.Alerts.Interval != "" {
 		d, err := time.ParseDuration(f.Alerts.Interval)
@@ -571,4 +587,57 @@ func or(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// checkinConfig reads [checkin]: intervals, remind_before, grace and every
+// are durations ("6h", "90s"), default_offset an offset from UTC ("+03:00").
+func checkinConfig(c *Config, f fileConfig) error {
+	ck := f.Checkin
+	c.Checkin.Intervals = slices.Clone(flows.DefaultCheckinIntervals)
+	c.Checkin.RemindBefore = time.Hour
+	c.CheckinTimes = intake.CheckinTimes{Grace: 30 * time.Minute, Lease: time.Minute}
+	c.CheckinEvery = 5 * time.Second
+	positive := func(name, v string, into *time.Duration) error {
+		if v == "" {
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return settingError("VIGIL_CONFIG", "checkin.%s: want a positive duration such as \"1h\" or \"30s\"", name)
+		}
+		*into = d
+		return nil
+	}
+	if len(ck.Intervals) > 0 {
+		c.Checkin.Intervals = nil
+		for _, v := range ck.Intervals {
+			var d time.Duration
+			if err := positive("intervals", v, &d); err != nil {
+				return err
+			}
+			if d%time.Second != 0 || slices.Contains(c.Checkin.Intervals, d) {
+				return settingError("VIGIL_CONFIG", "checkin.intervals: want distinct whole seconds or more, such as [\"6h\", \"12h\"]")
+			}
+			c.Checkin.Intervals = append(c.Checkin.Intervals, d)
+		}
+	}
+	for _, s := range []struct {
+		name, v string
+		into    *time.Duration
+	}{{"remind_before", ck.RemindBefore, &c.Checkin.RemindBefore}, {"grace", ck.Grace, &c.CheckinTimes.Grace}, {"every", ck.Every, &c.CheckinEvery}} {
+		if err := positive(s.name, s.v, s.into); err != nil {
+			return err
+		}
+	}
+	if c.Checkin.RemindBefore >= slices.Min(c.Checkin.Intervals) {
+		return settingError("VIGIL_CONFIG", "checkin.remind_before: must be shorter than the shortest interval")
+	}
+	if ck.DefaultOffset != "" {
+		off, ok := flows.ParseOffset(ck.DefaultOffset)
+		if !ok {
+			return settingError("VIGIL_CONFIG", "checkin.default_offset: want an offset from UTC such as \"+03:00\" or \"-05:00\"")
+		}
+		c.Checkin.DefaultOffset = off
+	}
+	return nil
 }

@@ -158,6 +158,7 @@ func (e *Env) wire(tb testing.TB) *Env {
 		Countries: Countries,
 		Emergency: map[string]string{"": "Duty officer +00 000", "UA": "112"},
 		NewID:     intake.NewDraftID,
+		Checkin:   flows.CheckinConfig{MAC: intake.DuressMAC(e.Keys)},
 	})
 	botID, err := intake.EnsureBotIdentity(context.Background(), e.Store, e.Keys)
 	if err != nil {
@@ -188,6 +189,18 @@ func (e *Env) wire(tb testing.TB) *Env {
 		}}
 	e.Service = intake.New(e.service)
 	return e
+}
+
+// UseCheckins gives the engine and the service the clock now and the
+// check-in settings ck and times (the duress MAC is the bot's). It
+// replaces Engine and Service: call it before handing them on.
+func (e *Env) UseCheckins(now func() time.Time, ck flows.CheckinConfig, times intake.CheckinTimes) {
+	ck.MAC = intake.DuressMAC(e.Keys)
+	e.Engine = flows.New(e.Text, flows.Config{Countries: Countries,
+		Emergency: map[string]string{"": "Duty officer +00 000", "UA": "112"},
+		NewID:     intake.NewDraftID, Now: now, Checkin: ck})
+	e.service.Engine, e.service.Now, e.service.Checkin = e.Engine, now, times
+	e.Service = intake.New(e.service)
 }
 
 // UseBudget gives the service a budget shared by all chats, with limits
