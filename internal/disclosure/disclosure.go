@@ -11,7 +11,8 @@
 //     worked out as the total minus the cells shown; so the smallest other
 //     cell is suppressed too (on a tie, the first of them in the order
 //     given, so the choice is the same every time for the same table).
-//   - A total below k is suppressed, and then so is every cell.
+//   - A total below k is suppressed, and then so is every cell. A count
+//     of zero is never suppressed: it names nobody.
 //
 // All suppressed cells are shown alike (as "<k", see [Hidden]): were the
 // complementary one marked differently, a reader who knows it is at least
@@ -75,7 +76,7 @@ func Hidden(k int) string { return "<" + strconv.Itoa(k) }
 // is the conservative choice.
 func Suppress(cells []int, total, k int) (hidden []bool, totalHidden bool) {
 	hidden = make([]bool, len(cells))
-	if total < k {
+	if total < k && total != 0 {
 		for i := range hidden {
 			hidden[i] = true
 		}
@@ -83,7 +84,7 @@ func Suppress(cells []int, total, k int) (hidden []bool, totalHidden bool) {
 	}
 	n := 0
 	for i, c := range cells {
-		if c < k {
+		if c < k && c != 0 {
 			hidden[i] = true
 			n++
 		}
@@ -93,7 +94,7 @@ func Suppress(cells []int, total, k int) (hidden []bool, totalHidden bool) {
 	}
 	smallest := -1
 	for i, c := range cells {
-		if !hidden[i] && (smallest < 0 || c < cells[smallest]) {
+		if !hidden[i] && c != 0 && (smallest < 0 || c < cells[smallest]) {
 			smallest = i
 		}
 	}

@@ -28,7 +28,9 @@ func TestSuppress(t *testing.T) {
 		{"k of 2 hides only ones", []int{9, 2, 1}, 12, 2, []bool{false, true, true}, false},
 		{"multi-valued: rows add up to more than the total", []int{8, 6, 2}, 10, 5, []bool{false, true, true}, false},
 		{"no cells", nil, 7, 5, []bool{}, false},
-		{"no cases", nil, 0, 5, []bool{}, true},
+		{"zeros are neither hidden nor hide", []int{9, 6, 2, 0}, 17, 5, []bool{false, true, true, false}, false},
+		{"no cases: a zero names nobody", nil, 0, 5, []bool{}, false},
+		{"a lone count, as of unreadable reports", nil, 3, 5, []bool{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hidden, totalHidden := disclosure.Suppress(tc.cells, tc.total, tc.k)
