@@ -194,6 +194,15 @@ func (s *Service) Count(ctx context.Context, by string, since, until time.Time, 
 	return all[0], nil
 }
 
+// AuditUnsuppressed records in the audit trail, before true counts below
+// the statistics threshold are shown to the staff member, that they were
+// asked for: who and when (as every entry) and command, the command line
+// that asked. command must hold no count. If the entry cannot be written,
+// nothing may be shown.
+func (s *Service) AuditUnsuppressed(ctx context.Context, command string) error {
+	return s.audit(ctx, "stats-unsuppressed", "", command)
+}
+
 // Counts is Count by several dimensions at once, in the order given, for
 // one decryption of the period's cases (audited once, naming them all).
 func (s *Service) Counts(ctx context.Context, by []string, since, until time.Time, label func(dimension, key string) string) ([]Stats, error) {

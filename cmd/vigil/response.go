@@ -29,8 +29,8 @@ type monthJSON struct {
 // responseStats prints `vigil triage stats --response`: per month of
 // reception, the cases and how fast they were claimed and first answered.
 // A month with fewer than k cases shows "<k" instead of its numbers.
-func (t *triageCLI) responseStats(ctx context.Context, since, until time.Time) error {
-	st, err := t.svc.ResponseTimes(ctx, since, until, 0)
+func (t *triageCLI) responseStats(ctx context.Context, since, until time.Time, k int) error {
+	st, err := t.svc.ResponseTimes(ctx, since, until, k)
 	if err != nil {
 		return err
 	}

@@ -186,4 +186,32 @@ func TestTriageStatsResponse(t *testing.T) {
 	if _, stderr, code := vigil(t, vars, "", "triage", "stats", "--response", "--chart", filepath.Join(t.TempDir(), "x.svg")); code == 0 || !strings.Contains(stderr, "--chart") {
 		t.Errorf("--chart with --response: exit %d, %q", code, stderr)
 	}
+	// The statistics' threshold applies: with --min-count 2 February's two
+	// cases show; with 6 January's five are hidden too; --unsuppressed
+	// shows every month, with the warning, and is audited.
+	if csv := run("--csv", "--min-count", "2"); !strings.Contains(csv, "2026-02,2,0,") {
+		t.Errorf("--min-count 2 still hides February:\n%s", csv)
+	}
+	if csv := run("--csv", "--min-count", "6"); !strings.Contains(csv, "2026-01,<6,") {
+		t.Errorf("--min-count 6 shows January's five:\n%s", csv)
+	}
+	unsuppressed := func() (n int) {
+		log, err := env.Store.AuditLog(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range log {
+			if e.What == "stats-unsuppressed" && strings.Contains(e.Detail, "--response") {
+				n++
+			}
+		}
+		return n
+	}
+	out, stderr, code := vigil(t, vars, "", "triage", "stats", "--response", "--csv", "--unsuppressed")
+	if code != 0 || !strings.Contains(out, "2026-02,2,0,") || !strings.Contains(stderr, "WARNING") {
+		t.Errorf("--unsuppressed: exit %d\n%s%s", code, out, stderr)
+	}
+	if n := unsuppressed(); n != 1 {
+		t.Errorf("--unsuppressed --response was audited %d times, want once", n)
+	}
 }

@@ -60,7 +60,7 @@ func (t *triageCLI) serve(ctx context.Context, haveIdentity, haveRecipients bool
 	}
 	bc, canCreate := t.broadcasts(signer)
 	console, err := web.New(web.Config{Service: t.svc, Staff: t.staff, Text: t.text, Log: log,
-		Poll: t.f.poll, Hosts: hosts, Broadcasts: bc, CanCreate: canCreate})
+		Poll: t.f.poll, Hosts: hosts, Broadcasts: bc, CanCreate: canCreate, MinCount: t.f.minCount})
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/vigil-hrd/vigil/flows"
-	"github.com/vigil-hrd/vigil/internal/chart"
+	"github.com/vigil-hrd/vigil/internal/disclosure"
 	"github.com/vigil-hrd/vigil/internal/textsafe"
 	"github.com/vigil-hrd/vigil/locales"
 	"github.com/vigil-hrd/vigil/response"
@@ -46,10 +46,14 @@ const triageUsage = `usage: vigil triage COMMAND [flags]
   trust-bot-key KEY             accept a new bot reply key (age1…) after a real rotation
   export -o FILE [--format json|csv] [--since DATE] [--until DATE]
   stats [--by country|category|month|perpetrator] [--since DATE] [--until DATE]
-        [--csv] [--chart FILE.svg|FILE.png]
-  stats --response [--since DATE] [--until DATE] [--csv]
+        [--csv] [--chart FILE.svg|FILE.png] [--min-count N] [--unsuppressed]
+                                counts below N (VIGIL_STATS_MIN_COUNT, default 5)
+                                show as <N; --unsuppressed shows them, audited
+                                (docs/statistics.md)
+  stats --response [--since DATE] [--until DATE] [--csv] [--min-count N] [--unsuppressed]
                                 per month: cases, median and 90th percentile
-                                time to claim and to first reply
+                                time to claim and to first reply; a month of
+                                fewer than N cases shows <N
   purge --closed-before DATE [--yes]
   audit [--ref REF] [--verify [--keyring FILE]]
                                 --verify checks signed entries against the staff
@@ -101,6 +105,8 @@ type triageFlags struct {
 	poll                          time.Duration
 	signKey, keyring              string
 	verify                        bool
+	minCount                      int  // k of the statistics, resolved from --min-count or VIGIL_STATS_MIN_COUNT
+	unsuppressed                  bool // stats: true counts, for the staff member's eyes only
 }
 
 // runTriage is the staff tool. Decryption happens here, with the staff member's
@@ -146,9 +152,14 @@ func runTriage(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.StringVar(&f.signKey, "sign-key", "", "")
 	fs.StringVar(&f.keyring, "keyring", "", "")
 	fs.BoolVar(&f.verify, "verify", false, "")
+	fs.IntVar(&f.minCount, "min-count", 0, "")
+	fs.BoolVar(&f.unsuppressed, "unsuppressed", false, "")
 	// Flags may come before or after the positional arguments.
 	pos, err := parseAnywhere(fs, args)
 	if err != nil {
+		return err
+	}
+	if f.minCount, err = statsMinCount(fs, f.minCount, getenv); err != nil {
 		return err
 	}
 	if len(f.ids) == 0 && getenv("VIGIL_IDENTITY") != "" {
@@ -702,55 +713,119 @@ func (t *triageCLI) export(ctx context.Context) error {
 	return nil
 }
 
+// statsMinCount is the threshold k of the statistics: --min-count when
+// given, else VIGIL_STATS_MIN_COUNT, else 5. Each is refused below 2, the
+// error naming it. The setting is checked even when the flag overrides
+// it, so that a mistake in it is found at once.
+func statsMinCount(fs *flag.FlagSet, flagged int, getenv func(string) string) (int, error) {
+	k, err := disclosure.ParseMinCount(getenv("VIGIL_STATS_MIN_COUNT"))
+	if err != nil {
+		return 0, settingError("VIGIL_STATS_MIN_COUNT", "%v", err)
+	}
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "min-count" {
+			k, err = flagged, disclosure.CheckMinCount(flagged)
+		}
+	})
+	if err != nil {
+		return 0, settingError("--min-count", "%v", err)
+	}
+	return k, nil
+}
+
+// unsuppressedWarning is printed to standard error by stats --unsuppressed.
+const unsuppressedWarning = "WARNING: counts below %d can identify people; do not share this output.\n"
+
+// stats prints the counts of one dimension with small counts suppressed
+// (triage.Stats.Suppress): as a table, --csv or --json, and as a chart
+// with --chart. Every output shows the same cells as "<k". With
+// --unsuppressed it shows the true counts, after warning on standard
+// error and recording in the audit trail who asked, when and with which
+// command (never a count).
 func (t *triageCLI) stats(ctx context.Context) error {
 	since, until, err := t.span()
 	if err != nil {
 		return err
 	}
-	if t.f.response {
-		if t.f.chartFile != "" {
-			return errors.New("--chart draws counts of reports; it does not go with --response")
+	if t.f.response && t.f.chartFile != "" {
+		return errors.New("--chart draws counts of reports; it does not go with --response")
+	}
+	if t.f.unsuppressed {
+		fmt.Fprintf(t.errw, unsuppressedWarning, t.f.minCount)
+		if err := t.svc.AuditUnsuppressed(ctx, t.statsCommand()); err != nil {
+			return err
 		}
-		return t.responseStats(ctx, since, until)
+	}
+	if t.f.response {
+		k := t.f.minCount
+		if t.f.unsuppressed {
+			k = 1 // a month of any number of cases shows its times
+		}
+		return t.responseStats(ctx, since, until, k)
 	}
 	st, err := t.svc.Count(ctx, t.f.by, since, until, t.label)
 	if err != nil {
 		return err
 	}
-	if t.f.chartFile != "" {
-		c := chart.Chart{Title: "Reports by " + t.f.by, Subtitle: period(st)}
-		for _, r := range st.Rows {
-			c.Bars = append(c.Bars, chart.Bar{Label: r.Label, Count: r.Count})
+	tab := st.Unsuppressed()
+	if !t.f.unsuppressed {
+		if tab, err = st.Suppress(t.f.minCount); err != nil {
+			return settingError("--min-count", "%v", err)
 		}
-		if err := c.WriteFile(t.f.chartFile); err != nil {
+	}
+	if t.f.chartFile != "" {
+		if err := tab.Chart("Reports by "+t.f.by, period(tab)).WriteFile(t.f.chartFile); err != nil {
 			return err
 		}
 		fmt.Fprintf(t.errw, "chart written to %s\n", t.f.chartFile)
 	}
 	switch {
 	case t.f.json:
-		return writeJSON(t.out, st)
+		enc := json.NewEncoder(t.out)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // "<5", as the table and CSV show it
+		return enc.Encode(tab)
 	case t.f.csv:
 		cw := textsafe.NewCSV(t.out)
 		cw.Write([]string{t.f.by, "label", "count"})
-		for _, r := range st.Rows {
-			cw.Write([]string{r.Key, r.Label, strconv.Itoa(r.Count)})
+		for _, r := range tab.Rows {
+			cw.Write([]string{r.Key, r.Label, r.Display})
 		}
 		return cw.Flush()
 	}
-	fmt.Fprintf(t.out, "Reports by %s — %s\n\n", t.f.by, period(st))
+	fmt.Fprintf(t.out, "Reports by %s — %s\n\n", t.f.by, period(tab))
 	w := tabwriter.NewWriter(t.out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	for _, r := range st.Rows {
-		fmt.Fprintf(w, "%s\t%d\t\n", textsafe.TerminalLine(r.Label), r.Count)
+	for _, r := range tab.Rows {
+		fmt.Fprintf(w, "%s\t%s\t\n", textsafe.TerminalLine(r.Label), r.Display)
 	}
 	w.Flush()
-	if st.Unreadable > 0 {
-		fmt.Fprintf(t.out, "\n%d reports could not be opened with this identity and are not counted.\n", st.Unreadable)
+	if tab.Unreadable.Count == nil || *tab.Unreadable.Count > 0 {
+		fmt.Fprintf(t.out, "\n%s reports could not be opened with this identity and are not counted.\n", tab.Unreadable.Display)
+	}
+	if tab.MinCount > 0 {
+		fmt.Fprintf(t.out, "\n%s: fewer than %d reports, or a count hidden so that such a one cannot be worked out from the total.\n",
+			disclosure.Hidden(tab.MinCount), tab.MinCount)
 	}
 	return nil
 }
 
-func period(st triage.Stats) string {
+// statsCommand is the stats command line as the audit trail records it:
+// the options that choose what is counted, which hold no count.
+func (t *triageCLI) statsCommand() string {
+	cmd := "vigil triage stats --by " + t.f.by
+	if t.f.response {
+		cmd = "vigil triage stats --response"
+	}
+	if t.f.since != "" {
+		cmd += " --since " + t.f.since
+	}
+	if t.f.until != "" {
+		cmd += " --until " + t.f.until
+	}
+	return cmd + " --unsuppressed"
+}
+
+func period(st triage.Table) string {
 	from, to := "the first report", "now"
 	if !st.Since.IsZero() {
 		from = st.Since.Format("2006-01-02")
@@ -759,10 +834,10 @@ func period(st triage.Stats) string {
 		to = st.Until.Format("2006-01-02")
 	}
 	noun := "reports"
-	if st.Cases == 1 {
+	if st.Cases.Count != nil && *st.Cases.Count == 1 {
 		noun = "report"
 	}
-	return fmt.Sprintf("received from %s to %s, %d %s", from, to, st.Cases, noun)
+	return fmt.Sprintf("received from %s to %s, %s %s", from, to, st.Cases.Display, noun)
 }
 
 func (t *triageCLI) purge(ctx context.Context) error {

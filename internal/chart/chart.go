@@ -19,6 +19,14 @@
 // included) become one space and other control characters are dropped.
 // Negative counts are printed as given but drawn as empty bars.
 //
+// # Suppressed counts
+//
+// A bar whose [Bar.Hidden] is set stands for a count that must not be
+// shown (see internal/disclosure): it is drawn as a hatched stub of fixed
+// length with the Hidden text ("<5") after it. Its Count is never read, so
+// nothing in the chart (text, bar lengths, the scale of the other bars)
+// depends on it: the output is the same whatever the hidden count is.
+//
 // # Formats
 //
 //   - SVG ([Chart.SVG]): 800 px wide, the height grows with the number of
@@ -65,6 +73,10 @@ import (
 type Bar struct {
 	Label string
 	Count int
+	// Hidden, when not empty, withholds the count: the bar is a hatched
+	// stub of fixed length followed by this text (such as "<5"), and
+	// Count is not read.
+	Hidden string
 }
 
 // Chart is what to draw.
@@ -91,6 +103,8 @@ const (
 	maxLabelCol = 40  // labels are shortened to this many columns
 	maxTextCol  = 200 // titles are shortened to at most this many columns
 	noDataRows  = 2   // height of the "No data" area, in rows
+	stubLen     = 14  // length of a hidden count's bar
+	hatch       = 6   // period of its stripes
 )
 
 const (
@@ -155,7 +169,9 @@ type layout struct {
 	barX, plotW      float64 // where bars start; length of the longest
 	labelRight       float64 // where labels end
 	labels, counts   []string
-	maxCount         int
+	lens             []float64 // each bar's length
+	hidden           []bool    // whether each bar's count is withheld
+	maxCount         int       // of the counts shown
 }
 
 func (c Chart) layout(f face) layout {
@@ -178,9 +194,14 @@ func (c Chart) layout(f face) layout {
 	var labelW, countW float64
 	for _, b := range c.Bars {
 		cnt := strconv.Itoa(b.Count)
+		if b.Hidden != "" {
+			cnt = fit(b.Hidden, maxLabelCol, width, f.prep, f.body)
+		} else {
+			l.maxCount = max(l.maxCount, b.Count)
+		}
 		l.counts = append(l.counts, cnt)
+		l.hidden = append(l.hidden, b.Hidden != "")
 		countW = max(countW, f.body(cnt))
-		l.maxCount = max(l.maxCount, b.Count)
 	}
 	// Labels are shortened further if they would leave too little room for
 	// the bars (forty W's, say).
@@ -193,6 +214,13 @@ func (c Chart) layout(f face) layout {
 	l.barX = math.Round(margin + labelW + labelGap)
 	l.labelRight = l.barX - labelGap
 	l.plotW = width - margin - countW - countGap - l.barX
+	for _, b := range c.Bars {
+		n := float64(stubLen)
+		if b.Hidden == "" {
+			n = l.barLen(b.Count)
+		}
+		l.lens = append(l.lens, n)
+	}
 
 	rows := len(c.Bars)
 	if rows == 0 {
@@ -383,11 +411,20 @@ func (c Chart) SVG(w io.Writer) error {
 		return err
 	}
 
+	if slices.Contains(l.hidden, true) {
+		fmt.Fprintf(&b, "<defs><pattern id=\"hidden\" width=\"%d\" height=\"%d\" patternUnits=\"userSpaceOnUse\" "+
+			"patternTransform=\"rotate(45)\"><rect width=\"2\" height=\"%d\" fill=\"%s\"/></pattern></defs>\n",
+			hatch, hatch, hatch, hex(barColour))
+	}
 	fmt.Fprintf(&b, "<g fill=\"%s\">\n", hex(barColour))
-	for i, bar := range c.Bars {
-		if n := l.barLen(bar.Count); n > 0 {
-			fmt.Fprintf(&b, "<rect x=\"%s\" y=\"%s\" width=\"%s\" height=\"%d\"/>\n",
-				num(l.barX), num(l.rowMid(i)-barHeight/2), num(n), barHeight)
+	for i := range c.Bars {
+		if n := l.lens[i]; n > 0 {
+			fill := ""
+			if l.hidden[i] {
+				fill = ` fill="url(#hidden)" stroke="` + hex(barColour) + `" stroke-width="1"`
+			}
+			fmt.Fprintf(&b, "<rect x=\"%s\" y=\"%s\" width=\"%s\" height=\"%d\"%s/>\n",
+				num(l.barX), num(l.rowMid(i)-barHeight/2), num(n), barHeight, fill)
 		}
 	}
 	b.WriteString("</g>\n")
@@ -399,9 +436,10 @@ func (c Chart) SVG(w io.Writer) error {
 	}
 	b.WriteString("</g>\n")
 	fmt.Fprintf(&b, "<g fill=\"%s\">\n", hex(ink))
-	for i, bar := range c.Bars {
-		fmt.Fprintf(&b, "<text x=\"%s\" y=\"%s\">%s</text>\n",
-			num(l.barX+l.barLen(bar.Count)+countGap), baseline(l.rowMid(i)), l.counts[i])
+	for i := range c.Bars {
+		fmt.Fprintf(&b, "<text x=\"%s\" y=\"%s\">", num(l.barX+l.lens[i]+countGap), baseline(l.rowMid(i)))
+		text(l.counts[i])
+		b.WriteString("</text>\n")
 	}
 	b.WriteString("</g>\n")
 	fmt.Fprintf(&b, "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"%s\" stroke-width=\"1\" shape-rendering=\"crispEdges\"/>\n",
@@ -489,6 +527,21 @@ func (cv canvas) fill(r image.Rectangle, c color.RGBA) {
 	draw.Draw(cv.img, r, image.NewUniform(c), image.Point{}, draw.Src)
 }
 
+// hatch draws r's outline and diagonal stripes inside it: the stub of a
+// hidden count.
+func (cv canvas) hatch(r image.Rectangle, c color.RGBA) {
+	idx := uint8(palette.Index(c))
+	r = r.Intersect(cv.img.Bounds())
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			edge := x < r.Min.X+pngScale || x >= r.Max.X-pngScale || y < r.Min.Y+pngScale || y >= r.Max.Y-pngScale
+			if edge || (x+y)%(hatch*pngScale) < 2*pngScale {
+				cv.img.SetColorIndex(x, y, idx)
+			}
+		}
+	}
+}
+
 // text draws s (as prepared by asciiOnly) with its top-left corner at (x, y).
 func (cv canvas) text(s string, x, y, scale int, bold bool, c color.RGBA) {
 	face := basicfont.Face7x13
@@ -549,16 +602,21 @@ func (c Chart) PNG(w io.Writer) error {
 		return encodePNG(w, cv.img)
 	}
 	barX := px(l.barX)
-	for i, bar := range c.Bars {
+	for i := range c.Bars {
 		mid := px(l.rowMid(i))
-		if n := l.barLen(bar.Count); n > 0 {
+		if n := l.lens[i]; n > 0 {
 			top := mid - px(barHeight)/2
-			cv.fill(image.Rect(barX, top, barX+max(1, px(n)), top+px(barHeight)), barColour)
+			r := image.Rect(barX, top, barX+max(1, px(n)), top+px(barHeight))
+			if l.hidden[i] {
+				cv.hatch(r, barColour)
+			} else {
+				cv.fill(r, barColour)
+			}
 		}
 		lab := l.labels[i]
 		lw := int(pngTextWidth(lab, pngBodyScale, false))
 		cv.text(lab, px(l.labelRight)-lw, mid-bodyH/2, pngBodyScale, false, ink)
-		cv.text(l.counts[i], barX+px(l.barLen(bar.Count)+countGap), mid-bodyH/2, pngBodyScale, false, ink)
+		cv.text(l.counts[i], barX+px(l.lens[i]+countGap), mid-bodyH/2, pngBodyScale, false, ink)
 	}
 	// The axis: one SVG pixel (two PNG pixels) wide, just left of the bars.
 	cv.fill(image.Rect(barX-pngScale, px(l.barsTop), barX, px(l.barsTop+float64(len(c.Bars))*rowHeight)), axis)

@@ -21,15 +21,15 @@ var sample = Chart{
 	Title:    "Reports by country",
 	Subtitle: "Reports received 2026-01-01 to 2026-06-30, N = 123",
 	Bars: []Bar{
-		{"Belarus", 41},
-		{"Syrian Arab Republic / سوريا", 27},
-		{"Democratic Republic of the Congo", 19},
-		{"Côte d’Ivoire", 12},
-		{"Türkiye", 9},
-		{"Territory with a needlessly long name for testing the ellipsis", 8},
-		{"Myanmar", 6},
-		{"Other countries", 1},
-		{"Not stated", 0},
+		{Label: "Belarus", Count: 41},
+		{Label: "Syrian Arab Republic / سوريا", Count: 27},
+		{Label: "Democratic Republic of the Congo", Count: 19},
+		{Label: "Côte d’Ivoire", Count: 12},
+		{Label: "Türkiye", Count: 9},
+		{Label: "Territory with a needlessly long name for testing the ellipsis", Count: 8},
+		{Label: "Myanmar", Count: 6},
+		{Label: "Other countries", Count: 1, Hidden: "<5"},
+		{Label: "Not stated", Count: 0},
 	},
 }
 
@@ -120,14 +120,14 @@ func TestSVG(t *testing.T) {
 			"Reports by country", sample.Subtitle, "Belarus", "41",
 			"Syrian Arab Republic / سوريا", "27", "Côte d’Ivoire", "Not stated", "0",
 		}},
-		{"hostile label", Chart{Title: hostile, Bars: []Bar{{hostile, 3}, {"a & b", 1}}},
+		{"hostile label", Chart{Title: hostile, Bars: []Bar{{Label: hostile, Count: 3}, {Label: "a & b", Count: 1}}},
 			[]string{hostile, "3", "a & b", "1"}},
-		{"hostile subtitle", Chart{Subtitle: hostile, Bars: []Bar{{"x", 1}}}, []string{hostile}},
+		{"hostile subtitle", Chart{Subtitle: hostile, Bars: []Bar{{Label: "x", Count: 1}}}, []string{hostile}},
 		{"no data", Chart{Title: "Reports by month"}, []string{"Reports by month", "No data"}},
 		{"no data, no title", Chart{}, []string{"No data"}},
-		{"negative count", Chart{Bars: []Bar{{"odd", -2}, {"fine", 5}}}, []string{"odd", "-2", "5"}},
-		{"all zero", Chart{Bars: []Bar{{"a", 0}, {"b", 0}}}, []string{"a", "b", "0"}},
-		{"control characters", Chart{Bars: []Bar{{"line\nbreak\x00\x1b", 1}}}, []string{"line break"}},
+		{"negative count", Chart{Bars: []Bar{{Label: "odd", Count: -2}, {Label: "fine", Count: 5}}}, []string{"odd", "-2", "5"}},
+		{"all zero", Chart{Bars: []Bar{{Label: "a", Count: 0}, {Label: "b", Count: 0}}}, []string{"a", "b", "0"}},
+		{"control characters", Chart{Bars: []Bar{{Label: "line\nbreak\x00\x1b", Count: 1}}}, []string{"line break"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,7 +160,7 @@ func TestSVGHeightGrows(t *testing.T) {
 	h := func(n int) int {
 		c := Chart{Title: "T"}
 		for i := range n {
-			c.Bars = append(c.Bars, Bar{strconv.Itoa(i), i + 1})
+			c.Bars = append(c.Bars, Bar{Label: strconv.Itoa(i), Count: i + 1})
 		}
 		doc := renderSVG(t, c)
 		var v struct {
@@ -177,7 +177,7 @@ func TestSVGHeightGrows(t *testing.T) {
 }
 
 func TestSVGBarsInOrderAndProportional(t *testing.T) {
-	doc := renderSVG(t, Chart{Bars: []Bar{{"small", 10}, {"big", 40}, {"mid", 20}}})
+	doc := renderSVG(t, Chart{Bars: []Bar{{Label: "small", Count: 10}, {Label: "big", Count: 40}, {Label: "mid", Count: 20}}})
 	var v struct {
 		G []struct {
 			Rect []struct {
@@ -211,10 +211,10 @@ func TestPNG(t *testing.T) {
 		wantBars bool
 	}{
 		{"sample", sample, true},
-		{"hostile and non-ASCII", Chart{Title: hostile, Subtitle: "سوريا 東京", Bars: []Bar{{hostile, 2}, {"سوريا", 1}}}, true},
+		{"hostile and non-ASCII", Chart{Title: hostile, Subtitle: "سوريا 東京", Bars: []Bar{{Label: hostile, Count: 2}, {Label: "سوريا", Count: 1}}}, true},
 		{"no data", Chart{Title: "Reports by month", Subtitle: "N = 0"}, false},
 		{"no data, no title", Chart{}, false},
-		{"all zero", Chart{Bars: []Bar{{"a", 0}}}, false},
+		{"all zero", Chart{Bars: []Bar{{Label: "a", Count: 0}}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -240,7 +240,7 @@ func TestPNGHeightGrows(t *testing.T) {
 	for _, n := range []int{1, 2, 10} {
 		c := Chart{Title: "T", Subtitle: "S"}
 		for i := range n {
-			c.Bars = append(c.Bars, Bar{"bar " + strconv.Itoa(i), i + 1})
+			c.Bars = append(c.Bars, Bar{Label: "bar " + strconv.Itoa(i), Count: i + 1})
 		}
 		h := renderPNG(t, c).Bounds().Dy()
 		if h <= prev {
@@ -251,8 +251,8 @@ func TestPNGHeightGrows(t *testing.T) {
 }
 
 func TestPNGBarLengths(t *testing.T) {
-	img := renderPNG(t, Chart{Bars: []Bar{{"a", 10}, {"b", 40}}})
-	l := Chart{Bars: []Bar{{"a", 10}, {"b", 40}}}.layout(pngFace)
+	img := renderPNG(t, Chart{Bars: []Bar{{Label: "a", Count: 10}, {Label: "b", Count: 40}}})
+	l := Chart{Bars: []Bar{{Label: "a", Count: 10}, {Label: "b", Count: 40}}}.layout(pngFace)
 	run := func(i int) int {
 		y := int(l.rowMid(i) * pngScale)
 		n := 0
@@ -295,7 +295,7 @@ func TestShorten(t *testing.T) {
 func TestLongLabelsShortenedInBothFormats(t *testing.T) {
 	long := "Territory with a needlessly long name for testing the ellipsis"
 	want := long[:39] + "…"
-	c := Chart{Bars: []Bar{{long, 3}}}
+	c := Chart{Bars: []Bar{{Label: long, Count: 3}}}
 
 	_, texts := svgTexts(t, renderSVG(t, c))
 	if !slices.Contains(texts, want) {
@@ -313,7 +313,7 @@ func TestLongLabelsShortenedInBothFormats(t *testing.T) {
 }
 
 func TestWideLabelsLeaveRoomForBars(t *testing.T) {
-	c := Chart{Bars: []Bar{{strings.Repeat("W", 60), 1}, {"a", 1_000_000}}}
+	c := Chart{Bars: []Bar{{Label: strings.Repeat("W", 60), Count: 1}, {Label: "a", Count: 1_000_000}}}
 	for _, f := range []struct {
 		name string
 		face face
@@ -332,7 +332,7 @@ func TestWideLabelsLeaveRoomForBars(t *testing.T) {
 }
 
 func TestLongTitleFits(t *testing.T) {
-	c := Chart{Title: strings.Repeat("Reports by country ", 20), Subtitle: strings.Repeat("N = 123, ", 40), Bars: []Bar{{"a", 1}}}
+	c := Chart{Title: strings.Repeat("Reports by country ", 20), Subtitle: strings.Repeat("N = 123, ", 40), Bars: []Bar{{Label: "a", Count: 1}}}
 	for _, f := range []struct {
 		name string
 		face face
@@ -442,4 +442,63 @@ func TestWriteSample(t *testing.T) {
 		}
 		t.Logf("wrote %s", path)
 	}
+}
+
+// TestHiddenCountLeavesNoTrace: a bar whose count is withheld is drawn
+// without it. The chart is byte for byte the same whatever the hidden
+// count (3, 1, or larger than every count shown, which would otherwise set
+// the scale), in SVG and PNG; the SVG shows "<5" where the count was, no
+// text holds the 3, and the hidden bar is a stub of fixed length.
+func TestHiddenCountLeavesNoTrace(t *testing.T) {
+	with := func(hidden int) Chart {
+		return Chart{Title: "Reports by country", Subtitle: "N = 40", Bars: []Bar{
+			{Label: "Ukraine (UA)", Count: 25}, {Label: "Georgia (GE)", Count: 12},
+			{Label: "Belarus (BY)", Count: hidden, Hidden: "<5"}}}
+	}
+	svg3, png3 := renderSVG(t, with(3)), pngBytes(t, with(3))
+	for _, other := range []int{1, 4, 0, 1000} {
+		if !bytes.Equal(svg3, renderSVG(t, with(other))) {
+			t.Errorf("the SVG with a hidden 3 differs from the one with a hidden %d", other)
+		}
+		if !bytes.Equal(png3, pngBytes(t, with(other))) {
+			t.Errorf("the PNG with a hidden 3 differs from the one with a hidden %d", other)
+		}
+	}
+	_, texts := svgTexts(t, svg3)
+	if !slices.Contains(texts, "<5") {
+		t.Errorf("the hidden bar is not labelled <5: %q", texts)
+	}
+	for _, s := range texts {
+		if strings.Contains(s, "3") {
+			t.Errorf("a text of the SVG holds the hidden 3: %q", s)
+		}
+	}
+	var v struct {
+		G []struct {
+			Rect []struct {
+				Width float64 `xml:"width,attr"`
+				Fill  string  `xml:"fill,attr"`
+			} `xml:"rect"`
+		} `xml:"g"`
+	}
+	if err := xml.Unmarshal(svg3, &v); err != nil {
+		t.Fatal(err)
+	}
+	rects := v.G[0].Rect
+	if len(rects) != 3 || rects[2].Width != stubLen || rects[2].Fill != "url(#hidden)" || rects[0].Fill != "" {
+		t.Fatalf("bars %+v: want two solid bars and a hatched stub %d px long", rects, stubLen)
+	}
+	// The shown bars keep their scale: the longest spans the plot area.
+	if r := rects[0].Width / rects[1].Width; r < 25.0/12-0.05 || r > 25.0/12+0.05 {
+		t.Errorf("25 vs 12: width ratio %.2f", r)
+	}
+}
+
+func pngBytes(t *testing.T, c Chart) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := c.PNG(&b); err != nil {
+		t.Fatalf("PNG: %v", err)
+	}
+	return b.Bytes()
 }

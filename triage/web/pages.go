@@ -16,7 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vigil-hrd/vigil/flows"
-	"github.com/vigil-hrd/vigil/internal/chart"
+	"github.com/vigil-hrd/vigil/internal/disclosure"
 	"github.com/vigil-hrd/vigil/internal/textsafe"
 	"github.com/vigil-hrd/vigil/response"
 	"github.com/vigil-hrd/vigil/triage"
@@ -479,7 +479,8 @@ type statsView struct {
 	Since, Until string
 	Summary      string
 	Cases        string
-	Unreadable   int
+	Unreadable   string // "" when every report opened
+	Suppressed   string // what "<k" means
 	Tables       []statTable
 	CSV          string
 }
@@ -487,8 +488,30 @@ type statsView struct {
 type statTable struct {
 	By, Title string
 	Chart     template.URL // an SVG bar chart as a data: URL (the page's CSP allows data: images only)
-	Rows      []triage.Row
+	Rows      []triage.TableRow
 	CSV       string
+}
+
+// suppress is the counts as the console shows them: small ones hidden.
+func (s *Server) suppress(all []triage.Stats) ([]triage.Table, error) {
+	out := make([]triage.Table, len(all))
+	for i, st := range all {
+		t, err := st.Suppress(s.cfg.MinCount)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = t
+	}
+	return out, nil
+}
+
+// casesText is "12 reports counted.", or, for a suppressed total, that
+// there were fewer than k.
+func casesText(x texts, c triage.Cell, k int) string {
+	if c.Suppressed {
+		return x.T("stats.cases_few", "Min", k)
+	}
+	return x.N("stats.cases", *c.Count)
 }
 
 // period reads since and until (a whole day, inclusive) from a query.
@@ -520,7 +543,12 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request, sess *session) {
 	x := p.L
 	p.Title = x.T("stats.title")
 	since, until, sinceText, untilText, problems := period(x, r.URL.Query())
-	all, err := s.cfg.Service.Counts(r.Context(), statOrder, since, until, x.label)
+	counted, err := s.cfg.Service.Counts(r.Context(), statOrder, since, until, x.label)
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	all, err := s.suppress(counted)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
@@ -540,16 +568,16 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request, sess *session) {
 		to = untilText
 	}
 	v := &statsView{Since: sinceText, Until: untilText, Summary: x.T("stats.summary", "From", from, "To", to),
-		CSV: "/stats.csv?" + q.Encode()}
+		CSV: "/stats.csv?" + q.Encode(), Suppressed: x.T("stats.suppressed", "Hidden", disclosure.Hidden(s.cfg.MinCount), "Min", s.cfg.MinCount)}
 	for _, st := range all {
-		v.Unreadable = st.Unreadable
-		v.Cases = x.N("stats.cases", st.Cases)
-		title := x.T(statTitles[st.By])
-		rows := notGiven(x, st.Rows)
-		c := chart.Chart{Title: title, Subtitle: v.Summary + " " + v.Cases}
-		for _, row := range rows {
-			c.Bars = append(c.Bars, chart.Bar{Label: row.Label, Count: row.Count})
+		if st.Unreadable.Count == nil || *st.Unreadable.Count > 0 {
+			v.Unreadable = st.Unreadable.Display
 		}
+		v.Cases = casesText(x, st.Cases, s.cfg.MinCount)
+		title := x.T(statTitles[st.By])
+		st.Rows = notGiven(x, st.Rows)
+		rows := st.Rows
+		c := st.Chart(title, v.Summary+" "+v.Cases)
 		var svg bytes.Buffer
 		if err := c.SVG(&svg); err != nil {
 			s.fail(w, r, sess, err)
@@ -569,7 +597,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request, sess *session) {
 
 // notGiven names the row of reports without an answer in the page's
 // language.
-func notGiven(x texts, rows []triage.Row) []triage.Row {
+func notGiven(x texts, rows []triage.TableRow) []triage.TableRow {
 	out := slices.Clone(rows)
 	for i := range out {
 		if out[i].Key == "" {
@@ -580,7 +608,7 @@ func notGiven(x texts, rows []triage.Row) []triage.Row {
 }
 
 // statsCSV sends the counts of one dimension (by=…) or all four as CSV:
-// dimension, key, label, count.
+// dimension, key, label, count; a suppressed count is "<k", as on the page.
 func (s *Server) statsCSV(w http.ResponseWriter, r *http.Request, sess *session) {
 	x := s.texts(r, sess)
 	since, until, _, _, _ := period(x, r.URL.Query())
@@ -593,7 +621,12 @@ func (s *Server) statsCSV(w http.ResponseWriter, r *http.Request, sess *session)
 		}
 		dims, name = []string{by}, "vigil-stats-"+by+".csv"
 	}
-	all, err := s.cfg.Service.Counts(r.Context(), dims, since, until, x.label)
+	counted, err := s.cfg.Service.Counts(r.Context(), dims, since, until, x.label)
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	all, err := s.suppress(counted)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
@@ -603,7 +636,7 @@ func (s *Server) statsCSV(w http.ResponseWriter, r *http.Request, sess *session)
 	cw.Write([]string{"dimension", "key", "label", "count"})
 	for _, st := range all {
 		for _, row := range notGiven(x, st.Rows) {
-			cw.Write([]string{st.By, row.Key, row.Label, strconv.Itoa(row.Count)})
+			cw.Write([]string{st.By, row.Key, row.Label, row.Display})
 		}
 	}
 	cw.Flush()

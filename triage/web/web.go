@@ -37,6 +37,9 @@
 //     no-referrer. Pages are html/template: a report's text is escaped
 //     wherever it appears, and free text is shown in the direction of the
 //     report's language.
+//   - Statistics (page, charts and CSV) never show a count below
+//     Config.MinCount, nor one that could be worked out from the total
+//     (triage.Stats.Suppress); the console has no way to show them.
 //   - Logs carry routes, statuses and errors of the store, never report
 //     or broadcast text, names or chat ids.
 //
@@ -61,6 +64,7 @@ import (
 
 	"github.com/vigil-hrd/vigil/broadcast"
 	"github.com/vigil-hrd/vigil/flows"
+	"github.com/vigil-hrd/vigil/internal/disclosure"
 	"github.com/vigil-hrd/vigil/locales"
 	"github.com/vigil-hrd/vigil/triage"
 )
@@ -99,6 +103,10 @@ type Config struct {
 	// Idle ends a session unused this long; default 12h.
 	Idle time.Duration
 	Now  func() time.Time
+	// MinCount is the statistics threshold k: counts below it, and the
+	// cells that would give one away, show as "<k" (docs/statistics.md).
+	// 0 means disclosure.DefaultMinCount; 1 or less is refused.
+	MinCount int
 }
 
 // Server is the console. It is an http.Handler.
@@ -133,6 +141,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MinCount == 0 {
+		cfg.MinCount = disclosure.DefaultMinCount
+	}
+	if err := disclosure.CheckMinCount(cfg.MinCount); err != nil {
+		return nil, fmt.Errorf("web: MinCount %d: %w", cfg.MinCount, err)
 	}
 	log := cfg.Log
 	if log == nil {

@@ -2,12 +2,15 @@ package web_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"html"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -80,7 +83,7 @@ func serve(t *testing.T, env *testenv.Env, staff string, extra web.Config) *cons
 	clk := &clock{t: time.Now()}
 	srv, err := web.New(web.Config{Service: svc, Staff: staff, Text: env.Text, Poll: time.Second, Idle: time.Hour, Now: clk.now,
 		Log:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Broadcasts: extra.Broadcasts, CanCreate: extra.CanCreate, Hosts: extra.Hosts})
+		Broadcasts: extra.Broadcasts, CanCreate: extra.CanCreate, Hosts: extra.Hosts, MinCount: extra.MinCount})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -573,7 +576,9 @@ func TestStatisticsAsChartsTablesAndCSV(t *testing.T) {
 
 	page := c.get("/stats")
 	for _, want := range []string{"Reports by country", "Reports by what happened", "Reports by who was responsible",
-		"Reports by month", `src="data:image/svg&#43;xml;base64,`, "Ukraine (UA)", "3 reports counted."} {
+		"Reports by month", `src="data:image/svg&#43;xml;base64,`, "Ukraine (UA)",
+		// Three reports are fewer than the default threshold of 5: every count is hidden.
+		"Fewer than 5 reports counted: every count is hidden.", `<td class="num suppressed">&lt;5</td>`} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("stats page lacks %q", want)
 		}
@@ -590,7 +595,7 @@ func TestStatisticsAsChartsTablesAndCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := [][]string{{"dimension", "key", "label", "count"}, {"country", "'=HYPERLINK(1)", "'=HYPERLINK(1)", "1"}, {"country", "UA", "Ukraine (UA)", "1"}}
+	want := [][]string{{"dimension", "key", "label", "count"}, {"country", "'=HYPERLINK(1)", "'=HYPERLINK(1)", "<5"}, {"country", "UA", "Ukraine (UA)", "<5"}}
 	if !slices.EqualFunc(rows, want, slices.Equal) {
 		t.Errorf("csv by country since February:\n got %q\nwant %q", rows, want)
 	}
@@ -706,4 +711,92 @@ func TestConsoleTextsAreComplete(t *testing.T) {
 	for _, p := range texts.Check() {
 		t.Error(p)
 	}
+}
+
+// TestStatisticsSuppressSmallCounts: the page's tables, its charts and the
+// CSV hide the same counts: those below the threshold, and the smallest
+// other one where a single hidden count could be worked out from the
+// total. The threshold is the configured one; below 2 it is refused.
+func TestStatisticsSuppressSmallCounts(t *testing.T) {
+	env := testenv.New(t)
+	feb := time.Date(2026, 2, 10, 12, 0, 0, 0, time.Local)
+	n := 0
+	for country, count := range map[string]int{"UA": 6, "GE": 5, "BY": 2} {
+		for range count {
+			n++
+			env.Seed(t, report(fmt.Sprintf("KKKK-%04d", n), feb, false, country, "threats"))
+		}
+	}
+	for _, tc := range []struct {
+		minCount int
+		want     map[string]string // label: what the country table shows
+	}{
+		{0, map[string]string{"Ukraine (UA)": "6", "Georgia (GE)": "<5", "Belarus (BY)": "<5"}},
+		{2, map[string]string{"Ukraine (UA)": "6", "Georgia (GE)": "5", "Belarus (BY)": "2"}},
+		{7, map[string]string{"Ukraine (UA)": "<7", "Georgia (GE)": "<7", "Belarus (BY)": "<7"}},
+	} {
+		t.Run(fmt.Sprint("k=", tc.minCount), func(t *testing.T) {
+			c := serve(t, env, staffName, web.Config{MinCount: tc.minCount})
+			c.login()
+			page := c.get("/stats").body
+			if !strings.Contains(page, "13 reports counted.") {
+				t.Errorf("the total of 13 is not shown")
+			}
+			section := regexp.MustCompile(`(?s)<section[^>]*id="stat-country">.*?</section>`).FindString(page)
+			table := map[string]string{}
+			for _, m := range regexp.MustCompile(`<tr><td dir="auto">([^<]*)</td><td class="num[^"]*">([^<]*)</td></tr>`).FindAllStringSubmatch(section, -1) {
+				table[html.UnescapeString(m[1])] = html.UnescapeString(m[2])
+			}
+			if !maps.Equal(table, tc.want) {
+				t.Errorf("page table %v, want %v", table, tc.want)
+			}
+			if chart := svgCounts(t, section); !maps.Equal(chart, tc.want) {
+				t.Errorf("chart %v, want %v", chart, tc.want)
+			}
+			rows, err := csv.NewReader(strings.NewReader(c.get("/stats.csv?by=country").body)).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromCSV := map[string]string{}
+			for _, r := range rows[1:] {
+				fromCSV[r[2]] = r[3]
+			}
+			if !maps.Equal(fromCSV, tc.want) {
+				t.Errorf("CSV %v, want %v", fromCSV, tc.want)
+			}
+		})
+	}
+	for _, k := range []int{1, -1} {
+		if _, err := web.New(web.Config{Service: env.StaffService(t, "ana"), Text: env.Text, MinCount: k}); err == nil {
+			t.Errorf("MinCount %d accepted", k)
+		}
+	}
+}
+
+// svgCounts decodes the chart in section (a data: URL) and returns what it
+// shows after each bar's label: the count, or "<k".
+func svgCounts(t *testing.T, section string) map[string]string {
+	t.Helper()
+	m := regexp.MustCompile(`src="data:image/svg&#43;xml;base64,([^"]+)"`).FindStringSubmatch(section)
+	if m == nil {
+		t.Fatal("no chart")
+	}
+	svg, err := base64.StdEncoding.DecodeString(html.UnescapeString(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Text []string `xml:"text"`
+		G    []struct {
+			Text []string `xml:"text"`
+		} `xml:"g"`
+	}
+	if err := xml.Unmarshal(svg, &doc); err != nil || len(doc.G) != 3 || len(doc.G[1].Text) != len(doc.G[2].Text) {
+		t.Fatalf("chart: %v\n%s", err, svg)
+	}
+	out := map[string]string{}
+	for i, label := range doc.G[1].Text {
+		out[label] = doc.G[2].Text[i]
+	}
+	return out
 }
