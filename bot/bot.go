@@ -513,6 +513,14 @@ func (b *Bot) handle(ctx context.Context, chat int64, u *models.Update, entry st
 		b.send(ctx, chat, reply.Messages, 0)
 		return
 	}
+	if reply.DeleteIncoming {
+		for _, id := range incoming {
+			if err := b.retry(ctx, func() error { return b.tg.deleteMessage(ctx, chat, id) }); err != nil {
+				b.log.Warn("a typed check-in message could not be deleted", "kind", errorKind(err))
+			}
+		}
+		incoming = nil
+	}
 	editable := 0
 	if u.CallbackQuery != nil && u.CallbackQuery.Message.Message != nil {
 		editable = u.CallbackQuery.Message.Message.ID

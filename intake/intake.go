@@ -177,6 +177,10 @@ type Reply struct {
 	// Delete lists messages of the chat to delete before sending Messages
 	// (/wipe). Deleting may fail for messages older than Telegram allows.
 	Delete []int
+	// DeleteIncoming says the defender's own message must not stay in the
+	// chat: a check-in's note or duress word, typed in. Deleted at once,
+	// it leaves the chat as a tapped check-in would.
+	DeleteIncoming bool
 	// Skipped is true when the update had already been applied (it was
 	// handled before a crash) and its reply is not known: nothing to send.
 	Skipped bool
@@ -382,6 +386,10 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 			return Reply{}, err
 		}
 		reply.Messages = append(reply.Messages, msgs...)
+		// Typed, the note or the duress word (at setup, or to check in
+		// under duress) would stay on the phone for anyone to read.
+		reply.DeleteIncoming = ev.Kind == flows.EventText &&
+			(res.Effect == flows.EffectCheckinNote || res.Effect == flows.EffectCheckinStart || res.Effect == flows.EffectCheckinNow)
 	case flows.EffectAnswer:
 		var msgs []flows.Message
 		switch err := s.answer(ctx, after.Thread, ev.Text, entry); {
