@@ -210,3 +210,32 @@ func TestCheckinEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestMissedCheckinIsAnnouncedAtOnce: the process that makes a missed
+// check-in's case announces it from the check-in loop, not at the alert
+// loop's next look (here an hour away).
+func TestMissedCheckinIsAnnouncedAtOnce(t *testing.T) {
+	c := &clock{t: time.Date(2026, 12, 8, 11, 0, 0, 0, time.UTC)}
+	h := startWith(t, nil, func(env *testenv.Env, cfg *bot.Config) {
+		env.UseCheckins(c.now, flows.CheckinConfig{RemindBefore: time.Hour},
+			intake.CheckinTimes{Grace: 30 * time.Minute, Lease: time.Minute})
+		cfg.Checkins, cfg.CheckinEvery = env.Service, 20*time.Millisecond
+		cfg.Alerts.Every = time.Hour
+	})
+	d := h.defender(5557002, "en")
+	d.send("/checkin", 1)
+	d.tap(h.env.Engine.Duration("en", 6*time.Hour), 1)
+	d.tap("(default)", 1)
+	for range 3 { // country, note, duress word
+		d.press("btn.skip", 1)
+	}
+	c.add(6*time.Hour + 30*time.Minute)
+	ref := waitQueue(t, h, 1)[0]
+	announced := func() bool {
+		return slices.ContainsFunc(h.api.Sent(staffChat.ID), func(a fakeapi.Action) bool { return strings.Contains(a.Text, ref) })
+	}
+	// Generous for a loaded machine, and far shorter than the alert loop's hour.
+	if err := h.api.WaitFor(15*time.Second, announced); err != nil {
+		t.Fatalf("the missed case %s was not announced: %v; alert chat: %+v", ref, err, h.api.Sent(staffChat.ID))
+	}
+}

@@ -40,7 +40,7 @@ func ckConfig() flows.CheckinConfig {
 func start() time.Time { return time.Date(2026, 12, 8, 11, 0, 0, 0, time.UTC) }
 func tick(t *testing.T, e *testenv.Env) {
 	t.Helper()
-	if err := e.Service.CheckinTick(context.Background(), partitions); err != nil {
+	if _, err := e.Service.CheckinTick(context.Background(), partitions); err != nil {
 		t.Fatal(err)
 	}
 }
