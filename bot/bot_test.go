@@ -123,6 +123,14 @@ func (d *defender) press(key string, n int) []fakeapi.Action {
 	if strings.HasPrefix(key, "lang:") {
 		want = strings.TrimPrefix(key, "lang:")
 	}
+	return d.tap(want, n)
+}
+
+// tap presses the button whose label contains want on the newest bot
+// message that has it, as Telegram sends it (a callback query), waits for
+// the answer to the query and for n more actions.
+func (d *defender) tap(want string, n int) []fakeapi.Action {
+	d.h.t.Helper()
 	msgs := d.h.api.Messages(d.chat.ID)
 	for i := len(msgs) - 1; i >= 0; i-- {
 		m := msgs[i]
@@ -143,7 +151,7 @@ func (d *defender) press(key string, n int) []fakeapi.Action {
 			}
 		}
 	}
-	d.h.t.Fatalf("no button %q (%s) on screen", want, key)
+	d.h.t.Fatalf("no button %q on screen", want)
 	return nil
 }
 

@@ -12,8 +12,9 @@ import (
 // one.
 type Checkins interface {
 	// CheckinTick does what is due now: it forwards reminders to their
-	// chats' partitions and makes the cases of missed deadlines.
-	CheckinTick(ctx context.Context, partitions int) error
+	// chats' partitions and makes the cases of missed deadlines, and
+	// returns how many such cases it made.
+	CheckinTick(ctx context.Context, partitions int) (cases int, err error)
 	// CheckinNotices takes refs of missed cases whose defender checked in.
 	CheckinNotices(ctx context.Context) ([]string, error)
 	OpenCheckin(p int, e intake.InboxEntry) (intake.CheckinDue, error)
@@ -26,8 +27,10 @@ func checkinNotice(ref string) string { return ref + ": the defender checked in"
 
 // checkins is the one loop of a process over the check-ins' schedule:
 // every CheckinEvery it does what is due (each due check-in goes to one
-// process) and tells the alert chat of defenders who checked in after a
-// missed deadline. There is no timer per check-in.
+// process), announces at once the missed cases it made (not at the alert
+// loop's next look, up to AlertConfig.Every later), and tells the alert
+// chat of defenders who checked in after a missed deadline. There is no
+// timer per check-in.
 func (b *Bot) checkins(ctx context.Context) {
 	if b.cfg.Checkins == nil {
 		return
@@ -35,10 +38,14 @@ func (b *Bot) checkins(ctx context.Context) {
 	tick := time.NewTicker(b.cfg.CheckinEvery)
 	defer tick.Stop()
 	for {
-		if err := b.cfg.Checkins.CheckinTick(ctx, b.cfg.Partitions); err != nil && ctx.Err() == nil {
+		cases, err := b.cfg.Checkins.CheckinTick(ctx, b.cfg.Partitions)
+		if err != nil && ctx.Err() == nil {
 			b.log.Warn("could not run the check-ins' schedule", "err", err)
 		}
 		if ac := b.cfg.Alerts; ac != nil && ac.Chat != 0 {
+			if cases > 0 && ac.Source != nil {
+				b.urgentAlerts(ctx, ac) // each case is still handed to one process (store.DueAlerts)
+			}
 			refs, err := b.cfg.Checkins.CheckinNotices(ctx)
 			if err != nil && ctx.Err() == nil {
 				b.log.Warn("could not read check-in notices", "err", err)

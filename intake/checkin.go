@@ -260,49 +260,57 @@ type CheckinDue struct {
 // CheckinTick does what is due of the chats' check-ins at now, at most 100
 // of them: it claims each (see store.ClaimCheckin), forwards reminders to
 // their chats' partitions, and makes the case of each missed deadline.
-// Every bot process runs it; each due check-in goes to one.
-func (s *Service) CheckinTick(ctx context.Context, partitions int) error {
+// Every bot process runs it; each due check-in goes to one. It returns how
+// many missed cases it queued, so that the caller can announce them
+// without waiting for its next look at urgent cases.
+func (s *Service) CheckinTick(ctx context.Context, partitions int) (cases int, err error) {
 	now := s.now()
 	due, err := s.store.DueCheckins(ctx, now, 100)
 	if err != nil {
-		return fmt.Errorf("intake: %w", err)
+		return 0, fmt.Errorf("intake: %w", err)
 	}
 	for _, handle := range due {
 		c, ok, err := s.store.ClaimCheckin(ctx, handle, now, s.checkin.Lease)
 		if err != nil {
-			return fmt.Errorf("intake: %w", err)
+			return cases, fmt.Errorf("intake: %w", err)
 		}
 		if !ok {
 			continue
 		}
-		if err := s.dueCheckin(ctx, handle, c, now, partitions); err != nil {
+		made, err := s.dueCheckin(ctx, handle, c, now, partitions)
+		if err != nil {
 			s.log.Warn("a due check-in failed; it is tried again after its lease", "err", err)
 		}
+		if made {
+			cases++
+		}
 	}
-	return nil
+	return cases, nil
 }
 
-func (s *Service) dueCheckin(ctx context.Context, handle string, c store.Checkin, now time.Time, partitions int) error {
+// dueCheckin does what is due of one claimed check-in; made is true when
+// it queued (or found queued) the case of a missed deadline.
+func (s *Service) dueCheckin(ctx context.Context, handle string, c store.Checkin, now time.Time, partitions int) (made bool, err error) {
 	rec, err := s.openCheckin(handle, c.Sealed)
 	if err != nil {
-		return err
+		return false, err
 	}
 	late := !now.Before(c.Deadline.Add(s.checkin.Grace))
 	switch {
 	case c.Stage == store.StageMissed:
-		return s.store.AdvanceCheckin(ctx, handle, c.Version, store.StageMissed, time.Time{}, nil)
+		return false, s.store.AdvanceCheckin(ctx, handle, c.Version, store.StageMissed, time.Time{}, nil)
 	case c.Stage == store.StageArmed && !late:
 		raw, err := json.Marshal(CheckinDue{Chat: rec.Chat, Handle: handle, Version: c.Version})
 		if err != nil {
-			return fmt.Errorf("intake: encode reminder: %w", err)
+			return false, fmt.Errorf("intake: encode reminder: %w", err)
 		}
 		p := partitionOf(handle, partitions)
 		if err := s.store.ForwardCheckin(ctx, p, s.keys.Seal(checkinEntryName(p), raw)); err != nil {
-			return fmt.Errorf("intake: %w", err)
+			return false, fmt.Errorf("intake: %w", err)
 		}
-		return nil
+		return false, nil
 	case c.Stage == store.StageReminded && !late:
-		return s.store.AdvanceCheckin(ctx, handle, c.Version, store.StageReminded, c.Deadline.Add(s.checkin.Grace), nil)
+		return false, s.store.AdvanceCheckin(ctx, handle, c.Version, store.StageReminded, c.Deadline.Add(s.checkin.Grace), nil)
 	}
 	// Missed. Marked first, so that a check-in from now on sees it and
 	// corrects the case; a check-in that came first voids this.
@@ -310,31 +318,31 @@ func (s *Service) dueCheckin(ctx context.Context, handle string, c store.Checkin
 	if c.Stage != store.StageMissing {
 		err := s.store.AdvanceCheckin(ctx, handle, version, store.StageMissing, now.Add(s.checkin.Lease), nil)
 		if errors.Is(err, store.ErrCheckinChanged) {
-			return nil
+			return false, nil
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		version++
 	}
 	rec.Deadline = c.Deadline
 	ref, err := s.checkinCase(ctx, handle, rec, c.Note, missedDraftID(handle, c.Deadline), "missed check-in", c.Deadline.Add(s.checkin.Grace))
 	if err != nil {
-		return err
+		return false, err
 	}
 	rec.Missed = ref
 	raw, err := json.Marshal(rec)
 	if err != nil {
-		return fmt.Errorf("intake: encode check-in: %w", err)
+		return true, fmt.Errorf("intake: encode check-in: %w", err)
 	}
 	err = s.store.AdvanceCheckin(ctx, handle, version, store.StageMissed, time.Time{}, s.keys.Seal(checkinName(handle), raw))
 	if errors.Is(err, store.ErrCheckinChanged) {
-		return nil // the defender checked in meanwhile: the check-in corrected the case
+		return true, nil // the defender checked in meanwhile: the check-in corrected the case
 	}
 	if err == nil {
 		s.log.Warn("check-in missed: urgent case queued")
 	}
-	return err
+	return true, err
 }
 
 // OpenCheckin unseals a reminder forwarded to partition p of the inbox.

@@ -3,6 +3,7 @@ package intake_test
 import (
 	"bytes"
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -40,7 +41,7 @@ func ckConfig() flows.CheckinConfig {
 func start() time.Time { return time.Date(2026, 12, 8, 11, 0, 0, 0, time.UTC) }
 func tick(t *testing.T, e *testenv.Env) {
 	t.Helper()
-	if err := e.Service.CheckinTick(context.Background(), partitions); err != nil {
+	if _, err := e.Service.CheckinTick(context.Background(), partitions); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -280,4 +281,56 @@ func TestCheckinWipeForgetStop(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recordReads counts the reads of check-in records (HGETALL, which
+// nothing else a text does runs) from INFO commandstats.
+func recordReads(t *testing.T, e *testenv.Env) int64 {
+	t.Helper()
+	info, err := e.RDB.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, found := strings.Cut(info, "cmdstat_hgetall:calls=")
+	if !found {
+		return 0
+	}
+	n, _, _ := strings.Cut(rest, ",")
+	calls, err := strconv.ParseInt(n, 10, 64)
+	if err != nil {
+		t.Fatalf("cmdstat_hgetall: %v", err)
+	}
+	return calls
+}
+
+// TestCheckinTextReadsTheRecordOnlyWhenOneMayRun: the chat's sealed
+// profile says whether a check-in runs; a text reads the record when one
+// runs or when that is not known, and not in a chat known to run none.
+func TestCheckinTextReadsTheRecordOnlyWhenOneMayRun(t *testing.T) {
+	e := testenv.New(t)
+	c := newClock(start())
+	e.UseCheckins(c.now, ckConfig(), grace())
+	d := e.Defender(t, 701)
+	d.Cmd("start")
+	d.Press("English")
+	text := func(s string, wantReads int64) {
+		t.Helper()
+		before := recordReads(t, e)
+		d.Text(s)
+		if got := recordReads(t, e) - before; got != wantReads {
+			t.Fatalf("text %q read the check-in record %d times, want %d", s, got, wantReads)
+		}
+	}
+	text("hello", 1) // not known yet: read, and remembered
+	text("hello again", 0)
+	setUp(t, d, "", duressMarker)
+	text("a text while a check-in runs", 1)
+	text(duressMarker, 1)
+	if q := e.Queue(t); len(q) != 1 {
+		t.Fatalf("queue %v: the duress word was missed", q)
+	}
+	d.Cmd("checkin")
+	d.Press("Stop")
+	d.Press("Yes, stop")
+	text("after the stop", 0)
 }

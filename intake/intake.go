@@ -149,13 +149,32 @@ type profile struct {
 	// Setup is a /checkin conversation in progress: choices, the note
 	// sealed to the staff and the duress word's MAC, never the word.
 	Setup *flows.CheckinSetup `json:"setup,omitempty"`
+	// Checkin says whether a check-in runs, so that a text (which may be
+	// the duress word) reads the record only then: checkinOn, checkinOff,
+	// or "" for not known (a profile written before the flag, or lost),
+	// which reads it.
+	Checkin string `json:"checkin,omitempty"`
+}
+
+// The values of profile.Checkin.
+const (
+	checkinOn  = "on"
+	checkinOff = "off"
+)
+
+// skipsCheckin tells whether handling ev may do without the check-in
+// record: only a text, in a chat known to run none and with no setup in
+// progress (a setup's last step starts one). In doubt the record is read,
+// so that a stale flag costs a read and never misses a duress word.
+func (p profile) skipsCheckin(ev flows.Event) bool {
+	return ev.Kind == flows.EventText && p.Checkin == checkinOff && p.Setup == nil
 }
 
 // equal tells whether q is p unchanged. The engine replaces Pick and
 // Compose when it changes them, so comparing pointers is enough.
 func (p profile) equal(q profile) bool {
 	return p.Lang == q.Lang && p.Thread == q.Thread && slices.Equal(p.Refs, q.Refs) &&
-		p.Pick == q.Pick && p.Compose == q.Compose && p.Setup == q.Setup
+		p.Pick == q.Pick && p.Compose == q.Compose && p.Setup == q.Setup && p.Checkin == q.Checkin
 }
 
 func (p profile) state(d *flows.Draft) flows.State {
@@ -263,12 +282,15 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 	}
 	var ck *checkinRecord
 	var ckStored store.Checkin
-	if flows.ReadsCheckin(ev) {
+	running := prof.Checkin // what profile.Checkin becomes
+	if flows.ReadsCheckin(ev) && !prof.skipsCheckin(ev) {
 		if ck, ckStored, err = s.loadCheckin(ctx, handle); err != nil {
 			return Reply{}, err
 		}
+		running = checkinOff
 		if ck != nil {
 			before.Checkin = ck.view()
+			running = checkinOn
 		}
 	}
 
@@ -310,6 +332,7 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 		}
 		after = s.engine.Submitted(after)
 		next := prof.with(after)
+		next.Checkin = running
 		if !slices.Contains(next.Refs, ref) {
 			next.Refs = append(slices.Clip(next.Refs), ref)
 		}
@@ -385,6 +408,12 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 		if err != nil {
 			return Reply{}, err
 		}
+		switch res.Effect {
+		case flows.EffectCheckinStart:
+			running = checkinOn
+		case flows.EffectCheckinStop:
+			running = checkinOff
+		}
 		reply.Messages = append(reply.Messages, msgs...)
 		// Typed, the note or the duress word (at setup, or to check in
 		// under duress) would stay on the phone for anyone to read.
@@ -413,6 +442,7 @@ func (s *Service) HandleEntry(ctx context.Context, chat int64, ev flows.Event, e
 		}
 	}
 	next := prof.with(after)
+	next.Checkin = running
 	saved, err := s.save(ctx, handle, next, after, !next.equal(prof), after.Draft != before.Draft, entry, reply, uncounted)
 	if err != nil {
 		return Reply{}, err

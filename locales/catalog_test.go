@@ -142,3 +142,13 @@ func TestMissingKeyShowsItself(t *testing.T) {
 		t.Errorf("unknown language should fall back to the default: %q", got)
 	}
 }
+
+// TestCheckinButtonsFitAPhone: the check-in buttons, pressed in a hurry,
+// draw no warning in any language (no label a narrow phone cuts).
+func TestCheckinButtonsFitAPhone(t *testing.T) {
+	for _, p := range load(t).CheckAll() {
+		if strings.HasPrefix(p.Key, "btn.checkin_") {
+			t.Error(p)
+		}
+	}
+}

@@ -437,6 +437,10 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 		t.Fatalf("staff: closed before: %v", closed)
 	}
 
+	// ---- Safety check-ins: every command and script of store/checkin.go,
+	// as the bot. One check-in is stopped, one keeps running. ----
+	checkinWorkload(t, bot, handle, ref, at)
+
 	// ---- What each user must not do. ----
 	t.Run("bot refused", func(t *testing.T) {
 		for _, cmd := range [][]any{
@@ -480,6 +484,18 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 		for _, cmd := range [][]any{{"FLUSHALL"}, {"CONFIG", "GET", "*"}, {"KEYS", "*"}, {"SCAN", "0"}, {"ACL", "LIST"}} {
 			refused(t, staffRDB.Do(ctx, cmd...).Err(), "vigil-staff "+strings.Join(strs(cmd), " "))
 		}
+		// The check-ins' records, schedule and notices are the bot's alone.
+		ck := srv.admin.Keys(ctx, "vigil:{ck}:*").Val()
+		if len(ck) != 3 {
+			t.Fatalf("check-in keys %v, want a record, the schedule and the notices", ck)
+		}
+		for _, key := range ck {
+			for _, cmd := range [][]any{{"HGETALL", key}, {"HGET", key, "sealed"}, {"HMGET", key, "note"}, {"ZRANGE", key, 0, -1},
+				{"LRANGE", key, 0, -1}, {"DEL", key}, {"HSET", key, "stage", "armed"}, {"ZADD", key, 1, "x"}, {"RPUSH", key, "x"}} {
+				refused(t, staffRDB.Do(ctx, cmd...).Err(), "vigil-staff "+strings.Join(strs(cmd), " "))
+			}
+			refused(t, staffRDB.Eval(ctx, "return redis.call('TYPE', KEYS[1])", []string{key}).Err(), "vigil-staff touching "+key+" in a script")
+		}
 	})
 	t.Run("default user off", func(t *testing.T) {
 		anon := srv.client(t, "", "")
@@ -521,6 +537,57 @@ func TestACLUsersRunTheirWorkloadAndNothingElse(t *testing.T) {
 	if chat, err := bot.LoadChat(ctx, handle); err != nil || chat.Draft != nil || chat.Profile != nil {
 		t.Fatalf("bot: chat after /forget: %+v, %v", chat, err)
 	}
+}
+
+// checkinWorkload runs every check-in command and script of the store as
+// bot: start, load, check in, the due loop (list, claim, advance to each
+// stage), a reminder forwarded to the inbox, notices, stop; and leaves one
+// check-in running.
+func checkinWorkload(t *testing.T, bot *store.Store, handle, ref string, at time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	sc := store.CheckinSchedule{Sealed: []byte("bot-sealed-checkin"), Deadline: at.Add(6 * time.Hour), Remind: at.Add(5 * time.Hour), TTL: 7 * 24 * time.Hour}
+	must(t, bot.StartCheckin(ctx, handle, sc, []byte("staff-sealed-note")), "bot: start a check-in")
+	c, err := bot.LoadCheckin(ctx, handle)
+	if err != nil || c.Stage != store.StageArmed || string(c.Note) != "staff-sealed-note" {
+		t.Fatalf("bot: load a check-in: %+v %v", c, err)
+	}
+	if n, err := bot.CheckinCount(ctx); err != nil || n != 1 {
+		t.Fatalf("bot: count check-ins: %d %v", n, err)
+	}
+	due, err := bot.DueCheckins(ctx, sc.Remind, 100)
+	if err != nil || !slices.Equal(due, []string{handle}) {
+		t.Fatalf("bot: due check-ins %v %v", due, err)
+	}
+	c, ok, err := bot.ClaimCheckin(ctx, handle, sc.Remind, time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("bot: claim a check-in: %v %v", ok, err)
+	}
+	must(t, bot.ForwardCheckin(ctx, 1, []byte("bot-sealed-reminder")), "bot: forward a reminder")
+	must(t, bot.AdvanceCheckin(ctx, handle, c.Version, store.StageReminded, sc.Deadline.Add(30*time.Minute), nil), "bot: mark reminded")
+	late := sc.Deadline.Add(30 * time.Minute)
+	if c, ok, err = bot.ClaimCheckin(ctx, handle, late, time.Minute); err != nil || !ok {
+		t.Fatalf("bot: claim a missed check-in: %v %v", ok, err)
+	}
+	must(t, bot.AdvanceCheckin(ctx, handle, c.Version, store.StageMissing, late.Add(time.Minute), nil), "bot: mark missing")
+	must(t, bot.AdvanceCheckin(ctx, handle, c.Version+1, store.StageMissed, time.Time{}, []byte("bot-sealed-missed")), "bot: mark missed")
+	if err := bot.AdvanceCheckin(ctx, handle, c.Version, store.StageMissed, time.Time{}, nil); !errors.Is(err, store.ErrCheckinChanged) {
+		t.Fatalf("bot: advance a stale version: %v", err)
+	}
+	next := store.CheckinSchedule{Sealed: []byte("bot-sealed-checkin-2"), Deadline: late.Add(6 * time.Hour), Remind: late.Add(5 * time.Hour), TTL: 7 * 24 * time.Hour}
+	if stage, _, err := bot.CheckIn(ctx, handle, next); err != nil || stage != store.StageMissed {
+		t.Fatalf("bot: check in after a missed deadline: %q %v", stage, err)
+	}
+	must(t, bot.Notice(ctx, ref), "bot: queue a checked-in notice")
+	must(t, bot.Notice(ctx, ref), "bot: queue a second notice")
+	if refs, err := bot.TakeNotices(ctx, 1); err != nil || !slices.Equal(refs, []string{ref}) {
+		t.Fatalf("bot: take notices: %v %v", refs, err)
+	}
+	must(t, bot.StopCheckin(ctx, handle), "bot: stop a check-in")
+	if _, err := bot.LoadCheckin(ctx, handle); !errors.Is(err, store.ErrNoCheckin) {
+		t.Fatalf("bot: a stopped check-in: %v", err)
+	}
+	must(t, bot.StartCheckin(ctx, "h2"+handle, sc, nil), "bot: start another check-in")
 }
 
 func strs(args []any) []string {

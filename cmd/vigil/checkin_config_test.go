@@ -17,12 +17,13 @@ func TestConfigCheckin(t *testing.T) {
 		err        string // the setting the error names; "" for none
 	}{
 		{"defaults", "", ""},
-		{"seconds", "[checkin]\nintervals = [\"4s\", \"8s\"]\nremind_before = \"2s\"\ngrace = \"1s\"\nevery = \"200ms\"\ndefault_offset = \"+03:00\"\n", ""},
+		{"seconds", "[checkin]\nintervals = [\"4s\", \"8s\"]\nremind_before = \"2s\"\ngrace = \"1s\"\nevery = \"200ms\"\nlease = \"3s\"\ndefault_offset = \"+03:00\"\n", ""},
 		{"bad interval", "[checkin]\nintervals = [\"soon\"]\n", "checkin.intervals"},
 		{"negative grace", "[checkin]\ngrace = \"-1m\"\n", "checkin.grace"},
 		{"reminder after the deadline", "[checkin]\nintervals = [\"1h\"]\nremind_before = \"2h\"\n", "checkin.remind_before"},
 		{"bad offset", "[checkin]\ndefault_offset = \"Europe/Kyiv\"\n", "checkin.default_offset"},
 		{"zero every", "[checkin]\nevery = \"0s\"\n", "checkin.every"},
+		{"bad lease", "[checkin]\nlease = \"forever\"\n", "checkin.lease"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "vigil.toml")
@@ -40,10 +41,10 @@ func TestConfigCheckin(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.name == "seconds" && (!slices.Equal(c.Checkin.Intervals, []time.Duration{4 * time.Second, 8 * time.Second}) ||
-				c.Checkin.RemindBefore != 2*time.Second || c.CheckinTimes.Grace != time.Second || c.CheckinEvery != 200*time.Millisecond || c.Checkin.DefaultOffset != 180) {
+				c.Checkin.RemindBefore != 2*time.Second || c.CheckinTimes.Grace != time.Second || c.CheckinEvery != 200*time.Millisecond || c.CheckinTimes.Lease != 3*time.Second || c.Checkin.DefaultOffset != 180) {
 				t.Fatalf("read %+v %+v %v", c.Checkin, c.CheckinTimes, c.CheckinEvery)
 			}
-			if tc.name == "defaults" && (len(c.Checkin.Intervals) != 5 || c.CheckinTimes.Grace != 30*time.Minute) {
+			if tc.name == "defaults" && (len(c.Checkin.Intervals) != 5 || c.CheckinTimes.Grace != 30*time.Minute || c.CheckinTimes.Lease != time.Minute) {
 				t.Fatalf("defaults %+v %+v", c.Checkin, c.CheckinTimes)
 			}
 		})

@@ -112,6 +112,7 @@ type fileConfig struct {
 		Grace         string   `toml:"grace"`
 		DefaultOffset string   `toml:"default_offset"`
 		Every         string   `toml:"every"`
+		Lease         string   `toml:"lease"`
 	} `toml:"checkin"`
 }
 
@@ -589,8 +590,9 @@ func or(v, def string) string {
 	return v
 }
 
-// checkinConfig reads [checkin]: intervals, remind_before, grace and every
-// are durations ("6h", "90s"), default_offset an offset from UTC ("+03:00").
+// checkinConfig reads [checkin]: intervals, remind_before, grace, every and
+// lease are durations ("6h", "90s"), default_offset an offset from UTC
+// ("+03:00").
 func checkinConfig(c *Config, f fileConfig) error {
 	ck := f.Checkin
 	c.Checkin.Intervals = slices.Clone(flows.DefaultCheckinIntervals)
@@ -624,7 +626,8 @@ func checkinConfig(c *Config, f fileConfig) error {
 	for _, s := range []struct {
 		name, v string
 		into    *time.Duration
-	}{{"remind_before", ck.RemindBefore, &c.Checkin.RemindBefore}, {"grace", ck.Grace, &c.CheckinTimes.Grace}, {"every", ck.Every, &c.CheckinEvery}} {
+	}{{"remind_before", ck.RemindBefore, &c.Checkin.RemindBefore}, {"grace", ck.Grace, &c.CheckinTimes.Grace}, {"every", ck.Every, &c.CheckinEvery},
+		{"lease", ck.Lease, &c.CheckinTimes.Lease}} {
 		if err := positive(s.name, s.v, s.into); err != nil {
 			return err
 		}
