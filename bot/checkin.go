@@ -13,7 +13,8 @@ import (
 type Checkins interface {
 	// CheckinTick does what is due now: it forwards reminders to their
 	// chats' partitions and makes the cases of missed deadlines, and
-	// returns how many such cases it made.
+	// returns how many urgent cases it made, and this process made under
+	// duress since the last tick: the caller announces them at once.
 	CheckinTick(ctx context.Context, partitions int) (cases int, err error)
 	// CheckinNotices takes refs of missed cases whose defender checked in.
 	CheckinNotices(ctx context.Context) ([]string, error)

@@ -127,12 +127,14 @@ func TestCheckinEndToEnd(t *testing.T) {
 	d.tap(h.env.Engine.Duration("en", 6*time.Hour), 1)
 	d.tap(T("btn.checkin_zone_default", map[string]any{"Zone": "UTC+3"}), 1)
 	d.press("region:UA", 1)
-	if got := d.send(note, 1); !strings.Contains(got[0].Text, T("msg.checkin_duress", nil)) {
-		t.Fatalf("after the note: %q", got[0].Text)
+	// The typed note and word are deleted from the chat first (see
+	// TestTypedCheckinSecretsLeaveTheChat), then the bot answers.
+	if got := d.send(note, 2); got[0].Method != "deleteMessage" || !strings.Contains(got[1].Text, T("msg.checkin_duress", nil)) {
+		t.Fatalf("after the note: %+v", got)
 	}
-	set := d.send(duress, 1)
-	if want := "Check-in set. Next one due 2026-12-08 20:00 (UTC+3). I will remind you 1 h before."; set[0].Text != want {
-		t.Fatalf("confirmation %q, want %q", set[0].Text, want)
+	set := d.send(duress, 2)
+	if want := "Check-in set. Next one due 2026-12-08 20:00 (UTC+3). I will remind you 1 h before."; set[0].Method != "deleteMessage" || set[1].Text != want {
+		t.Fatalf("confirmation %+v, want %q", set, want)
 	}
 
 	// The reminder, an hour before the deadline, with its one button.
@@ -177,9 +179,13 @@ func TestCheckinEndToEnd(t *testing.T) {
 	// same moment.
 	menu := d.send("/checkin", 1)
 	safe := d.tap(T("btn.checkin_now", nil), 1)
-	forced := d.send("  "+strings.ToUpper(duress)+" ", 1)
-	if seen(t, forced[0]) != seen(t, safe[0]) {
-		t.Fatalf("under duress the defender sees\n%s\nand after I am safe\n%s", seen(t, forced[0]), seen(t, safe[0]))
+	// The typed word is deleted, so the chat shows what a tap leaves.
+	forced := d.send("  "+strings.ToUpper(duress)+" ", 2)
+	if forced[0].Method != "deleteMessage" {
+		t.Fatalf("the typed duress word stays in the chat: %+v", forced[0])
+	}
+	if seen(t, forced[1]) != seen(t, safe[0]) {
+		t.Fatalf("under duress the defender sees\n%s\nand after I am safe\n%s", seen(t, forced[1]), seen(t, safe[0]))
 	}
 	if !strings.HasPrefix(safe[0].Text, "Thank you. Next check-in due") || menu[0].Keyboard == nil {
 		t.Fatalf("I am safe answered %q", safe[0].Text)
@@ -234,8 +240,34 @@ func TestMissedCheckinIsAnnouncedAtOnce(t *testing.T) {
 	announced := func() bool {
 		return slices.ContainsFunc(h.api.Sent(staffChat.ID), func(a fakeapi.Action) bool { return strings.Contains(a.Text, ref) })
 	}
-	// Generous for a loaded machine, and far shorter than the alert loop's hour.
-	if err := h.api.WaitFor(15*time.Second, announced); err != nil {
+	// Far shorter than the alert loop's hour.
+	if err := h.api.WaitFor(fakeapi.Patience, announced); err != nil {
 		t.Fatalf("the missed case %s was not announced: %v; alert chat: %+v", ref, err, h.api.Sent(staffChat.ID))
+	}
+}
+
+// TestDuressCheckinIsAnnouncedAtOnce: a check-in under duress is
+// announced at the check-in loop's next look, not the alert loop's.
+func TestDuressCheckinIsAnnouncedAtOnce(t *testing.T) {
+	c := &clock{t: time.Date(2026, 12, 8, 11, 0, 0, 0, time.UTC)}
+	h := startWith(t, nil, func(env *testenv.Env, cfg *bot.Config) {
+		env.UseCheckins(c.now, flows.CheckinConfig{RemindBefore: time.Hour},
+			intake.CheckinTimes{Grace: 30 * time.Minute, Lease: time.Minute})
+		cfg.Checkins, cfg.CheckinEvery = env.Service, 20*time.Millisecond
+		cfg.Alerts.Every = time.Hour
+	})
+	d := h.defender(5557003, "en")
+	d.send("/checkin", 1)
+	d.tap(h.env.Engine.Duration("en", 6*time.Hour), 1)
+	d.tap("(default)", 1)
+	d.press("btn.skip", 1) // country
+	d.press("btn.skip", 1) // note
+	h.api.SendText(d.chat, d.user, "Kestrel")
+	h.api.SendText(d.chat, d.user, "kestrel")
+	ref := waitQueue(t, h, 1)[0]
+	if err := h.api.WaitFor(fakeapi.Patience, func() bool {
+		return slices.ContainsFunc(h.api.Sent(staffChat.ID), func(a fakeapi.Action) bool { return strings.Contains(a.Text, ref) })
+	}); err != nil {
+		t.Fatalf("the duress case %s was not announced: %v; alert chat: %+v", ref, err, h.api.Sent(staffChat.ID))
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/encoding/json"
@@ -56,6 +57,10 @@ type Service struct {
 	log        *slog.Logger
 	now        func() time.Time
 	checkin    CheckinTimes
+	// duressCases counts the duress cases this process queued since the
+	// last CheckinTick, which reports them so that they are announced at
+	// once rather than at the alert loop's next look.
+	duressCases atomic.Int64
 }
 
 // Limits bound what one chat may do. Zero fields take DefaultLimits.
