@@ -168,6 +168,9 @@ func TestCheckinEndToEnd(t *testing.T) {
 	if rep.Answers["category"] != "missed check-in" || !rep.Urgent || rep.Answers["country"] != "UA" {
 		t.Fatalf("missed case: %+v", rep)
 	}
+	if d, _ := rep.Answers["description"].(string); !strings.Contains(d, "SAFETY CHECK-IN MISSED") || !strings.Contains(d, "the deadline was 2026-12-08 22:10 UTC (their time zone: UTC+3), their last check-in 2026-12-08 16:10 UTC") {
+		t.Fatalf("the missed case's description: %q", d)
+	}
 	if notes := caseNotes(t, h.env, missed); len(notes) != 1 || notes[0] != note {
 		t.Fatalf("notes of the missed case %q, want the defender's note", notes)
 	}
@@ -194,6 +197,8 @@ func TestCheckinEndToEnd(t *testing.T) {
 	under := q[slices.IndexFunc(q, func(r string) bool { return r != missed })]
 	if rep := h.env.OpenReport(t, under); rep.Answers["category"] != "duress check-in" || !rep.Urgent {
 		t.Fatalf("duress case: %+v", rep)
+	} else if d, _ := rep.Answers["description"].(string); !strings.Contains(d, "UNDER DURESS") || !strings.Contains(d, "Do not reply with anything that shows") {
+		t.Fatalf("the duress case does not warn staff: %q", d)
 	}
 	if notes := caseNotes(t, h.env, under); len(notes) != 1 || notes[0] != note {
 		t.Fatalf("notes of the duress case %q", notes)

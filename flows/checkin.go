@@ -479,3 +479,23 @@ func (e *Engine) CheckinStatus(lang string, c *Checkin) []Message {
 	}
 	return []Message{{Text: e.tr.T(lang, "msg.checkin_status", e.due(c))}}
 }
+
+// The categories of the cases a check-in raises, in Report.Answers under
+// "category" (a report the defender wrote has none).
+const (
+	CategoryMissedCheckin = "missed check-in"
+	CategoryDuressCheckin = "duress check-in"
+)
+
+// CheckinCategory returns the category of a case raised by a check-in, or
+// "" for a report the defender wrote.
+func CheckinCategory(r *Report) string {
+	if r == nil {
+		return ""
+	}
+	switch c, _ := r.Answers["category"].(string); c {
+	case CategoryMissedCheckin, CategoryDuressCheckin:
+		return c
+	}
+	return ""
+}

@@ -156,7 +156,7 @@ func (s *Service) checkIn(ctx context.Context, handle, lang, entry string, rec *
 	}
 	switch {
 	case duress:
-		if _, err := s.checkinCase(ctx, handle, &missed, c.Note, "duress:"+handle+":"+strconv.FormatInt(now.UnixMilli(), 10), "duress check-in", now); err != nil {
+		if _, err := s.checkinCase(ctx, handle, &missed, c.Note, "duress:"+handle+":"+strconv.FormatInt(now.UnixMilli(), 10), flows.CategoryDuressCheckin, now); err != nil {
 			return nil, err
 		}
 		s.duressCases.Add(1)
@@ -175,7 +175,7 @@ func (s *Service) checkIn(ctx context.Context, handle, lang, entry string, rec *
 // checked in, and queues a line for the staff alert chat. The case is
 // made here if the process making it has not yet (same draft id).
 func (s *Service) correctMissed(ctx context.Context, handle string, rec *checkinRecord, note []byte, entry string, now time.Time) error {
-	ref, err := s.checkinCase(ctx, handle, rec, note, missedDraftID(handle, rec.Deadline), "missed check-in", rec.Deadline.Add(s.checkin.Grace))
+	ref, err := s.checkinCase(ctx, handle, rec, note, missedDraftID(handle, rec.Deadline), flows.CategoryMissedCheckin, rec.Deadline.Add(s.checkin.Grace))
 	if err != nil {
 		return err
 	}
@@ -207,7 +207,11 @@ func missedDraftID(handle string, deadline time.Time) string {
 // note, already sealed to the staff, as its first entry.
 func (s *Service) checkinCase(ctx context.Context, handle string, rec *checkinRecord, note []byte, draftID, category string, at time.Time) (string, error) {
 	answers := map[string]any{"category": category, "deadline": rec.Deadline.UTC(), "last_check_in": rec.Last.UTC(),
-		"country": rec.Country, "interval": rec.Interval.String(), "utc_offset": flows.Zone(rec.Offset)}
+		"interval": rec.Interval.String(), "utc_offset": flows.Zone(rec.Offset),
+		flows.QDescription: checkinSummary(category, rec, at)}
+	if rec.Country != "" {
+		answers[flows.QCountry] = rec.Country
+	}
 	for attempt := 0; attempt < 5; attempt++ {
 		ref, err := flows.NewRef(rand.Reader)
 		if err != nil {
@@ -246,6 +250,29 @@ func (s *Service) checkinCase(ctx context.Context, handle string, rec *checkinRe
 		return got, nil
 	}
 	return "", errors.New("intake: could not find a free case reference after 5 tries")
+}
+
+// checkinSummary is the description of a check-in's case, for the staff
+// (in English, as the staff tools are): what happened and what to do, so
+// that the case reads in every view that shows a report's description.
+func checkinSummary(category string, rec *checkinRecord, at time.Time) string {
+	const layout = "2006-01-02 15:04 UTC"
+	zone := flows.Zone(rec.Offset)
+	every := strconv.FormatFloat(rec.Interval.Hours(), 'f', -1, 64) + " h"
+	if rec.Interval < time.Hour {
+		every = rec.Interval.String()
+	}
+	if category == flows.CategoryDuressCheckin {
+		return fmt.Sprintf("SAFETY CHECK-IN UNDER DURESS. At %s the defender checked in with their duress word: "+
+			"someone may be forcing them, and may be reading their phone. The bot answered as to a normal check-in. "+
+			"Do not reply with anything that shows the mission was alerted. Their note for the mission, if they left one, "+
+			"is the first note below. They check in every %s (their time zone: %s).",
+			at.UTC().Format(layout), every, zone)
+	}
+	return fmt.Sprintf("SAFETY CHECK-IN MISSED. The defender agreed to check in every %s and has not: the deadline was %s "+
+		"(their time zone: %s), their last check-in %s. Their note for the mission, if they left one, is the first note below. "+
+		"If they check in later, a note says so here.",
+		every, rec.Deadline.UTC().Format(layout), zone, rec.Last.UTC().Format(layout))
 }
 
 // EntryCheckin is the Kind of an inbox entry that carries a reminder.
@@ -329,7 +356,7 @@ func (s *Service) dueCheckin(ctx context.Context, handle string, c store.Checkin
 		version++
 	}
 	rec.Deadline = c.Deadline
-	ref, err := s.checkinCase(ctx, handle, rec, c.Note, missedDraftID(handle, c.Deadline), "missed check-in", c.Deadline.Add(s.checkin.Grace))
+	ref, err := s.checkinCase(ctx, handle, rec, c.Note, missedDraftID(handle, c.Deadline), flows.CategoryMissedCheckin, c.Deadline.Add(s.checkin.Grace))
 	if err != nil {
 		return false, err
 	}

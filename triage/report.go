@@ -91,6 +91,10 @@ type Record struct {
 	ContactAllowed        string   `json:"contact_allowed,omitempty"`
 	ContactDetail         string   `json:"contact_detail,omitempty"`
 	Problem               string   `json:"problem,omitempty"` // why the report could not be opened
+	// Checkin is the category of a case a safety check-in raised
+	// (flows.CategoryMissedCheckin, flows.CategoryDuressCheckin); "" for a
+	// report the defender wrote.
+	Checkin string `json:"checkin,omitempty"`
 }
 
 // ToRecord maps a case to its export form.
@@ -103,6 +107,7 @@ func ToRecord(c Case) Record {
 	}
 	rep := c.Report
 	r.Language = rep.Language
+	r.Checkin = flows.CheckinCategory(rep)
 	r.StartDateType = answer(rep, "when")
 	r.Ongoing = r.StartDateType == "ongoing"
 	r.DateText = answer(rep, "when_detail")

@@ -121,9 +121,11 @@ func TestCheckinMissedOnceAcrossReplicas(t *testing.T) {
 	if rep := env.OpenReport(t, q[0]); rep.Answers["category"] != "missed check-in" || !rep.Urgent {
 		t.Fatalf("the case: %+v", rep)
 	}
-	// Announced by the process that made the case, within its look (not
-	// the alert loop's 30 s); the alert interval is a minute.
-	if err := waitFor(20*time.Second, func() bool { return len(announcements(api, q[0])) > 0 }); err != nil {
+	// Announced once (the alert interval is a minute). That the process
+	// that made it announces it at once is bot's
+	// TestMissedCheckinIsAnnouncedAtOnce; here a loaded machine may take
+	// longer.
+	if err := waitFor(fakeapi.Patience, func() bool { return len(announcements(api, q[0])) > 0 }); err != nil {
 		t.Fatalf("the missed case was not announced: %v; alert chat %+v", err, api.Sent(checkinStaffChat))
 	}
 	if got := announcements(api, q[0]); len(got) != 1 {
@@ -131,6 +133,14 @@ func TestCheckinMissedOnceAcrossReplicas(t *testing.T) {
 	}
 	if q := env.Queue(t); len(q) != 1 {
 		t.Fatalf("queue %v after the announcement, want one case", q)
+	}
+	// Staff read what happened and what to do, in the list and the case.
+	vars := staffVars(env, "ana")
+	if list := staffRun(t, vars, "triage", "list"); !strings.Contains(list, "missed check-in") {
+		t.Errorf("the list does not say it is a missed check-in:\n%s", list)
+	}
+	if show := staffRun(t, vars, "triage", "show", q[0]); !strings.Contains(show, "SAFETY CHECK-IN MISSED") || strings.Contains(show, "()") {
+		t.Errorf("the case does not say what happened:\n%s", show)
 	}
 }
 

@@ -424,8 +424,11 @@ func (t *triageCLI) list(ctx context.Context) error {
 		if c.Report == nil {
 			row = append(row, "", "", c.Problem)
 		} else {
-			row = append(row, c.Report.Language, orDash(strings.Join(answersOf(c.Report, "what"), ",")),
-				orDash(str(c.Report.Answers[flows.QCountry])))
+			category := strings.Join(answersOf(c.Report, "what"), ",")
+			if ck := flows.CheckinCategory(c.Report); ck != "" {
+				category = ck
+			}
+			row = append(row, c.Report.Language, orDash(category), orDash(str(c.Report.Answers[flows.QCountry])))
 		}
 		fmt.Fprintln(w, tableRow(row))
 	}

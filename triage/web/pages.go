@@ -176,6 +176,9 @@ func (s *Server) row(x texts, c triage.Case) rowView {
 		what = append(what, x.Option(s.question("what"), k))
 	}
 	rv.What = strings.Join(what, ", ")
+	if ck := flows.CheckinCategory(rep); ck != "" {
+		rv.What = ck // as the staff tools name it
+	}
 	if cc, _ := rep.Answers[flows.QCountry].(string); cc != "" {
 		rv.Country = x.Country(cc)
 	}
