@@ -31,27 +31,8 @@ func TestTypedCheckinSecretsLeaveTheChat(t *testing.T) {
 			t.Fatalf("no %s: %v", key, err)
 		}
 	}
-	// pressing presses the newest button whose label has text.
-	pressing := func(text string) {
-		t.Helper()
-		msgs := h.api.Messages(d.chat.ID)
-		for i := len(msgs) - 1; i >= 0; i-- {
-			if msgs[i].ReplyMarkup == nil {
-				continue
-			}
-			for _, row := range msgs[i].ReplyMarkup.InlineKeyboard {
-				for _, b := range row {
-					if strings.Contains(b.Text, text) {
-						h.api.PressButton(d.chat, d.user, msgs[i].ID, b.CallbackData)
-						return
-					}
-				}
-			}
-		}
-		t.Fatalf("no button %q on screen", text)
-	}
 	d.send("/checkin", 1)
-	pressing("24 h")
+	d.tap("24 h", 1)
 	last("msg.checkin_zone")
 	// deleted checks how many messages were deleted so far: the typed
 	// time zone stays, each secret goes as soon as it is read.
@@ -67,7 +48,7 @@ func TestTypedCheckinSecretsLeaveTheChat(t *testing.T) {
 	h.api.SendText(d.chat, d.user, "+2")
 	last("msg.checkin_country")
 	deleted(0)
-	pressing("Skip")
+	d.tap("Skip", 1)
 	last("msg.checkin_note")
 	h.api.SendText(d.chat, d.user, note)
 	last("msg.checkin_duress")
