@@ -36,14 +36,21 @@ func (c *clock) add(d time.Duration) {
 // offered are the defaults (6 h first), the reminder an hour before, the
 // grace 30 minutes, and the loop looks every 20 ms of real time, so that
 // moving the clock is acted on at once.
-func startCheckins(t *testing.T, c *clock) *harness {
+func startCheckins(t *testing.T, c *clock, also ...func(*bot.Config)) *harness {
 	t.Helper()
 	return startWith(t, nil, func(env *testenv.Env, cfg *bot.Config) {
 		env.UseCheckins(c.now, flows.CheckinConfig{RemindBefore: time.Hour, DefaultOffset: 180},
 			intake.CheckinTimes{Grace: 30 * time.Minute, Lease: time.Minute})
 		cfg.Checkins, cfg.CheckinEvery = env.Service, 20*time.Millisecond
+		for _, f := range also {
+			f(cfg)
+		}
 	})
 }
+
+// slowAlertLoop sets the alert loop to look once an hour: an announcement
+// within a test's patience then comes from the check-in loop.
+func slowAlertLoop(cfg *bot.Config) { cfg.Alerts.Every = time.Hour }
 
 // caseNotes opens a case's note entries with the staff identity.
 func caseNotes(t *testing.T, env *testenv.Env, ref string) []string {
@@ -227,12 +234,7 @@ func TestCheckinEndToEnd(t *testing.T) {
 // loop's next look (here an hour away).
 func TestMissedCheckinIsAnnouncedAtOnce(t *testing.T) {
 	c := &clock{t: time.Date(2026, 12, 8, 11, 0, 0, 0, time.UTC)}
-	h := startWith(t, nil, func(env *testenv.Env, cfg *bot.Config) {
-		env.UseCheckins(c.now, flows.CheckinConfig{RemindBefore: time.Hour},
-			intake.CheckinTimes{Grace: 30 * time.Minute, Lease: time.Minute})
-		cfg.Checkins, cfg.CheckinEvery = env.Service, 20*time.Millisecond
-		cfg.Alerts.Every = time.Hour
-	})
+	h := startCheckins(t, c, slowAlertLoop)
 	d := h.defender(5557002, "en")
 	d.send("/checkin", 1)
 	d.tap(h.env.Engine.Duration("en", 6*time.Hour), 1)
@@ -255,12 +257,7 @@ func TestMissedCheckinIsAnnouncedAtOnce(t *testing.T) {
 // announced at the check-in loop's next look, not the alert loop's.
 func TestDuressCheckinIsAnnouncedAtOnce(t *testing.T) {
 	c := &clock{t: time.Date(2026, 12, 8, 11, 0, 0, 0, time.UTC)}
-	h := startWith(t, nil, func(env *testenv.Env, cfg *bot.Config) {
-		env.UseCheckins(c.now, flows.CheckinConfig{RemindBefore: time.Hour},
-			intake.CheckinTimes{Grace: 30 * time.Minute, Lease: time.Minute})
-		cfg.Checkins, cfg.CheckinEvery = env.Service, 20*time.Millisecond
-		cfg.Alerts.Every = time.Hour
-	})
+	h := startCheckins(t, c, slowAlertLoop)
 	d := h.defender(5557003, "en")
 	d.send("/checkin", 1)
 	d.tap(h.env.Engine.Duration("en", 6*time.Hour), 1)
