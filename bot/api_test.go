@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-hrd/vigil/broadcast"
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/internal/fakeapi"
+	"github.com/vigil-hrd/vigil/internal/metrictest"
 )
 
 const apiToken = "424242:AAApiClientTestToken_abcdefghijk"
@@ -38,23 +39,7 @@ func bothWays(t *testing.T, test func(t *testing.T, fast bool)) {
 
 // telegramErrors reads vigil_telegram_errors_total{code} from reg.
 func telegramErrors(t *testing.T, reg *prometheus.Registry, code string) float64 {
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "vigil_telegram_errors_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "code" && l.GetValue() == code {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return metrictest.Value(t, reg, "vigil_telegram_errors_total", map[string]string{"code": code})
 }
 
 // clientOnFake returns a client of the fake Bot API, which knows one

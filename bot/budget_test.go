@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-hrd/vigil/bot"
 	"github.com/vigil-hrd/vigil/budget"
 	"github.com/vigil-hrd/vigil/internal/fakeapi"
+	"github.com/vigil-hrd/vigil/internal/metrictest"
 	"github.com/vigil-hrd/vigil/internal/testenv"
 )
 
@@ -19,23 +20,10 @@ import (
 // level.
 func budgetAlerts(t *testing.T, reg *prometheus.Registry, name string) map[string]float64 {
 	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]float64{}
-	for _, f := range families {
-		if f.GetName() != "vigil_budget_alerts_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["budget"] == name {
-				out[labels["level"]] += m.GetCounter().GetValue()
-			}
+	for _, s := range metrictest.Samples(t, reg, "vigil_budget_alerts_total") {
+		if s.Labels["budget"] == name {
+			out[s.Labels["level"]] += s.Value
 		}
 	}
 	return out

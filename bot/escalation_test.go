@@ -9,31 +9,19 @@ import (
 
 	"github.com/vigil-hrd/vigil/bot"
 	"github.com/vigil-hrd/vigil/internal/fakeapi"
+	"github.com/vigil-hrd/vigil/internal/metrictest"
 	"github.com/vigil-hrd/vigil/internal/testenv"
 )
 
 // overdueGauge reads vigil_cases_overdue from reg, by "urgency/deadline".
 func overdueGauge(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]float64{}
-	for _, f := range families {
-		if f.GetName() != "vigil_cases_overdue" {
-			continue
+	for _, s := range metrictest.Samples(t, reg, "vigil_cases_overdue") {
+		if len(s.Labels) != 2 {
+			t.Fatalf("vigil_cases_overdue has labels %v, want urgency and deadline only", s.Labels)
 		}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if len(labels) != 2 {
-				t.Fatalf("vigil_cases_overdue has labels %v, want urgency and deadline only", labels)
-			}
-			out[labels["urgency"]+"/"+labels["deadline"]] = m.GetGauge().GetValue()
-		}
+		out[s.Labels["urgency"]+"/"+s.Labels["deadline"]] = s.Value
 	}
 	return out
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigil-hrd/vigil/intake"
 	"github.com/vigil-hrd/vigil/internal/fakeapi"
+	"github.com/vigil-hrd/vigil/internal/metrictest"
 	"github.com/vigil-hrd/vigil/internal/testenv"
 )
 
@@ -449,24 +450,5 @@ func testGetUpdatesNoToken(t *testing.T, fast bool) {
 
 // updatesCounted reads vigil_updates_total{type=kind,outcome} from reg.
 func updatesCounted(t *testing.T, reg *prometheus.Registry, kind, outcome string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "vigil_updates_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["type"] == kind && labels["outcome"] == outcome {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
+	return metrictest.Value(t, reg, "vigil_updates_total", map[string]string{"type": kind, "outcome": outcome})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-hrd/vigil/internal/fakeapi"
+	"github.com/vigil-hrd/vigil/internal/metrictest"
 	"github.com/vigil-hrd/vigil/internal/testenv"
 )
 
@@ -39,17 +40,11 @@ func startInMode(t *testing.T, api *fakeapi.Server, hook *WebhookConfig) (*Bot, 
 // modeGauge reads vigil_telegram_mode_confirmed from reg.
 func modeGauge(t *testing.T, reg *prometheus.Registry) float64 {
 	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	s := metrictest.Samples(t, reg, "vigil_telegram_mode_confirmed")
+	if len(s) == 0 {
+		t.Fatal("no vigil_telegram_mode_confirmed")
 	}
-	for _, f := range families {
-		if f.GetName() == "vigil_telegram_mode_confirmed" {
-			return f.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatal("no vigil_telegram_mode_confirmed")
-	return 0
+	return s[0].Value
 }
 
 // eventually polls cond until it holds, failing the test after timeout.

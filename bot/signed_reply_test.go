@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/vigil-hrd/vigil/intake"
+	"github.com/vigil-hrd/vigil/internal/metrictest"
 	"github.com/vigil-hrd/vigil/seal"
 	"github.com/vigil-hrd/vigil/sign"
 	"github.com/vigil-hrd/vigil/store"
@@ -22,24 +23,7 @@ import (
 
 // refusedCount reads vigil_staff_replies_refused_total{reason} from reg.
 func refusedCount(t *testing.T, reg *prometheus.Registry, reason string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "vigil_staff_replies_refused_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return metrictest.Value(t, reg, "vigil_staff_replies_refused_total", map[string]string{"reason": reason})
 }
 
 // forged builds a reply to ref as an attacker with the staff's Redis
