@@ -15,7 +15,6 @@ import (
 	"github.com/vigil-hrd/vigil/intake"
 	"github.com/vigil-hrd/vigil/internal/fakeapi"
 	"github.com/vigil-hrd/vigil/internal/testenv"
-	"github.com/vigil-hrd/vigil/seal"
 )
 
 // clock is a time the test moves by hand, for the engine, the service and
@@ -51,27 +50,6 @@ func startCheckins(t *testing.T, c *clock, also ...func(*bot.Config)) *harness {
 // slowAlertLoop sets the alert loop to look once an hour: an announcement
 // within a test's patience then comes from the check-in loop.
 func slowAlertLoop(cfg *bot.Config) { cfg.Alerts.Every = time.Hour }
-
-// caseNotes opens a case's note entries with the staff identity.
-func caseNotes(t *testing.T, env *testenv.Env, ref string) []string {
-	t.Helper()
-	evs, err := env.Store.Events(context.Background(), ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, ev := range evs {
-		if ev.Type != "note" {
-			continue
-		}
-		raw, err := seal.Open(ev.Sealed, env.Identities...)
-		if err != nil {
-			t.Fatalf("open a note of %s: %v", ref, err)
-		}
-		out = append(out, string(raw))
-	}
-	return out
-}
 
 // waitQueue waits until the queue holds n cases and returns them.
 func waitQueue(t *testing.T, h *harness, n int) []string {
@@ -178,7 +156,7 @@ func TestCheckinEndToEnd(t *testing.T) {
 	if d, _ := rep.Answers["description"].(string); !strings.Contains(d, "SAFETY CHECK-IN MISSED") || !strings.Contains(d, "the deadline was 2026-12-08 22:10 UTC (their time zone: UTC+3), their last check-in 2026-12-08 16:10 UTC") {
 		t.Fatalf("the missed case's description: %q", d)
 	}
-	if notes := caseNotes(t, h.env, missed); len(notes) != 1 || notes[0] != note {
+	if notes := h.env.OpenNotes(t, missed); len(notes) != 1 || notes[0] != note {
 		t.Fatalf("notes of the missed case %q, want the defender's note", notes)
 	}
 	if n := staffSaid(t, h, missed); n != 1 {
@@ -207,7 +185,7 @@ func TestCheckinEndToEnd(t *testing.T) {
 	} else if d, _ := rep.Answers["description"].(string); !strings.Contains(d, "UNDER DURESS") || !strings.Contains(d, "Do not reply with anything that shows") {
 		t.Fatalf("the duress case does not warn staff: %q", d)
 	}
-	if notes := caseNotes(t, h.env, under); len(notes) != 1 || notes[0] != note {
+	if notes := h.env.OpenNotes(t, under); len(notes) != 1 || notes[0] != note {
 		t.Fatalf("notes of the duress case %q", notes)
 	}
 	staffSaid(t, h, under)

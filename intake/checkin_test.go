@@ -12,7 +12,6 @@ import (
 	"github.com/vigil-hrd/vigil/flows"
 	"github.com/vigil-hrd/vigil/intake"
 	"github.com/vigil-hrd/vigil/internal/testenv"
-	"github.com/vigil-hrd/vigil/seal"
 	"github.com/vigil-hrd/vigil/store"
 )
 
@@ -73,27 +72,6 @@ func texts(r intake.Reply) string {
 	return b.String()
 }
 
-// openEntries returns a case's entries of type note, opened.
-func openNotes(t *testing.T, e *testenv.Env, ref string) []string {
-	t.Helper()
-	evs, err := e.Store.Events(context.Background(), ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, ev := range evs {
-		if ev.Type != "note" {
-			continue
-		}
-		raw, err := seal.Open(ev.Sealed, e.Identities...)
-		if err != nil {
-			t.Fatalf("open a note: %v", err)
-		}
-		out = append(out, string(raw))
-	}
-	return out
-}
-
 func noPlaintext(t *testing.T, e *testenv.Env) {
 	t.Helper()
 	all := e.Everything(t)
@@ -137,7 +115,7 @@ func TestCheckinMissedMakesOneCaseThenCorrection(t *testing.T) {
 	if rep.Answers["category"] != "missed check-in" || !rep.Urgent || rep.Answers["country"] != "UA" || rep.Language != "en" {
 		t.Fatalf("missed case: %+v", rep)
 	}
-	if notes := openNotes(t, e, q[0]); len(notes) != 1 || notes[0] != noteMarker {
+	if notes := e.OpenNotes(t, q[0]); len(notes) != 1 || notes[0] != noteMarker {
 		t.Fatalf("notes %q, want the defender's note first", notes)
 	}
 	// The defender checks in afterwards: the normal answer, and the case says so.
@@ -145,7 +123,7 @@ func TestCheckinMissedMakesOneCaseThenCorrection(t *testing.T) {
 	if got := texts(d.Press("I am safe")); !strings.HasPrefix(got, "Thank you. Next check-in due") {
 		t.Fatalf("check-in after missed: %q", got)
 	}
-	notes := openNotes(t, e, q[0])
+	notes := e.OpenNotes(t, q[0])
 	if len(notes) != 2 || !strings.Contains(notes[1], "they say they are safe") {
 		t.Fatalf("notes after the check-in: %q", notes)
 	}
@@ -238,7 +216,7 @@ func TestCheckinDuress(t *testing.T) {
 	if rep.Answers["category"] != "duress check-in" || !rep.Urgent {
 		t.Fatalf("duress case: %+v", rep)
 	}
-	if notes := openNotes(t, e, q[0]); len(notes) != 1 || notes[0] != noteMarker {
+	if notes := e.OpenNotes(t, q[0]); len(notes) != 1 || notes[0] != noteMarker {
 		t.Fatalf("notes %q", notes)
 	}
 	// The draft did not take the word: it is still at the notice.

@@ -232,6 +232,28 @@ func (e *Env) OpenReport(tb testing.TB, ref string) flows.Report {
 	return rep
 }
 
+// OpenNotes decrypts the note entries of case ref with the staff
+// identity, oldest first.
+func (e *Env) OpenNotes(tb testing.TB, ref string) []string {
+	tb.Helper()
+	evs, err := e.Store.Events(context.Background(), ref)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for _, ev := range evs {
+		if ev.Type != "note" {
+			continue
+		}
+		raw, err := seal.Open(ev.Sealed, e.Identities...)
+		if err != nil {
+			tb.Fatalf("open a note of %s: %v", ref, err)
+		}
+		out = append(out, string(raw))
+	}
+	return out
+}
+
 // Queue returns the refs in the queue, oldest first.
 func (e *Env) Queue(tb testing.TB) []string {
 	tb.Helper()
