@@ -11,10 +11,11 @@ import (
 	"github.com/vigil-hrd/vigil/response"
 )
 
-// Alerter finds urgent cases to tell staff about; intake.Service is the
-// real one.
+// Alerter finds urgent cases to tell staff about, and says when this
+// process has queued a new one; intake.Service is the real one.
 type Alerter interface {
 	DueAlerts(ctx context.Context, interval, lease time.Duration) ([]intake.Alert, error)
+	UrgentQueued() <-chan struct{}
 }
 
 // BudgetAlerter finds the budget all chats share, or Redis memory, past a
@@ -127,6 +128,10 @@ func (b *Bot) alert(ctx context.Context) {
 	}
 	tick := time.NewTicker(ac.Every)
 	defer tick.Stop()
+	var queued <-chan struct{} // nil: never
+	if ac.Source != nil && ac.Chat != 0 {
+		queued = ac.Source.UrgentQueued()
+	}
 	for {
 		if ac.Source != nil && ac.Chat != 0 {
 			b.urgentAlerts(ctx, ac)
@@ -141,6 +146,7 @@ func (b *Bot) alert(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-queued: // a new urgent case: alert at once
 		}
 	}
 }

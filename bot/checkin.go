@@ -13,8 +13,7 @@ import (
 type Checkins interface {
 	// CheckinTick does what is due now: it forwards reminders to their
 	// chats' partitions and makes the cases of missed deadlines, and
-	// returns how many urgent cases it made, and this process made under
-	// duress since the last tick: the caller announces them at once.
+	// returns how many it made.
 	CheckinTick(ctx context.Context, partitions int) (cases int, err error)
 	// CheckinNotices takes refs of missed cases whose defender checked in.
 	CheckinNotices(ctx context.Context) ([]string, error)
@@ -39,14 +38,12 @@ func (b *Bot) checkins(ctx context.Context) {
 	tick := time.NewTicker(b.cfg.CheckinEvery)
 	defer tick.Stop()
 	for {
-		cases, err := b.cfg.Checkins.CheckinTick(ctx, b.cfg.Partitions)
-		if err != nil && ctx.Err() == nil {
+		// A missed case is announced by the alert loop at once
+		// (intake.Service.UrgentQueued).
+		if _, err := b.cfg.Checkins.CheckinTick(ctx, b.cfg.Partitions); err != nil && ctx.Err() == nil {
 			b.log.Warn("could not run the check-ins' schedule", "err", err)
 		}
 		if ac := b.cfg.Alerts; ac != nil && ac.Chat != 0 {
-			if cases > 0 && ac.Source != nil {
-				b.urgentAlerts(ctx, ac) // each case is still handed to one process (store.DueAlerts)
-			}
 			refs, err := b.cfg.Checkins.CheckinNotices(ctx)
 			if err != nil && ctx.Err() == nil {
 				b.log.Warn("could not read check-in notices", "err", err)

@@ -159,7 +159,6 @@ func (s *Service) checkIn(ctx context.Context, handle, lang, entry string, rec *
 		if _, err := s.checkinCase(ctx, handle, &missed, c.Note, "duress:"+handle+":"+strconv.FormatInt(now.UnixMilli(), 10), flows.CategoryDuressCheckin, now); err != nil {
 			return nil, err
 		}
-		s.duressCases.Add(1)
 		s.log.Warn("duress check-in: urgent case queued")
 	case stage == store.StageMissing || stage == store.StageMissed:
 		missed.Deadline = deadline
@@ -245,6 +244,7 @@ func (s *Service) checkinCase(ctx context.Context, handle string, rec *checkinRe
 			}
 		}
 		if fresh {
+			s.queuedUrgent()
 			s.log.Info("check-in case queued", "category", category)
 		}
 		return got, nil
@@ -289,15 +289,12 @@ type CheckinDue struct {
 // of them: it claims each (see store.ClaimCheckin), forwards reminders to
 // their chats' partitions, and makes the case of each missed deadline.
 // Every bot process runs it; each due check-in goes to one. It returns how
-// many missed cases it queued, and duress cases this process queued since
-// the last tick, so that the caller can announce them without waiting for
-// its next look at urgent cases.
+// many missed cases it queued (each also signals UrgentQueued).
 func (s *Service) CheckinTick(ctx context.Context, partitions int) (cases int, err error) {
-	cases = int(s.duressCases.Swap(0))
 	now := s.now()
 	due, err := s.store.DueCheckins(ctx, now, 100)
 	if err != nil {
-		return cases, fmt.Errorf("intake: %w", err)
+		return 0, fmt.Errorf("intake: %w", err)
 	}
 	for _, handle := range due {
 		c, ok, err := s.store.ClaimCheckin(ctx, handle, now, s.checkin.Lease)

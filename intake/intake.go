@@ -27,7 +27,6 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/encoding/json"
@@ -57,10 +56,10 @@ type Service struct {
 	log        *slog.Logger
 	now        func() time.Time
 	checkin    CheckinTimes
-	// duressCases counts the duress cases this process queued since the
-	// last CheckinTick, which reports them so that they are announced at
+	// urgent is signalled (without blocking; signals coalesce) whenever
+	// this process queues a new urgent case, so that staff are alerted at
 	// once rather than at the alert loop's next look.
-	duressCases atomic.Int64
+	urgent chan struct{}
 }
 
 // Limits bound what one chat may do. Zero fields take DefaultLimits.
@@ -134,7 +133,21 @@ func New(c Config) *Service {
 		c.Checkin.Lease = time.Minute
 	}
 	return &Service{checkin: c.Checkin, engine: c.Engine, store: c.Store, keys: c.Keys, recipients: c.Recipients, botID: c.BotIdentity,
-		trust: c.Trust, maxAge: c.ReplyMaxAge, limits: c.Limits, budget: c.Budget, fetch: c.Fetch, broadcasts: c.Broadcasts, rate: c.Rate, log: c.Log, now: c.Now}
+		trust: c.Trust, maxAge: c.ReplyMaxAge, limits: c.Limits, budget: c.Budget, fetch: c.Fetch, broadcasts: c.Broadcasts, rate: c.Rate, log: c.Log, now: c.Now,
+		urgent: make(chan struct{}, 1)}
+}
+
+// UrgentQueued receives after this process has queued a new urgent case
+// (a report, a missed or duress check-in); several cases may make one
+// receive. Whoever alerts staff looks for due alerts then (DueAlerts).
+func (s *Service) UrgentQueued() <-chan struct{} { return s.urgent }
+
+// queuedUrgent signals UrgentQueued.
+func (s *Service) queuedUrgent() {
+	select {
+	case s.urgent <- struct{}{}:
+	default:
+	}
 }
 
 // NewDraftID returns a random draft id, for flows.Config.NewID.
@@ -734,6 +747,9 @@ func (s *Service) submit(ctx context.Context, chat int64, st flows.State) (strin
 			return "", false, fmt.Errorf("intake: %w", err)
 		}
 		if fresh {
+			if report.Urgent {
+				s.queuedUrgent()
+			}
 			s.log.Info("report queued", "urgent", report.Urgent)
 		} else {
 			s.log.Info("report already queued; not queued again")

@@ -99,7 +99,7 @@ func announcements(api *fakeapi.Server, ref string) []string {
 
 // TestCheckinMissedOnceAcrossReplicas: three bot processes share the
 // check-ins' schedule; a check-in left to expire makes exactly one case,
-// announced once in the alert chat, well within the alert interval.
+// announced once in the alert chat.
 func TestCheckinMissedOnceAcrossReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three bot processes; skipped with -short")
